@@ -1,0 +1,30 @@
+//! The BGP-4 protocol core of podbgp, sans-IO: no sockets, no clock, no
+//! runtime. Bytes and time come in as arguments; what must happen comes out
+//! as values that the `agent` carries out.
+//!
+//! # How the crate is split
+//! - [`wire`]: the message codec. Framing, OPEN with capabilities, UPDATE
+//!   with path attributes, NOTIFICATION, KEEPALIVE, ROUTE-REFRESH; typed
+//!   errors that map to NOTIFICATIONs and RFC 7606 actions. `nom` is private
+//!   to it; encoding writes into `bytes::BytesMut`.
+//!
+//! # RFCs supported by the codec
+//! - RFC 4271 BGP-4: messages, path attributes, error codes.
+//! - RFC 4760 multiprotocol extensions: MP_REACH_NLRI / MP_UNREACH_NLRI for
+//!   IPv4 and IPv6 unicast (other families kept as opaque bytes).
+//! - RFC 2545 IPv6 next hops (global and link-local), RFC 8950 IPv4 NLRI with
+//!   IPv6 next hop and its capability.
+//! - RFC 5492 capabilities; RFC 9072 extended optional parameters length.
+//! - RFC 2918 route refresh, RFC 7313 enhanced route refresh (BoRR / EoRR).
+//! - RFC 8654 extended messages.
+//! - RFC 4724 graceful restart capability and End-of-RIB, with the RFC 8538 N-bit.
+//! - RFC 6793 4-octet AS numbers: AS4_PATH / AS4_AGGREGATOR and their merge.
+//! - RFC 7911 ADD-PATH capability and path identifiers.
+//! - RFC 1997 communities, RFC 4360 extended communities, RFC 8092 large communities.
+//! - RFC 4456 ORIGINATOR_ID / CLUSTER_LIST; RFC 5065 confederation segments.
+//! - RFC 7606 revised UPDATE error handling; RFC 4486 Cease subcodes;
+//!   RFC 9003 shutdown communication; RFC 6608 FSM error subcodes;
+//!   RFC 9687 Send Hold Timer Expired.
+//! - The hostname (FQDN) capability of draft-walton-bgp-hostname-capability.
+
+pub mod wire;
