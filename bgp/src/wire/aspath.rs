@@ -221,7 +221,15 @@ impl AsPath {
                 _ => break,
             }
         }
-        segments.extend(as4.segments.iter().cloned());
+        let mut tail = as4.segments.iter().cloned();
+        // Rejoin a sequence that AS_TRANS entries had split across the two.
+        if let (Some(last), Some(first)) = (segments.last_mut(), as4.segments.first()) {
+            if last.kind == SegmentType::Sequence && first.kind == SegmentType::Sequence {
+                last.asns.extend_from_slice(&first.asns);
+                tail.next();
+            }
+        }
+        segments.extend(tail);
         AsPath { segments }
     }
 }
