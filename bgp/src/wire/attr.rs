@@ -175,13 +175,36 @@ const MASK_OT: u8 = flag::OPTIONAL | flag::TRANSITIVE;
 pub(crate) struct Decoded {
     pub attrs: Vec<PathAttribute>,
     pub errors: Vec<AttrError>,
+    /// The attribute types decoded and kept.
+    pub present: TypeSet,
+}
+
+/// A set of attribute type codes.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct TypeSet([u64; 4]);
+
+impl TypeSet {
+    pub fn contains(&self, t: AttrType) -> bool {
+        let c = u8::from(t);
+        self.0[usize::from(c / 64)] & (1 << (c % 64)) != 0
+    }
+
+    /// Add `t`; false when it was already there.
+    pub fn insert(&mut self, t: AttrType) -> bool {
+        let c = u8::from(t);
+        let (word, bit) = (usize::from(c / 64), 1u64 << (c % 64));
+        let fresh = self.0[word] & bit == 0;
+        self.0[word] |= bit;
+        fresh
+    }
 }
 
 /// Decode the Path Attributes field.
 pub(crate) fn decode_attributes(mut buf: &[u8], ctx: &Context) -> Result<Decoded, DecodeError> {
-    let mut attrs = Vec::with_capacity(8);
+    let mut attrs = Vec::with_capacity(10);
     let mut errors = Vec::new();
-    let mut seen = [0u64; 4];
+    let mut seen = TypeSet::default();
+    let mut present = TypeSet::default();
 
     while !buf.is_empty() {
         let (flags, type_code) = match buf {
@@ -219,8 +242,7 @@ pub(crate) fn decode_attributes(mut buf: &[u8], ctx: &Context) -> Result<Decoded
         let value = &raw[header_len..];
         buf = &buf[header_len + len..];
 
-        let (word, bit) = (usize::from(type_code / 64), type_code % 64);
-        if seen[word] & (1 << bit) != 0 {
+        if !seen.insert(ty) {
             // RFC 7606 §3 g.
             if is_mp {
                 return Err(DecodeError::DuplicateMpAttribute);
@@ -228,7 +250,6 @@ pub(crate) fn decode_attributes(mut buf: &[u8], ctx: &Context) -> Result<Decoded
             errors.push(AttrError::new(ty, Malformation::Duplicate, Action::AttributeDiscard, raw));
             continue;
         }
-        seen[word] |= 1 << bit;
 
         let Some(spec) = spec(ty) else {
             if flags & flag::OPTIONAL == 0 {
@@ -237,6 +258,7 @@ pub(crate) fn decode_attributes(mut buf: &[u8], ctx: &Context) -> Result<Decoded
                     data: Bytes::copy_from_slice(raw),
                 });
             }
+            present.insert(ty);
             attrs.push(PathAttribute {
                 flags,
                 value: AttrValue::Unknown {
@@ -267,7 +289,10 @@ pub(crate) fn decode_attributes(mut buf: &[u8], ctx: &Context) -> Result<Decoded
         }
 
         match decode_value(ty, value, raw, ctx) {
-            Ok(value) => attrs.push(PathAttribute { flags, value }),
+            Ok(value) => {
+                present.insert(ty);
+                attrs.push(PathAttribute { flags, value });
+            }
             Err(e) if e.action >= Action::AfiSafiDisable => return Err(DecodeError::Attribute(e)),
             Err(e) => errors.push(e),
         }
@@ -276,7 +301,11 @@ pub(crate) fn decode_attributes(mut buf: &[u8], ctx: &Context) -> Result<Decoded
     if !ctx.four_octet_as {
         merge_as4(&mut attrs);
     }
-    Ok(Decoded { attrs, errors })
+    Ok(Decoded {
+        attrs,
+        errors,
+        present,
+    })
 }
 
 /// Decode one known attribute's value; an error carries the §7 action.

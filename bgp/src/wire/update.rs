@@ -7,7 +7,7 @@ use std::net::Ipv4Addr;
 use bytes::{BufMut, BytesMut};
 
 use super::aspath::AsPath;
-use super::attr::{decode_attributes, AttrValue, PathAttribute};
+use super::attr::{decode_attributes, AttrValue, PathAttribute, TypeSet};
 use super::error::{Action, AttrError, DecodeError, EncodeError, Malformation, NlriField};
 use super::iana::{attr_flags, Afi, AttrType};
 use super::mp::{put_prefixes, MpReach, MpUnreach};
@@ -197,26 +197,24 @@ impl Update {
             nlri,
             errors: decoded.errors,
         };
-        update.check_mandatory();
+        update.check_mandatory(&decoded.present);
         Ok(update)
     }
 
     /// RFC 7606 §3 d: an UPDATE that announces prefixes without ORIGIN,
     /// AS_PATH or (for the NLRI field) NEXT_HOP is treated as a withdrawal.
     /// LOCAL_PREF depends on the session type and is the session's check.
-    fn check_mandatory(&mut self) {
-        let reaches = self.attributes.iter().any(|a| a.type_code() == AttrType::MpReachNlri);
-        if self.nlri.is_empty() && !reaches {
+    fn check_mandatory(&mut self, present: &TypeSet) {
+        if self.nlri.is_empty() && !present.contains(AttrType::MpReachNlri) {
             return;
         }
-        let mut required = vec![AttrType::Origin, AttrType::AsPath];
-        if !self.nlri.is_empty() {
-            required.push(AttrType::NextHop);
-        }
-        for t in required {
-            let present = self.attributes.iter().any(|a| a.type_code() == t);
-            let reported = self.errors.iter().any(|e| e.attr == t);
-            if !present && !reported {
+        let required: &[AttrType] = if self.nlri.is_empty() {
+            &[AttrType::Origin, AttrType::AsPath]
+        } else {
+            &[AttrType::Origin, AttrType::AsPath, AttrType::NextHop]
+        };
+        for &t in required {
+            if !present.contains(t) && !self.errors.iter().any(|e| e.attr == t) {
                 self.errors.push(AttrError::new(
                     t,
                     Malformation::Missing,
