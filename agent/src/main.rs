@@ -3,7 +3,8 @@
 
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: podbgp run --config FILE\n       podbgp [--api URL] [-j|--json] COMMAND ...";
+const USAGE: &str =
+    "usage: podbgp run --config FILE\n       podbgp [--api URL] [-j|--json] COMMAND ...";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -8,7 +8,7 @@ use std::hint::black_box;
 use std::net::Ipv4Addr;
 
 use bgp::wire::{
-    AsPath, AttrValue, Community, Context, LargeCommunity, Message, Nlri, Origin, Update,
+    smallvec, AsPath, AttrValue, Community, Context, LargeCommunity, Message, Nlri, Origin, Update,
     MAX_MESSAGE_LEN,
 };
 use bytes::BytesMut;
@@ -22,8 +22,11 @@ fn ibgp_attributes() -> Vec<AttrValue> {
         AttrValue::NextHop(Ipv4Addr::new(172, 18, 0, 3)),
         AttrValue::MultiExitDisc(0),
         AttrValue::LocalPref(100),
-        AttrValue::Communities(vec![Community::new(64512, 100), Community::new(64512, 200)]),
-        AttrValue::LargeCommunities(vec![LargeCommunity::new(64512, 1, 2)]),
+        AttrValue::Communities(smallvec![
+            Community::new(64512, 100),
+            Community::new(64512, 200)
+        ]),
+        AttrValue::LargeCommunities(smallvec![LargeCommunity::new(64512, 1, 2)]),
     ]
 }
 

@@ -11,17 +11,22 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 
 fn v4_prefix() -> impl Strategy<Value = IpNet> {
-    (any::<u32>(), 0u8..=32).prop_map(|(a, l)| IpNet::V4(Ipv4Net::new(Ipv4Addr::from(a), l).expect("len").trunc()))
+    (any::<u32>(), 0u8..=32)
+        .prop_map(|(a, l)| IpNet::V4(Ipv4Net::new(Ipv4Addr::from(a), l).expect("len").trunc()))
 }
 
 fn v6_prefix() -> impl Strategy<Value = IpNet> {
-    (any::<u128>(), 0u8..=128).prop_map(|(a, l)| IpNet::V6(Ipv6Net::new(Ipv6Addr::from(a), l).expect("len").trunc()))
+    (any::<u128>(), 0u8..=128)
+        .prop_map(|(a, l)| IpNet::V6(Ipv6Net::new(Ipv6Addr::from(a), l).expect("len").trunc()))
 }
 
 fn nlri(prefix: impl Strategy<Value = IpNet>, add_path: bool) -> impl Strategy<Value = Vec<Nlri>> {
     vec((prefix, any::<u32>()), 0..12).prop_map(move |v| {
         v.into_iter()
-            .map(|(p, id)| Nlri { prefix: p, path_id: add_path.then_some(id) })
+            .map(|(p, id)| Nlri {
+                prefix: p,
+                path_id: add_path.then_some(id),
+            })
             .collect()
     })
 }
@@ -42,7 +47,10 @@ fn as_path(four_octet: bool) -> impl Strategy<Value = AsPath> {
         Just(SegmentType::ConfedSet),
     ];
     vec((kind, vec(asn(four_octet), 1..8)), 0..4).prop_map(|segs| AsPath {
-        segments: segs.into_iter().map(|(kind, asns)| AsSegment { kind, asns }).collect(),
+        segments: segs
+            .into_iter()
+            .map(|(kind, asns)| AsSegment::new(kind, asns))
+            .collect(),
     })
 }
 
@@ -53,38 +61,82 @@ fn family() -> impl Strategy<Value = Family> {
 /// Optional attributes besides the mandatory three, each kind at most once.
 fn optional_attrs(ctx: Context) -> impl Strategy<Value = Vec<AttrValue>> {
     let four = ctx.four_octet_as;
-    let v6_nh = (any::<u128>(), proptest::option::of(any::<u128>())).prop_map(|(g, ll)| NextHop::V6 {
-        global: Ipv6Addr::from(g),
-        link_local: ll.map(Ipv6Addr::from),
-    });
-    let v4_nh = prop_oneof![any::<u32>().prop_map(|a| NextHop::V4(Ipv4Addr::from(a))), v6_nh.clone()];
+    let v6_nh =
+        (any::<u128>(), proptest::option::of(any::<u128>())).prop_map(|(g, ll)| NextHop::V6 {
+            global: Ipv6Addr::from(g),
+            link_local: ll.map(Ipv6Addr::from),
+        });
+    let v4_nh = prop_oneof![
+        any::<u32>().prop_map(|a| NextHop::V4(Ipv4Addr::from(a))),
+        v6_nh.clone()
+    ];
     let ap = ctx.add_path;
     let reach = prop_oneof![
-        (v4_nh, nlri(v4_prefix(), ap.ipv4_unicast)).prop_map(|(next_hop, nlri)| MpReach { family: Family::IPV4_UNICAST, next_hop, nlri }),
-        (v6_nh, nlri(v6_prefix(), ap.ipv6_unicast)).prop_map(|(next_hop, nlri)| MpReach { family: Family::IPV6_UNICAST, next_hop, nlri }),
+        (v4_nh, nlri(v4_prefix(), ap.ipv4_unicast)).prop_map(|(next_hop, nlri)| MpReach {
+            family: Family::IPV4_UNICAST,
+            next_hop,
+            nlri
+        }),
+        (v6_nh, nlri(v6_prefix(), ap.ipv6_unicast)).prop_map(|(next_hop, nlri)| MpReach {
+            family: Family::IPV6_UNICAST,
+            next_hop,
+            nlri
+        }),
     ];
     let unreach = prop_oneof![
-        nlri(v4_prefix(), ap.ipv4_unicast).prop_map(|withdrawn| MpUnreach { family: Family::IPV4_UNICAST, withdrawn }),
-        nlri(v6_prefix(), ap.ipv6_unicast).prop_map(|withdrawn| MpUnreach { family: Family::IPV6_UNICAST, withdrawn }),
+        nlri(v4_prefix(), ap.ipv4_unicast).prop_map(|withdrawn| MpUnreach {
+            family: Family::IPV4_UNICAST,
+            withdrawn
+        }),
+        nlri(v6_prefix(), ap.ipv6_unicast).prop_map(|withdrawn| MpUnreach {
+            family: Family::IPV6_UNICAST,
+            withdrawn
+        }),
     ];
     let candidates = (
         proptest::option::of(any::<u32>().prop_map(AttrValue::MultiExitDisc)),
         proptest::option::of(any::<u32>().prop_map(AttrValue::LocalPref)),
         proptest::option::of(Just(AttrValue::AtomicAggregate)),
-        proptest::option::of((asn(four), any::<u32>()).prop_map(|(asn, a)| AttrValue::Aggregator(Aggregator { asn, address: Ipv4Addr::from(a) }))),
-        proptest::option::of(vec(any::<u32>().prop_map(Community), 1..60).prop_map(AttrValue::Communities)),
+        proptest::option::of((asn(four), any::<u32>()).prop_map(|(asn, a)| {
+            AttrValue::Aggregator(Aggregator {
+                asn,
+                address: Ipv4Addr::from(a),
+            })
+        })),
+        proptest::option::of(
+            vec(any::<u32>().prop_map(Community), 1..60)
+                .prop_map(|v| AttrValue::Communities(v.into())),
+        ),
         proptest::option::of(any::<u32>().prop_map(|a| AttrValue::OriginatorId(Ipv4Addr::from(a)))),
-        proptest::option::of(vec(any::<u32>().prop_map(Ipv4Addr::from), 1..10).prop_map(AttrValue::ClusterList)),
+        proptest::option::of(
+            vec(any::<u32>().prop_map(Ipv4Addr::from), 1..10).prop_map(AttrValue::ClusterList),
+        ),
         proptest::option::of(reach.prop_map(AttrValue::MpReach)),
         proptest::option::of(unreach.prop_map(AttrValue::MpUnreach)),
-        proptest::option::of(vec(any::<[u8; 8]>().prop_map(ExtendedCommunity), 1..20).prop_map(AttrValue::ExtendedCommunities)),
-        proptest::option::of(vec((any::<u32>(), any::<u32>(), any::<u32>()).prop_map(|(a, b, c)| LargeCommunity::new(a, b, c)), 1..20).prop_map(AttrValue::LargeCommunities)),
         proptest::option::of(
-            (100u8..=255, vec(any::<u8>(), 0..200)).prop_map(|(type_code, v)| AttrValue::Unknown { type_code, value: v.into() }),
+            vec(any::<[u8; 8]>().prop_map(ExtendedCommunity), 1..20)
+                .prop_map(|v| AttrValue::ExtendedCommunities(v.into())),
+        ),
+        proptest::option::of(
+            vec(
+                (any::<u32>(), any::<u32>(), any::<u32>())
+                    .prop_map(|(a, b, c)| LargeCommunity::new(a, b, c)),
+                1..20,
+            )
+            .prop_map(|v| AttrValue::LargeCommunities(v.into())),
+        ),
+        proptest::option::of(
+            (100u8..=255, vec(any::<u8>(), 0..200)).prop_map(|(type_code, v)| AttrValue::Unknown {
+                type_code,
+                value: v.into(),
+            }),
         ),
     );
     candidates.prop_map(|(a, b, c, d, e, f, g, h, i, j, k, l)| {
-        [a, b, c, d, e, f, g, h, i, j, k, l].into_iter().flatten().collect()
+        [a, b, c, d, e, f, g, h, i, j, k, l]
+            .into_iter()
+            .flatten()
+            .collect()
     })
 }
 
@@ -94,34 +146,45 @@ fn update(ctx: Context) -> impl Strategy<Value = Update> {
     (
         nlri(v4_prefix(), ap),
         nlri(v4_prefix(), ap),
-        prop_oneof![Just(Origin::Igp), Just(Origin::Egp), Just(Origin::Incomplete)],
+        prop_oneof![
+            Just(Origin::Igp),
+            Just(Origin::Egp),
+            Just(Origin::Incomplete)
+        ],
         as_path(four),
         any::<u32>(),
         optional_attrs(ctx),
         any::<u8>(),
     )
-        .prop_flat_map(move |(withdrawn, nlri, origin, path, nh, extra, flag_bits)| {
-            let mut values = vec![
-                AttrValue::Origin(origin),
-                AttrValue::AsPath(path),
-                AttrValue::NextHop(Ipv4Addr::from(nh)),
-            ];
-            values.extend(extra);
-            let attrs: Vec<PathAttribute> = values
-                .into_iter()
-                .map(|v| {
-                    let mut a = PathAttribute::new(v);
-                    // Extended Length may always be set; Partial on optional transitive ones.
-                    a.flags |= flag_bits & 0x10;
-                    if a.is_optional() && a.is_transitive() {
-                        a.flags |= flag_bits & 0x20;
-                    }
-                    a
-                })
-                .collect();
-            (Just(withdrawn), Just(nlri), Just(attrs).prop_shuffle())
+        .prop_flat_map(
+            move |(withdrawn, nlri, origin, path, nh, extra, flag_bits)| {
+                let mut values = vec![
+                    AttrValue::Origin(origin),
+                    AttrValue::AsPath(path),
+                    AttrValue::NextHop(Ipv4Addr::from(nh)),
+                ];
+                values.extend(extra);
+                let attrs: Vec<PathAttribute> = values
+                    .into_iter()
+                    .map(|v| {
+                        let mut a = PathAttribute::new(v);
+                        // Extended Length may always be set; Partial on optional transitive ones.
+                        a.flags |= flag_bits & 0x10;
+                        if a.is_optional() && a.is_transitive() {
+                            a.flags |= flag_bits & 0x20;
+                        }
+                        a
+                    })
+                    .collect();
+                (Just(withdrawn), Just(nlri), Just(attrs).prop_shuffle())
+            },
+        )
+        .prop_map(|(withdrawn, nlri, attributes)| Update {
+            withdrawn,
+            attributes,
+            nlri,
+            errors: vec![],
         })
-        .prop_map(|(withdrawn, nlri, attributes)| Update { withdrawn, attributes, nlri, errors: vec![] })
 }
 
 fn capability() -> impl Strategy<Value = Capability> {
@@ -132,20 +195,39 @@ fn capability() -> impl Strategy<Value = Capability> {
         Just(Capability::ExtendedMessage),
         any::<u32>().prop_map(Capability::FourOctetAs),
         vec((family(), any::<u16>()), 0..4).prop_map(|v| Capability::ExtendedNextHop(
-            v.into_iter().map(|(family, a)| ExtendedNextHop { family, next_hop_afi: a.into() }).collect()
+            v.into_iter()
+                .map(|(family, a)| ExtendedNextHop {
+                    family,
+                    next_hop_afi: a.into()
+                })
+                .collect()
         )),
         vec((family(), any::<u8>()), 0..4).prop_map(|v| Capability::AddPath(
-            v.into_iter().map(|(family, m)| AddPathFamily { family, mode: m.into() }).collect()
+            v.into_iter()
+                .map(|(family, m)| AddPathFamily {
+                    family,
+                    mode: m.into()
+                })
+                .collect()
         )),
-        (0u8..16, 0u16..4096, vec((family(), any::<u8>()), 0..4)).prop_map(|(flags, time, fams)| {
-            Capability::GracefulRestart(GracefulRestart {
-                flags,
-                time,
-                families: fams.into_iter().map(|(family, flags)| GracefulRestartFamily { family, flags }).collect(),
-            })
+        (0u8..16, 0u16..4096, vec((family(), any::<u8>()), 0..4)).prop_map(
+            |(flags, time, fams)| {
+                Capability::GracefulRestart(GracefulRestart {
+                    flags,
+                    time,
+                    families: fams
+                        .into_iter()
+                        .map(|(family, flags)| GracefulRestartFamily { family, flags })
+                        .collect(),
+                })
+            }
+        ),
+        ("[a-z0-9.-]{0,40}", "[a-z0-9.-]{0,40}")
+            .prop_map(|(hostname, domain)| Capability::Fqdn(Fqdn { hostname, domain })),
+        (200u8..=255, vec(any::<u8>(), 0..30)).prop_map(|(code, v)| Capability::Unknown {
+            code,
+            value: v.into()
         }),
-        ("[a-z0-9.-]{0,40}", "[a-z0-9.-]{0,40}").prop_map(|(hostname, domain)| Capability::Fqdn(Fqdn { hostname, domain })),
-        (200u8..=255, vec(any::<u8>(), 0..30)).prop_map(|(code, v)| Capability::Unknown { code, value: v.into() }),
     ]
 }
 
@@ -156,14 +238,22 @@ fn open() -> impl Strategy<Value = Open> {
         1u32..,
         vec(vec(capability(), 0..5), 0..6),
     )
-        .prop_map(|(my_as, hold_time, id, params)| Open { my_as, hold_time, bgp_id: Ipv4Addr::from(id), params })
+        .prop_map(|(my_as, hold_time, id, params)| Open {
+            my_as,
+            hold_time,
+            bgp_id: Ipv4Addr::from(id),
+            params,
+        })
 }
 
 fn context() -> impl Strategy<Value = Context> {
     (any::<bool>(), any::<bool>(), any::<bool>()).prop_map(|(four, ap4, ap6)| Context {
         four_octet_as: four,
         extended_message: false,
-        add_path: AddPathFamilies { ipv4_unicast: ap4, ipv6_unicast: ap6 },
+        add_path: AddPathFamilies {
+            ipv4_unicast: ap4,
+            ipv6_unicast: ap6,
+        },
     })
 }
 
@@ -171,10 +261,12 @@ fn message_in(ctx: Context) -> impl Strategy<Value = Message> {
     prop_oneof![
         open().prop_map(Message::Open),
         update(ctx).prop_map(Message::Update),
-        (any::<u8>(), any::<u8>(), vec(any::<u8>(), 0..64))
-            .prop_map(|(c, s, d)| Message::Notification(Notification::new(Cause::from_codes(c, s), d))),
+        (any::<u8>(), any::<u8>(), vec(any::<u8>(), 0..64)).prop_map(|(c, s, d)| {
+            Message::Notification(Notification::new(Cause::from_codes(c, s), d))
+        }),
         Just(Message::Keepalive),
-        (family(), any::<u8>()).prop_map(|(f, s)| Message::RouteRefresh(RouteRefresh::new(f, s.into()))),
+        (family(), any::<u8>())
+            .prop_map(|(f, s)| Message::RouteRefresh(RouteRefresh::new(f, s.into()))),
     ]
 }
 

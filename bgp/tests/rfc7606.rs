@@ -16,7 +16,10 @@ fn single_error(extra: &[u8]) -> (Update, bgp::wire::AttrError) {
 }
 
 fn single_error_with(extra: &[u8], ctx: &Context) -> (Update, bgp::wire::AttrError) {
-    let u = decode_update_with(&update(&[], &[mandatory_for(ctx), extra.to_vec()].concat(), NLRI), ctx);
+    let u = decode_update_with(
+        &update(&[], &[mandatory_for(ctx), extra.to_vec()].concat(), NLRI),
+        ctx,
+    );
     assert_eq!(u.errors.len(), 1, "errors: {:?}", u.errors);
     let e = u.errors[0].clone();
     (u, e)
@@ -29,7 +32,12 @@ fn assert_update_subcode(e: &bgp::wire::AttrError, subcode: UpdateSubcode) {
 // §7.1 ORIGIN
 #[test]
 fn origin_with_bad_length_is_treat_as_withdraw() {
-    let attrs = [attr(0x40, 1, &[0, 0]), attr(0x40, 2, &[]), attr(0x40, 3, &[192, 0, 2, 1])].concat();
+    let attrs = [
+        attr(0x40, 1, &[0, 0]),
+        attr(0x40, 2, &[]),
+        attr(0x40, 3, &[192, 0, 2, 1]),
+    ]
+    .concat();
     let u = decode_update(&update(&[], &attrs, NLRI));
     assert!(u.treat_as_withdraw());
     assert_eq!(u.errors[0].attr, AttrType::Origin);
@@ -41,7 +49,12 @@ fn origin_with_bad_length_is_treat_as_withdraw() {
 
 #[test]
 fn origin_with_undefined_value_is_treat_as_withdraw() {
-    let attrs = [attr(0x40, 1, &[3]), attr(0x40, 2, &[]), attr(0x40, 3, &[192, 0, 2, 1])].concat();
+    let attrs = [
+        attr(0x40, 1, &[3]),
+        attr(0x40, 2, &[]),
+        attr(0x40, 3, &[192, 0, 2, 1]),
+    ]
+    .concat();
     let u = decode_update(&update(&[], &attrs, NLRI));
     assert!(u.treat_as_withdraw());
     assert_eq!(u.errors[0].action, Action::TreatAsWithdraw);
@@ -50,7 +63,12 @@ fn origin_with_undefined_value_is_treat_as_withdraw() {
 
 // §7.2 AS_PATH
 fn as_path_error(value: &[u8]) -> bgp::wire::AttrError {
-    let attrs = [attr(0x40, 1, &[0]), attr(0x40, 2, value), attr(0x40, 3, &[192, 0, 2, 1])].concat();
+    let attrs = [
+        attr(0x40, 1, &[0]),
+        attr(0x40, 2, value),
+        attr(0x40, 3, &[192, 0, 2, 1]),
+    ]
+    .concat();
     let u = decode_update(&update(&[], &attrs, NLRI));
     assert_eq!(u.errors.len(), 1, "{:?}", u.errors);
     let e = u.errors[0].clone();
@@ -82,10 +100,20 @@ fn as_path_unknown_segment_type_is_treat_as_withdraw() {
 // §7.3 NEXT_HOP
 #[test]
 fn next_hop_with_bad_length_is_treat_as_withdraw() {
-    let attrs = [attr(0x40, 1, &[0]), attr(0x40, 2, &[]), attr(0x40, 3, &[192, 0, 2])].concat();
+    let attrs = [
+        attr(0x40, 1, &[0]),
+        attr(0x40, 2, &[]),
+        attr(0x40, 3, &[192, 0, 2]),
+    ]
+    .concat();
     let u = decode_update(&update(&[], &attrs, NLRI));
     assert!(u.treat_as_withdraw());
-    assert_eq!(u.errors.len(), 1, "a reported NEXT_HOP is not also missing: {:?}", u.errors);
+    assert_eq!(
+        u.errors.len(),
+        1,
+        "a reported NEXT_HOP is not also missing: {:?}",
+        u.errors
+    );
     assert_update_subcode(&u.errors[0], UpdateSubcode::AttributeLengthError);
 }
 
@@ -204,7 +232,10 @@ fn as4_path_with_confederation_segment_is_discarded() {
 
 #[test]
 fn as4_aggregator_with_bad_length_is_discarded() {
-    let (_, e) = single_error_with(&attr(0xc0, 18, &[0, 1, 0, 0, 192, 0, 2]), &Context::default());
+    let (_, e) = single_error_with(
+        &attr(0xc0, 18, &[0, 1, 0, 0, 192, 0, 2]),
+        &Context::default(),
+    );
     assert_eq!(e.action, Action::AttributeDiscard);
 }
 
@@ -236,7 +267,11 @@ fn optional_attribute_marked_well_known_is_treat_as_withdraw() {
 #[test]
 fn partial_and_extended_length_bits_are_not_flag_errors() {
     // COMMUNITIES with Partial and Extended Length set: well-formed.
-    let u = decode_update(&update(&[], &[mandatory(), vec![0xf0, 8, 0, 4, 0, 1, 0, 2]].concat(), NLRI));
+    let u = decode_update(&update(
+        &[],
+        &[mandatory(), vec![0xf0, 8, 0, 4, 0, 1, 0, 2]].concat(),
+        NLRI,
+    ));
     assert!(u.errors.is_empty(), "{:?}", u.errors);
     assert_eq!(u.communities().len(), 1);
 }
@@ -244,7 +279,13 @@ fn partial_and_extended_length_bits_are_not_flag_errors() {
 #[test]
 fn mp_reach_with_bad_flags_still_yields_its_prefixes_to_withdraw() {
     // Transitive set on MP_REACH_NLRI (optional non-transitive).
-    let mp = [&[0, 2, 1, 16][..], &V6_NEXT_HOP, &[0], &[32, 0x20, 1, 0xd, 0xb8]].concat();
+    let mp = [
+        &[0, 2, 1, 16][..],
+        &V6_NEXT_HOP,
+        &[0],
+        &[32, 0x20, 1, 0xd, 0xb8],
+    ]
+    .concat();
     let attrs = [attr(0x40, 1, &[0]), attr(0x40, 2, &[]), attr(0xc0, 14, &mp)].concat();
     let u = decode_update(&update(&[], &attrs, &[]));
     assert!(u.treat_as_withdraw());
@@ -254,7 +295,13 @@ fn mp_reach_with_bad_flags_still_yields_its_prefixes_to_withdraw() {
 // §3 g: duplicates
 #[test]
 fn duplicate_attribute_keeps_the_first_and_discards_the_rest() {
-    let (u, e) = single_error(&[attr(0x40, 5, &[0, 0, 0, 100]), attr(0x40, 5, &[0, 0, 0, 200])].concat());
+    let (u, e) = single_error(
+        &[
+            attr(0x40, 5, &[0, 0, 0, 100]),
+            attr(0x40, 5, &[0, 0, 0, 200]),
+        ]
+        .concat(),
+    );
     assert_eq!(e.malformation, Malformation::Duplicate);
     assert_eq!(e.action, Action::AttributeDiscard);
     assert_eq!(u.local_pref(), Some(100));
@@ -267,7 +314,10 @@ fn duplicate_mp_reach_resets_the_session() {
     let err = decode_err(&update(&[], &[mp.clone(), mp].concat(), &[]));
     assert_eq!(err, DecodeError::DuplicateMpAttribute);
     assert_eq!(err.action(), Action::SessionReset);
-    assert_eq!(err.notification().cause, Cause::Update(UpdateSubcode::MalformedAttributeList));
+    assert_eq!(
+        err.notification().cause,
+        Cause::Update(UpdateSubcode::MalformedAttributeList)
+    );
 }
 
 // §3 d: missing well-known mandatory attributes
@@ -278,13 +328,22 @@ fn missing_mandatory_attributes_are_treat_as_withdraw() {
     let missing: Vec<_> = u.errors.iter().map(|e| e.attr).collect();
     assert_eq!(missing, vec![AttrType::AsPath, AttrType::NextHop]);
     let n = u.errors[0].notification();
-    assert_eq!(n.cause, Cause::Update(UpdateSubcode::MissingWellKnownAttribute));
+    assert_eq!(
+        n.cause,
+        Cause::Update(UpdateSubcode::MissingWellKnownAttribute)
+    );
     assert_eq!(&n.data[..], &[2]);
 }
 
 #[test]
 fn next_hop_is_not_required_for_mp_reach_only() {
-    let mp = [&[0, 2, 1, 16][..], &V6_NEXT_HOP, &[0], &[32, 0x20, 1, 0xd, 0xb8]].concat();
+    let mp = [
+        &[0, 2, 1, 16][..],
+        &V6_NEXT_HOP,
+        &[0],
+        &[32, 0x20, 1, 0xd, 0xb8],
+    ]
+    .concat();
     let attrs = [attr(0x80, 14, &mp), attr(0x40, 1, &[0]), attr(0x40, 2, &[])].concat();
     let u = decode_update(&update(&[], &attrs, &[]));
     assert!(u.errors.is_empty(), "{:?}", u.errors);
@@ -336,10 +395,20 @@ fn overrunning_mp_reach_resets_the_session() {
 // RFC 4271 §6.3, unchanged by RFC 7606
 #[test]
 fn unrecognized_well_known_attribute_resets_the_session() {
-    let err = decode_err(&update(&[], &[mandatory(), attr(0x40, 99, &[1])].concat(), NLRI));
-    assert!(matches!(err, DecodeError::UnrecognizedWellKnown { type_code: 99, .. }));
+    let err = decode_err(&update(
+        &[],
+        &[mandatory(), attr(0x40, 99, &[1])].concat(),
+        NLRI,
+    ));
+    assert!(matches!(
+        err,
+        DecodeError::UnrecognizedWellKnown { type_code: 99, .. }
+    ));
     let n = err.notification();
-    assert_eq!(n.cause, Cause::Update(UpdateSubcode::UnrecognizedWellKnownAttribute));
+    assert_eq!(
+        n.cause,
+        Cause::Update(UpdateSubcode::UnrecognizedWellKnownAttribute)
+    );
     assert_eq!(&n.data[..], &[0x40, 99, 1, 1]);
 }
 
@@ -351,10 +420,20 @@ fn unknown_optional_transitive_attribute_is_kept_and_passed_on_as_partial() {
     assert_eq!(u.attributes.len(), 5);
     let mut out = u.attributes.clone();
     Update::prepare_unknown_for_propagation(&mut out);
-    assert_eq!(out.len(), 4, "the non-transitive unknown attribute is dropped");
+    assert_eq!(
+        out.len(),
+        4,
+        "the non-transitive unknown attribute is dropped"
+    );
     let last = out.last().expect("attribute kept");
     assert!(last.is_partial());
-    assert_eq!(last.value, AttrValue::Unknown { type_code: 99, value: vec![1, 2].into() });
+    assert_eq!(
+        last.value,
+        AttrValue::Unknown {
+            type_code: 99,
+            value: vec![1, 2].into()
+        }
+    );
 }
 
 // §5.3 and RFC 4271 §6.3: the message's own lengths and NLRI fields
@@ -372,36 +451,56 @@ fn total_attribute_length_overrunning_the_message_resets_the_session() {
     m[21..23].copy_from_slice(&len.to_be_bytes());
     let err = decode_err(&m);
     assert_eq!(err, DecodeError::MalformedAttributeList);
-    assert_eq!(err.notification().cause, Cause::Update(UpdateSubcode::MalformedAttributeList));
+    assert_eq!(
+        err.notification().cause,
+        Cause::Update(UpdateSubcode::MalformedAttributeList)
+    );
 }
 
 #[test]
 fn prefix_longer_than_the_address_resets_the_session() {
     let err = decode_err(&update(&[], &mandatory(), &[33, 10, 0, 0, 0, 0]));
     assert!(matches!(err, DecodeError::InvalidNetworkField(_)));
-    assert_eq!(err.notification().cause, Cause::Update(UpdateSubcode::InvalidNetworkField));
+    assert_eq!(
+        err.notification().cause,
+        Cause::Update(UpdateSubcode::InvalidNetworkField)
+    );
 }
 
 #[test]
 fn truncated_withdrawn_prefix_resets_the_session() {
     let err = decode_err(&update(&[24, 10, 0], &[], &[]));
-    assert!(matches!(err, DecodeError::InvalidNetworkField(bgp::wire::NlriField::WithdrawnRoutes)));
+    assert!(matches!(
+        err,
+        DecodeError::InvalidNetworkField(bgp::wire::NlriField::WithdrawnRoutes)
+    ));
 }
 
 // §7.11 MP_REACH_NLRI and MP_UNREACH_NLRI
 #[test]
 fn mp_reach_next_hop_length_mismatch_disables_the_family() {
     let mp = [&[0, 2, 1, 5][..], &[0; 5], &[0], &[32, 0x20, 1, 0xd, 0xb8]].concat();
-    let err = decode_err(&update(&[], &[attr(0x80, 14, &mp), mandatory()].concat(), &[]));
+    let err = decode_err(&update(
+        &[],
+        &[attr(0x80, 14, &mp), mandatory()].concat(),
+        &[],
+    ));
     assert_eq!(err.action(), Action::AfiSafiDisable);
     assert_eq!(err.family(), Some(Family::IPV6_UNICAST));
-    assert_eq!(err.notification().cause, Cause::Update(UpdateSubcode::OptionalAttributeError));
+    assert_eq!(
+        err.notification().cause,
+        Cause::Update(UpdateSubcode::OptionalAttributeError)
+    );
 }
 
 #[test]
 fn mp_reach_with_malformed_nlri_disables_the_family() {
     let mp = [&[0, 2, 1, 16][..], &V6_NEXT_HOP, &[0], &[129, 0x20]].concat();
-    let err = decode_err(&update(&[], &[attr(0x80, 14, &mp), mandatory()].concat(), &[]));
+    let err = decode_err(&update(
+        &[],
+        &[attr(0x80, 14, &mp), mandatory()].concat(),
+        &[],
+    ));
     assert_eq!(err.action(), Action::AfiSafiDisable);
     assert_eq!(err.family(), Some(Family::IPV6_UNICAST));
 }

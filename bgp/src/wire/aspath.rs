@@ -2,7 +2,10 @@
 
 use std::fmt;
 
-use bytes::{BufMut, BytesMut};
+use bytes::BytesMut;
+
+use super::put::Put;
+use smallvec::SmallVec;
 
 use super::error::EncodeError;
 use super::iana::AS_TRANS;
@@ -49,31 +52,45 @@ impl SegmentType {
     }
 }
 
+/// The AS numbers of one segment; short ones are held inline.
+pub type Asns = SmallVec<[u32; 4]>;
+
 /// One path segment.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct AsSegment {
     pub kind: SegmentType,
-    pub asns: Vec<u32>,
+    pub asns: Asns,
+}
+
+impl AsSegment {
+    pub fn new(kind: SegmentType, asns: impl IntoIterator<Item = u32>) -> Self {
+        AsSegment {
+            kind,
+            asns: asns.into_iter().collect(),
+        }
+    }
 }
 
 /// An AS path: AS_PATH, or AS4_PATH, always held with 4-octet AS numbers.
+/// Paths of one short segment, the usual kind, need no allocation.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct AsPath {
-    pub segments: Vec<AsSegment>,
+    pub segments: SmallVec<[AsSegment; 1]>,
 }
 
 impl AsPath {
     /// A path of one AS_SEQUENCE (empty for no ASes).
     pub fn sequence(asns: impl IntoIterator<Item = u32>) -> Self {
-        let asns: Vec<u32> = asns.into_iter().collect();
-        if asns.is_empty() {
+        let seg = AsSegment::new(SegmentType::Sequence, asns);
+        if seg.asns.is_empty() {
             return AsPath::default();
         }
+        AsPath::from_segments([seg])
+    }
+
+    pub fn from_segments(segments: impl IntoIterator<Item = AsSegment>) -> Self {
         AsPath {
-            segments: vec![AsSegment {
-                kind: SegmentType::Sequence,
-                asns,
-            }],
+            segments: segments.into_iter().collect(),
         }
     }
 
@@ -110,20 +127,21 @@ impl AsPath {
     /// Put `asn` in front, as an eBGP speaker does (RFC 4271 §5.1.2).
     pub fn prepend(&mut self, asn: u32) {
         match self.segments.first_mut() {
-            Some(s) if s.kind == SegmentType::Sequence && s.asns.len() < 255 => s.asns.insert(0, asn),
-            _ => self.segments.insert(
-                0,
-                AsSegment {
-                    kind: SegmentType::Sequence,
-                    asns: vec![asn],
-                },
-            ),
+            Some(s) if s.kind == SegmentType::Sequence && s.asns.len() < 255 => {
+                s.asns.insert(0, asn)
+            }
+            _ => self
+                .segments
+                .insert(0, AsSegment::new(SegmentType::Sequence, [asn])),
         }
     }
 
     /// Whether a 2-octet speaker needs an AS4_PATH to carry this path.
     pub fn has_four_octet(&self) -> bool {
-        self.segments.iter().flat_map(|s| &s.asns).any(|&a| a > 0xffff)
+        self.segments
+            .iter()
+            .flat_map(|s| &s.asns)
+            .any(|&a| a > 0xffff)
     }
 
     /// The AS4_PATH to send a 2-octet speaker along with this path, if one
@@ -133,7 +151,12 @@ impl AsPath {
             return None;
         }
         Some(AsPath {
-            segments: self.segments.iter().filter(|s| !s.kind.is_confed()).cloned().collect(),
+            segments: self
+                .segments
+                .iter()
+                .filter(|s| !s.kind.is_confed())
+                .cloned()
+                .collect(),
         })
     }
 
@@ -141,7 +164,7 @@ impl AsPath {
     /// malformed as RFC 7606 §7.2 defines it.
     pub(crate) fn decode(mut value: &[u8], four_octet: bool) -> Option<AsPath> {
         let width = if four_octet { 4 } else { 2 };
-        let mut segments = Vec::new();
+        let mut segments = SmallVec::new();
         while !value.is_empty() {
             let [code, count, rest @ ..] = value else {
                 return None;
@@ -202,7 +225,7 @@ impl AsPath {
             return self.clone();
         }
         let mut keep = n - n4;
-        let mut segments = Vec::new();
+        let mut segments: SmallVec<[AsSegment; 1]> = SmallVec::new();
         for seg in &self.segments {
             match seg.kind {
                 SegmentType::ConfedSequence | SegmentType::ConfedSet => segments.push(seg.clone()),
@@ -212,10 +235,7 @@ impl AsPath {
                 }
                 SegmentType::Sequence if keep > 0 => {
                     let take = keep.min(seg.asns.len());
-                    segments.push(AsSegment {
-                        kind: seg.kind,
-                        asns: seg.asns[..take].to_vec(),
-                    });
+                    segments.push(AsSegment::new(seg.kind, seg.asns[..take].iter().copied()));
                     keep -= take;
                 }
                 _ => break,

@@ -4,13 +4,15 @@
 
 use std::net::Ipv4Addr;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
+use smallvec::SmallVec;
 
 use super::aspath::{AsPath, SegmentType};
 use super::error::{Action, AttrError, DecodeError, EncodeError, Malformation};
 use super::iana::{attr_flags as flag, AttrType, AS_TRANS};
 use super::mp::{Mp, MpReach, MpUnreach};
 use super::nlri::Family;
+use super::put::Put;
 use super::values::{Aggregator, Community, ExtendedCommunity, LargeCommunity, Origin};
 use super::Context;
 
@@ -24,7 +26,7 @@ pub enum AttrValue {
     LocalPref(u32),
     AtomicAggregate,
     Aggregator(Aggregator),
-    Communities(Vec<Community>),
+    Communities(SmallVec<[Community; 4]>),
     OriginatorId(Ipv4Addr),
     ClusterList(Vec<Ipv4Addr>),
     MpReach(MpReach),
@@ -36,12 +38,15 @@ pub enum AttrValue {
         family: Family,
         body: Bytes,
     },
-    ExtendedCommunities(Vec<ExtendedCommunity>),
+    ExtendedCommunities(SmallVec<[ExtendedCommunity; 2]>),
     As4Path(AsPath),
     As4Aggregator(Aggregator),
-    LargeCommunities(Vec<LargeCommunity>),
+    LargeCommunities(SmallVec<[LargeCommunity; 2]>),
     /// An optional attribute this codec does not know, kept to pass on.
-    Unknown { type_code: u8, value: Bytes },
+    Unknown {
+        type_code: u8,
+        value: Bytes,
+    },
 }
 
 impl AttrValue {
@@ -121,13 +126,15 @@ impl PathAttribute {
         encode_value(&self.value, ctx, out)?;
         let len = out.len() - value_at;
         if extended {
-            let l = u16::try_from(len).map_err(|_| EncodeError::AttributeTooLong { type_code, len })?;
+            let l =
+                u16::try_from(len).map_err(|_| EncodeError::AttributeTooLong { type_code, len })?;
             out[len_at..len_at + 2].copy_from_slice(&l.to_be_bytes());
         } else if let Ok(l) = u8::try_from(len) {
             out[len_at] = l;
         } else {
             // Too long for one octet: switch to the Extended Length form.
-            let l = u16::try_from(len).map_err(|_| EncodeError::AttributeTooLong { type_code, len })?;
+            let l =
+                u16::try_from(len).map_err(|_| EncodeError::AttributeTooLong { type_code, len })?;
             out.put_u8(0);
             out.copy_within(value_at..value_at + len, value_at + 1);
             out[len_at..len_at + 2].copy_from_slice(&l.to_be_bytes());
@@ -223,7 +230,11 @@ pub(crate) fn decode_attributes(mut buf: &[u8], ctx: &Context) -> Result<Decoded
         };
         let ty = AttrType::from(type_code);
         let is_mp = matches!(ty, AttrType::MpReachNlri | AttrType::MpUnreachNlri);
-        let header_len = if flags & flag::EXTENDED_LENGTH != 0 { 4 } else { 3 };
+        let header_len = if flags & flag::EXTENDED_LENGTH != 0 {
+            4
+        } else {
+            3
+        };
         let len = match buf {
             [_, _, l, ..] if header_len == 3 => Some(usize::from(*l)),
             [_, _, h, l, ..] if header_len == 4 => Some(usize::from(u16::from_be_bytes([*h, *l]))),
@@ -235,7 +246,12 @@ pub(crate) fn decode_attributes(mut buf: &[u8], ctx: &Context) -> Result<Decoded
             if is_mp {
                 return Err(DecodeError::MalformedAttributeList);
             }
-            errors.push(AttrError::new(ty, Malformation::Overrun, Action::TreatAsWithdraw, buf));
+            errors.push(AttrError::new(
+                ty,
+                Malformation::Overrun,
+                Action::TreatAsWithdraw,
+                buf,
+            ));
             break;
         };
         let raw = &buf[..header_len + len];
@@ -247,7 +263,12 @@ pub(crate) fn decode_attributes(mut buf: &[u8], ctx: &Context) -> Result<Decoded
             if is_mp {
                 return Err(DecodeError::DuplicateMpAttribute);
             }
-            errors.push(AttrError::new(ty, Malformation::Duplicate, Action::AttributeDiscard, raw));
+            errors.push(AttrError::new(
+                ty,
+                Malformation::Duplicate,
+                Action::AttributeDiscard,
+                raw,
+            ));
             continue;
         }
 
@@ -271,7 +292,12 @@ pub(crate) fn decode_attributes(mut buf: &[u8], ctx: &Context) -> Result<Decoded
 
         if matches!(ty, AttrType::As4Path | AttrType::As4Aggregator) && ctx.four_octet_as {
             // RFC 6793 §3: a NEW speaker never sends these to another NEW one.
-            errors.push(AttrError::new(ty, Malformation::UnexpectedAs4, Action::AttributeDiscard, raw));
+            errors.push(AttrError::new(
+                ty,
+                Malformation::UnexpectedAs4,
+                Action::AttributeDiscard,
+                raw,
+            ));
             continue;
         }
 
@@ -313,8 +339,16 @@ fn decode_value(ty: AttrType, v: &[u8], raw: &[u8], ctx: &Context) -> Result<Att
     let on_error = spec(ty).map_or(Action::TreatAsWithdraw, |s| s.on_error);
     let fail = |what| AttrError::new(ty, what, on_error, raw);
     let length = || fail(Malformation::Length);
-    let u32_of = |v: &[u8]| <[u8; 4]>::try_from(v).map(u32::from_be_bytes).map_err(|_| length());
-    let addr_of = |v: &[u8]| <[u8; 4]>::try_from(v).map(Ipv4Addr::from).map_err(|_| length());
+    let u32_of = |v: &[u8]| {
+        <[u8; 4]>::try_from(v)
+            .map(u32::from_be_bytes)
+            .map_err(|_| length())
+    };
+    let addr_of = |v: &[u8]| {
+        <[u8; 4]>::try_from(v)
+            .map(Ipv4Addr::from)
+            .map_err(|_| length())
+    };
     let aggregator = |v: &[u8], four: bool| match (four, v.len()) {
         (true, 8) => Ok(Aggregator {
             asn: u32::from_be_bytes([v[0], v[1], v[2], v[3]]),
@@ -329,7 +363,9 @@ fn decode_value(ty: AttrType, v: &[u8], raw: &[u8], ctx: &Context) -> Result<Att
     let chunks = |v, size| list(v, size).ok_or_else(length);
     Ok(match ty {
         AttrType::Origin => match v {
-            [code] => AttrValue::Origin(Origin::from_code(*code).ok_or_else(|| fail(Malformation::Value))?),
+            [code] => AttrValue::Origin(
+                Origin::from_code(*code).ok_or_else(|| fail(Malformation::Value))?,
+            ),
             _ => return Err(length()),
         },
         AttrType::AsPath => AttrValue::AsPath(
@@ -342,12 +378,16 @@ fn decode_value(ty: AttrType, v: &[u8], raw: &[u8], ctx: &Context) -> Result<Att
         AttrType::AtomicAggregate => return Err(length()),
         AttrType::Aggregator => AttrValue::Aggregator(aggregator(v, ctx.four_octet_as)?),
         AttrType::Communities => AttrValue::Communities(
-            chunks(v, 4)?.map(|c| Community(u32::from_be_bytes([c[0], c[1], c[2], c[3]]))).collect(),
+            chunks(v, 4)?
+                .map(|c| Community(u32::from_be_bytes([c[0], c[1], c[2], c[3]])))
+                .collect(),
         ),
         AttrType::OriginatorId => AttrValue::OriginatorId(addr_of(v)?),
-        AttrType::ClusterList => {
-            AttrValue::ClusterList(chunks(v, 4)?.map(|c| Ipv4Addr::new(c[0], c[1], c[2], c[3])).collect())
-        }
+        AttrType::ClusterList => AttrValue::ClusterList(
+            chunks(v, 4)?
+                .map(|c| Ipv4Addr::new(c[0], c[1], c[2], c[3]))
+                .collect(),
+        ),
         AttrType::MpReachNlri => match MpReach::decode(v, raw, ctx)? {
             Mp::Parsed(r) => AttrValue::MpReach(r),
             Mp::Unsupported(family, body) => AttrValue::MpUnsupported {
@@ -372,9 +412,11 @@ fn decode_value(ty: AttrType, v: &[u8], raw: &[u8], ctx: &Context) -> Result<Att
         AttrType::As4Path => {
             let path = AsPath::decode(v, true).ok_or_else(|| fail(Malformation::Value))?;
             // RFC 6793 §6: confederation segments have no place in AS4_PATH.
-            if path.segments.iter().any(|s| {
-                matches!(s.kind, SegmentType::ConfedSequence | SegmentType::ConfedSet)
-            }) {
+            if path
+                .segments
+                .iter()
+                .any(|s| matches!(s.kind, SegmentType::ConfedSequence | SegmentType::ConfedSet))
+            {
                 return Err(fail(Malformation::Value));
             }
             AttrValue::As4Path(path)

@@ -1,6 +1,8 @@
 //! Capabilities advertised in OPEN (RFC 5492) and their values.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
+
+use super::put::Put;
 use nom::bytes::complete::take;
 use nom::number::complete::{be_u16, be_u32, be_u8};
 
@@ -243,10 +245,11 @@ impl Capability {
             }
             Capability::Fqdn(fqdn) => {
                 for part in [&fqdn.hostname, &fqdn.domain] {
-                    let len = u8::try_from(part.len()).map_err(|_| EncodeError::CapabilityTooLong {
-                        code,
-                        len: part.len(),
-                    })?;
+                    let len =
+                        u8::try_from(part.len()).map_err(|_| EncodeError::CapabilityTooLong {
+                            code,
+                            len: part.len(),
+                        })?;
                     out.put_u8(len);
                     out.put_slice(part.as_bytes());
                 }
@@ -254,7 +257,8 @@ impl Capability {
             Capability::Unknown { value, .. } => out.put_slice(value),
         }
         let len = out.len() - len_at - 1;
-        out[len_at] = u8::try_from(len).map_err(|_| EncodeError::CapabilityTooLong { code, len })?;
+        out[len_at] =
+            u8::try_from(len).map_err(|_| EncodeError::CapabilityTooLong { code, len })?;
         Ok(())
     }
 }

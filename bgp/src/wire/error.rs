@@ -68,7 +68,12 @@ pub struct AttrError {
 }
 
 impl AttrError {
-    pub(crate) fn new(attr: AttrType, malformation: Malformation, action: Action, data: &[u8]) -> Self {
+    pub(crate) fn new(
+        attr: AttrType,
+        malformation: Malformation,
+        action: Action,
+        data: &[u8],
+    ) -> Self {
         AttrError {
             attr,
             malformation,
@@ -87,7 +92,9 @@ impl AttrError {
             Value => match self.attr {
                 AttrType::Origin => (UpdateSubcode::InvalidOriginAttribute, self.data.clone()),
                 AttrType::NextHop => (UpdateSubcode::InvalidNextHopAttribute, self.data.clone()),
-                AttrType::AsPath | AttrType::As4Path => (UpdateSubcode::MalformedAsPath, Bytes::new()),
+                AttrType::AsPath | AttrType::As4Path => {
+                    (UpdateSubcode::MalformedAsPath, Bytes::new())
+                }
                 _ => (UpdateSubcode::OptionalAttributeError, self.data.clone()),
             },
             Overrun | Duplicate => (UpdateSubcode::MalformedAttributeList, Bytes::new()),
@@ -236,7 +243,10 @@ pub enum EncodeError {
     #[error("AS_SET of {0} members exceeds 255")]
     AsSetTooLong(usize),
     #[error("prefix {prefix} is not of family {family}")]
-    PrefixFamily { prefix: ipnet::IpNet, family: Family },
+    PrefixFamily {
+        prefix: ipnet::IpNet,
+        family: Family,
+    },
     #[error("next hop cannot be encoded for family {0}")]
     NextHopFamily(Family),
     #[error("NOTIFICATION data of {0} bytes does not fit")]

@@ -19,13 +19,16 @@ mod nlri;
 mod notification;
 mod open;
 mod parse;
+mod put;
 mod route_refresh;
 mod update;
 mod values;
 
-use bytes::{BufMut, BytesMut};
+use bytes::BytesMut;
 
-pub use aspath::{AsPath, AsSegment, SegmentType};
+use put::Put;
+
+pub use aspath::{AsPath, AsSegment, Asns, SegmentType};
 pub use attr::{AttrValue, PathAttribute};
 pub use capability::{
     AddPathFamily, Capability, ExtendedNextHop, Fqdn, GracefulRestart, GracefulRestartFamily,
@@ -37,6 +40,7 @@ pub use nlri::{Family, Nlri};
 pub use notification::{Cause, Notification, MAX_SHUTDOWN_MESSAGE};
 pub use open::{Open, BGP_VERSION};
 pub use route_refresh::RouteRefresh;
+pub use smallvec::{smallvec, SmallVec};
 pub use update::Update;
 pub use values::{Aggregator, Community, ExtendedCommunity, LargeCommunity, Origin};
 
@@ -191,7 +195,12 @@ impl Message {
         result
     }
 
-    fn encode_unchecked(&self, ctx: &Context, out: &mut BytesMut, start: usize) -> Result<(), EncodeError> {
+    fn encode_unchecked(
+        &self,
+        ctx: &Context,
+        out: &mut BytesMut,
+        start: usize,
+    ) -> Result<(), EncodeError> {
         out.put_slice(&MARKER);
         out.put_u16(0);
         out.put_u8(self.kind().into());

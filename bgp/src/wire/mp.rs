@@ -4,7 +4,9 @@
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
+
+use super::put::Put;
 
 use super::error::{Action, AttrError, EncodeError, Malformation};
 use super::iana::{Afi, AttrType};
@@ -26,13 +28,19 @@ impl NextHop {
     fn wire_len(&self) -> usize {
         match self {
             NextHop::V4(_) => 4,
-            NextHop::V6 { link_local: None, .. } => 16,
-            NextHop::V6 { link_local: Some(_), .. } => 32,
+            NextHop::V6 {
+                link_local: None, ..
+            } => 16,
+            NextHop::V6 {
+                link_local: Some(_),
+                ..
+            } => 32,
         }
     }
 
     fn decode(family: Family, nh: &[u8]) -> Option<NextHop> {
-        let v6 = |b: &[u8]| -> Option<Ipv6Addr> { Some(Ipv6Addr::from(<[u8; 16]>::try_from(b).ok()?)) };
+        let v6 =
+            |b: &[u8]| -> Option<Ipv6Addr> { Some(Ipv6Addr::from(<[u8; 16]>::try_from(b).ok()?)) };
         match (family.afi, nh.len()) {
             // 4-byte IPv6 next hops do not exist; an IPv4 one needs 4 bytes.
             (Afi::Ipv4, 4) => Some(NextHop::V4(Ipv4Addr::from(<[u8; 4]>::try_from(nh).ok()?))),
@@ -103,7 +111,12 @@ fn header(ty: AttrType, value: &[u8], raw: &[u8]) -> Result<(Family, usize), Att
     match value {
         [a1, a2, safi, ..] => Ok((Family::from_codes(u16::from_be_bytes([*a1, *a2]), *safi), 3)),
         // Without AFI/SAFI no family can be disabled: the session goes.
-        _ => Err(AttrError::new(ty, Malformation::Length, Action::SessionReset, raw)),
+        _ => Err(AttrError::new(
+            ty,
+            Malformation::Length,
+            Action::SessionReset,
+            raw,
+        )),
     }
 }
 
@@ -114,11 +127,20 @@ fn family_error(ty: AttrType, what: Malformation, family: Family, raw: &[u8]) ->
 }
 
 impl MpReach {
-    pub(crate) fn decode(value: &[u8], raw: &[u8], ctx: &Context) -> Result<Mp<MpReach>, AttrError> {
+    pub(crate) fn decode(
+        value: &[u8],
+        raw: &[u8],
+        ctx: &Context,
+    ) -> Result<Mp<MpReach>, AttrError> {
         let ty = AttrType::MpReachNlri;
         let (family, at) = header(ty, value, raw)?;
         let Some((&nh_len, rest)) = value[at..].split_first() else {
-            return Err(AttrError::new(ty, Malformation::Length, Action::SessionReset, raw));
+            return Err(AttrError::new(
+                ty,
+                Malformation::Length,
+                Action::SessionReset,
+                raw,
+            ));
         };
         let nh_len = usize::from(nh_len);
         // Next hop, then the one Reserved octet.
@@ -126,13 +148,21 @@ impl MpReach {
             return Err(family_error(ty, Malformation::NextHopLength, family, raw));
         }
         if !family.is_supported() {
-            return Ok(Mp::Unsupported(family, Bytes::copy_from_slice(&value[at..])));
+            return Ok(Mp::Unsupported(
+                family,
+                Bytes::copy_from_slice(&value[at..]),
+            ));
         }
         let next_hop = NextHop::decode(family, &rest[..nh_len])
             .ok_or_else(|| family_error(ty, Malformation::NextHopLength, family, raw))?;
         let mut nlri = Vec::new();
-        decode_prefixes(&rest[nh_len + 1..], family.afi, ctx.add_path.get(family), &mut nlri)
-            .map_err(|_| family_error(ty, Malformation::Nlri, family, raw))?;
+        decode_prefixes(
+            &rest[nh_len + 1..],
+            family.afi,
+            ctx.add_path.get(family),
+            &mut nlri,
+        )
+        .map_err(|_| family_error(ty, Malformation::Nlri, family, raw))?;
         Ok(Mp::Parsed(MpReach {
             family,
             next_hop,
@@ -154,15 +184,27 @@ impl MpReach {
 }
 
 impl MpUnreach {
-    pub(crate) fn decode(value: &[u8], raw: &[u8], ctx: &Context) -> Result<Mp<MpUnreach>, AttrError> {
+    pub(crate) fn decode(
+        value: &[u8],
+        raw: &[u8],
+        ctx: &Context,
+    ) -> Result<Mp<MpUnreach>, AttrError> {
         let ty = AttrType::MpUnreachNlri;
         let (family, at) = header(ty, value, raw)?;
         if !family.is_supported() {
-            return Ok(Mp::Unsupported(family, Bytes::copy_from_slice(&value[at..])));
+            return Ok(Mp::Unsupported(
+                family,
+                Bytes::copy_from_slice(&value[at..]),
+            ));
         }
         let mut withdrawn = Vec::new();
-        decode_prefixes(&value[at..], family.afi, ctx.add_path.get(family), &mut withdrawn)
-            .map_err(|_| family_error(ty, Malformation::Nlri, family, raw))?;
+        decode_prefixes(
+            &value[at..],
+            family.afi,
+            ctx.add_path.get(family),
+            &mut withdrawn,
+        )
+        .map_err(|_| family_error(ty, Malformation::Nlri, family, raw))?;
         Ok(Mp::Parsed(MpUnreach { family, withdrawn }))
     }
 

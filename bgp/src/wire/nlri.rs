@@ -6,7 +6,9 @@
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use bytes::BufMut;
+use bytes::BytesMut;
+
+use super::put::Put;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 use super::iana::{Afi, Safi};
@@ -44,7 +46,7 @@ impl Family {
         }
     }
 
-    pub(crate) fn put(self, out: &mut impl BufMut) {
+    pub(crate) fn put(self, out: &mut BytesMut) {
         out.put_u16(self.afi.into());
         out.put_u8(self.safi.into());
     }
@@ -168,7 +170,7 @@ fn clear_host_bits(addr: &mut [u8], len: u8) {
 }
 
 /// Encode one prefix; with `add_path` the path identifier comes first (0 when absent).
-pub(crate) fn encode_prefix(nlri: &Nlri, add_path: bool, out: &mut impl BufMut) {
+pub(crate) fn encode_prefix(nlri: &Nlri, add_path: bool, out: &mut BytesMut) {
     if add_path {
         out.put_u32(nlri.path_id.unwrap_or(0));
     }

@@ -4,7 +4,9 @@
 
 use std::fmt;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
+
+use super::put::Put;
 
 use super::error::carries_shutdown_message;
 use super::iana::{
@@ -26,7 +28,10 @@ pub enum Cause {
     /// RFC 9687.
     SendHoldTimerExpired,
     /// A code (or a subcode of a code without subcodes) with no name here.
-    Other { code: u8, subcode: u8 },
+    Other {
+        code: u8,
+        subcode: u8,
+    },
 }
 
 impl Cause {
@@ -132,7 +137,10 @@ impl Notification {
         let mut data = BytesMut::with_capacity(7);
         family.put(&mut data);
         data.put_u32(limit);
-        Notification::new(Cause::Cease(CeaseSubcode::MaximumPrefixesReached), data.freeze())
+        Notification::new(
+            Cause::Cease(CeaseSubcode::MaximumPrefixesReached),
+            data.freeze(),
+        )
     }
 
     pub(crate) fn decode(body: &[u8]) -> Self {

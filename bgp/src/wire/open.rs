@@ -3,7 +3,9 @@
 
 use std::net::Ipv4Addr;
 
-use bytes::{BufMut, BytesMut};
+use bytes::BytesMut;
+
+use super::put::Put;
 use nom::bytes::complete::take;
 use nom::number::complete::{be_u16, be_u32, be_u8};
 
@@ -35,8 +37,16 @@ pub struct Open {
 impl Open {
     /// An OPEN for `asn` (4-octet capable), one capability per optional parameter.
     /// A [`Capability::FourOctetAs`] for `asn` is added when `capabilities` has none.
-    pub fn new(asn: u32, hold_time: u16, bgp_id: Ipv4Addr, mut capabilities: Vec<Capability>) -> Self {
-        if !capabilities.iter().any(|c| matches!(c, Capability::FourOctetAs(_))) {
+    pub fn new(
+        asn: u32,
+        hold_time: u16,
+        bgp_id: Ipv4Addr,
+        mut capabilities: Vec<Capability>,
+    ) -> Self {
+        if !capabilities
+            .iter()
+            .any(|c| matches!(c, Capability::FourOctetAs(_)))
+        {
             capabilities.push(Capability::FourOctetAs(asn));
         }
         Open {
@@ -133,7 +143,8 @@ impl Open {
             }
         } else {
             let long_len: usize = values.iter().map(|v| 3 + v.len()).sum();
-            let len16 = u16::try_from(long_len).map_err(|_| EncodeError::ParametersTooLong(long_len))?;
+            let len16 =
+                u16::try_from(long_len).map_err(|_| EncodeError::ParametersTooLong(long_len))?;
             out.put_u8(255);
             out.put_u8(PARAM_EXTENDED_LENGTH);
             out.put_u16(len16);

@@ -5,7 +5,10 @@
 pub(crate) type Res<'a, T> = nom::IResult<&'a [u8], T, ()>;
 
 /// Run `parser` on `input`, which it must consume exactly.
-pub(crate) fn all<'a, T>(input: &'a [u8], mut parser: impl FnMut(&'a [u8]) -> Res<'a, T>) -> Option<T> {
+pub(crate) fn all<'a, T>(
+    input: &'a [u8],
+    mut parser: impl FnMut(&'a [u8]) -> Res<'a, T>,
+) -> Option<T> {
     match parser(input) {
         Ok((rest, value)) if rest.is_empty() => Some(value),
         _ => None,

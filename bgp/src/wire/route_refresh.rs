@@ -1,6 +1,8 @@
 //! ROUTE-REFRESH (RFC 2918) with the RFC 7313 subtypes.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
+
+use super::put::Put;
 
 use super::error::DecodeError;
 use super::iana::RouteRefreshSubtype;

@@ -4,7 +4,9 @@
 
 use std::net::Ipv4Addr;
 
-use bytes::{BufMut, BytesMut};
+use bytes::BytesMut;
+
+use super::put::Put;
 
 use super::aspath::AsPath;
 use super::attr::{decode_attributes, AttrValue, PathAttribute, TypeSet};
@@ -83,12 +85,17 @@ impl Update {
 
     /// Whether RFC 7606 says to handle every announced prefix as withdrawn.
     pub fn treat_as_withdraw(&self) -> bool {
-        self.errors.iter().any(|e| e.action == Action::TreatAsWithdraw)
+        self.errors
+            .iter()
+            .any(|e| e.action == Action::TreatAsWithdraw)
     }
 
     /// The first attribute of a type.
     pub fn attr(&self, t: AttrType) -> Option<&AttrValue> {
-        self.attributes.iter().map(|a| &a.value).find(|v| v.type_code() == t)
+        self.attributes
+            .iter()
+            .map(|a| &a.value)
+            .find(|v| v.type_code() == t)
     }
 
     pub fn origin(&self) -> Option<Origin> {
@@ -179,8 +186,10 @@ impl Update {
 
     /// Decode the body after the header.
     pub(crate) fn decode(body: &[u8], ctx: &Context) -> Result<Update, DecodeError> {
-        let (withdrawn_field, rest) = length_prefixed(body).ok_or(DecodeError::MalformedAttributeList)?;
-        let (attrs_field, nlri_field) = length_prefixed(rest).ok_or(DecodeError::MalformedAttributeList)?;
+        let (withdrawn_field, rest) =
+            length_prefixed(body).ok_or(DecodeError::MalformedAttributeList)?;
+        let (attrs_field, nlri_field) =
+            length_prefixed(rest).ok_or(DecodeError::MalformedAttributeList)?;
 
         let add_path = ctx.add_path.get(Family::IPV4_UNICAST);
         let mut withdrawn = Vec::new();

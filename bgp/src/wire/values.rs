@@ -102,8 +102,21 @@ impl fmt::Display for ExtendedCommunity {
         match (b[0] & 0x3f, b[1]) {
             (0x00, 0x02) => write!(f, "RT:{asn2}:{val4}"),
             (0x00, 0x03) => write!(f, "SoO:{asn2}:{val4}"),
-            (0x01, 0x02) => write!(f, "RT:{}.{}.{}.{}:{}", b[2], b[3], b[4], b[5], u16::from_be_bytes([b[6], b[7]])),
-            (0x02, 0x02) => write!(f, "RT:{}:{}", u32::from_be_bytes([b[2], b[3], b[4], b[5]]), u16::from_be_bytes([b[6], b[7]])),
+            (0x01, 0x02) => write!(
+                f,
+                "RT:{}.{}.{}.{}:{}",
+                b[2],
+                b[3],
+                b[4],
+                b[5],
+                u16::from_be_bytes([b[6], b[7]])
+            ),
+            (0x02, 0x02) => write!(
+                f,
+                "RT:{}:{}",
+                u32::from_be_bytes([b[2], b[3], b[4], b[5]]),
+                u16::from_be_bytes([b[6], b[7]])
+            ),
             _ => {
                 f.write_str("0x")?;
                 b.iter().try_for_each(|x| write!(f, "{x:02x}"))
@@ -132,6 +145,10 @@ impl LargeCommunity {
 
 impl fmt::Display for LargeCommunity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}", self.global_admin, self.local_data1, self.local_data2)
+        write!(
+            f,
+            "{}:{}:{}",
+            self.global_admin, self.local_data1, self.local_data2
+        )
     }
 }
