@@ -314,10 +314,9 @@ pub(crate) fn decode_attributes(mut buf: &[u8], ctx: &Context) -> Result<Decoded
             }
         }
 
-        match decode_value(ty, value, raw, ctx) {
-            Ok(value) => {
+        match decode_into(&mut attrs, flags, ty, value, raw, ctx) {
+            Ok(()) => {
                 present.insert(ty);
-                attrs.push(PathAttribute { flags, value });
             }
             Err(e) if e.action >= Action::AfiSafiDisable => return Err(DecodeError::Attribute(e)),
             Err(e) => errors.push(e),
@@ -334,8 +333,19 @@ pub(crate) fn decode_attributes(mut buf: &[u8], ctx: &Context) -> Result<Decoded
     })
 }
 
-/// Decode one known attribute's value; an error carries the §7 action.
-fn decode_value(ty: AttrType, v: &[u8], raw: &[u8], ctx: &Context) -> Result<AttrValue, AttrError> {
+/// Decode one known attribute's value and append it to `attrs`; an error
+/// carries the §7 action.
+///
+/// Each kind is pushed where it is built: moving the finished enum through
+/// one shared push costs a store-forwarding stall per attribute.
+fn decode_into(
+    attrs: &mut Vec<PathAttribute>,
+    flags: u8,
+    ty: AttrType,
+    v: &[u8],
+    raw: &[u8],
+    ctx: &Context,
+) -> Result<(), AttrError> {
     let on_error = spec(ty).map_or(Action::TreatAsWithdraw, |s| s.on_error);
     let fail = |what| AttrError::new(ty, what, on_error, raw);
     let length = || fail(Malformation::Length);
@@ -361,54 +371,55 @@ fn decode_value(ty: AttrType, v: &[u8], raw: &[u8], ctx: &Context) -> Result<Att
         _ => Err(length()),
     };
     let chunks = |v, size| list(v, size).ok_or_else(length);
-    Ok(match ty {
+    let mut push = |value| attrs.push(PathAttribute { flags, value });
+    match ty {
         AttrType::Origin => match v {
-            [code] => AttrValue::Origin(
+            [code] => push(AttrValue::Origin(
                 Origin::from_code(*code).ok_or_else(|| fail(Malformation::Value))?,
-            ),
+            )),
             _ => return Err(length()),
         },
-        AttrType::AsPath => AttrValue::AsPath(
+        AttrType::AsPath => push(AttrValue::AsPath(
             AsPath::decode(v, ctx.four_octet_as).ok_or_else(|| fail(Malformation::Value))?,
-        ),
-        AttrType::NextHop => AttrValue::NextHop(addr_of(v)?),
-        AttrType::MultiExitDisc => AttrValue::MultiExitDisc(u32_of(v)?),
-        AttrType::LocalPref => AttrValue::LocalPref(u32_of(v)?),
-        AttrType::AtomicAggregate if v.is_empty() => AttrValue::AtomicAggregate,
+        )),
+        AttrType::NextHop => push(AttrValue::NextHop(addr_of(v)?)),
+        AttrType::MultiExitDisc => push(AttrValue::MultiExitDisc(u32_of(v)?)),
+        AttrType::LocalPref => push(AttrValue::LocalPref(u32_of(v)?)),
+        AttrType::AtomicAggregate if v.is_empty() => push(AttrValue::AtomicAggregate),
         AttrType::AtomicAggregate => return Err(length()),
-        AttrType::Aggregator => AttrValue::Aggregator(aggregator(v, ctx.four_octet_as)?),
-        AttrType::Communities => AttrValue::Communities(
+        AttrType::Aggregator => push(AttrValue::Aggregator(aggregator(v, ctx.four_octet_as)?)),
+        AttrType::Communities => push(AttrValue::Communities(
             chunks(v, 4)?
                 .map(|c| Community(u32::from_be_bytes([c[0], c[1], c[2], c[3]])))
                 .collect(),
-        ),
-        AttrType::OriginatorId => AttrValue::OriginatorId(addr_of(v)?),
-        AttrType::ClusterList => AttrValue::ClusterList(
+        )),
+        AttrType::OriginatorId => push(AttrValue::OriginatorId(addr_of(v)?)),
+        AttrType::ClusterList => push(AttrValue::ClusterList(
             chunks(v, 4)?
                 .map(|c| Ipv4Addr::new(c[0], c[1], c[2], c[3]))
                 .collect(),
-        ),
-        AttrType::MpReachNlri => match MpReach::decode(v, raw, ctx)? {
+        )),
+        AttrType::MpReachNlri => push(match MpReach::decode(v, raw, ctx)? {
             Mp::Parsed(r) => AttrValue::MpReach(r),
             Mp::Unsupported(family, body) => AttrValue::MpUnsupported {
                 reach: true,
                 family,
                 body,
             },
-        },
-        AttrType::MpUnreachNlri => match MpUnreach::decode(v, raw, ctx)? {
+        }),
+        AttrType::MpUnreachNlri => push(match MpUnreach::decode(v, raw, ctx)? {
             Mp::Parsed(u) => AttrValue::MpUnreach(u),
             Mp::Unsupported(family, body) => AttrValue::MpUnsupported {
                 reach: false,
                 family,
                 body,
             },
-        },
-        AttrType::ExtendedCommunities => AttrValue::ExtendedCommunities(
+        }),
+        AttrType::ExtendedCommunities => push(AttrValue::ExtendedCommunities(
             chunks(v, 8)?
                 .map(|c| ExtendedCommunity([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
                 .collect(),
-        ),
+        )),
         AttrType::As4Path => {
             let path = AsPath::decode(v, true).ok_or_else(|| fail(Malformation::Value))?;
             // RFC 6793 §6: confederation segments have no place in AS4_PATH.
@@ -419,10 +430,10 @@ fn decode_value(ty: AttrType, v: &[u8], raw: &[u8], ctx: &Context) -> Result<Att
             {
                 return Err(fail(Malformation::Value));
             }
-            AttrValue::As4Path(path)
+            push(AttrValue::As4Path(path))
         }
-        AttrType::As4Aggregator => AttrValue::As4Aggregator(aggregator(v, true)?),
-        AttrType::LargeCommunity => AttrValue::LargeCommunities(
+        AttrType::As4Aggregator => push(AttrValue::As4Aggregator(aggregator(v, true)?)),
+        AttrType::LargeCommunity => push(AttrValue::LargeCommunities(
             chunks(v, 12)?
                 .map(|c| LargeCommunity {
                     global_admin: u32::from_be_bytes([c[0], c[1], c[2], c[3]]),
@@ -430,12 +441,13 @@ fn decode_value(ty: AttrType, v: &[u8], raw: &[u8], ctx: &Context) -> Result<Att
                     local_data2: u32::from_be_bytes([c[8], c[9], c[10], c[11]]),
                 })
                 .collect(),
-        ),
-        AttrType::Other(t) => AttrValue::Unknown {
+        )),
+        AttrType::Other(t) => push(AttrValue::Unknown {
             type_code: t,
             value: Bytes::copy_from_slice(v),
-        },
-    })
+        }),
+    }
+    Ok(())
 }
 
 /// A non-empty list of fixed-size items (RFC 7606 §7.8, 7.10, 7.14; RFC 8092 §6).
