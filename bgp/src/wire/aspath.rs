@@ -244,7 +244,10 @@ impl AsPath {
         let mut tail = as4.segments.iter().cloned();
         // Rejoin a sequence that AS_TRANS entries had split across the two.
         if let (Some(last), Some(first)) = (segments.last_mut(), as4.segments.first()) {
-            if last.kind == SegmentType::Sequence && first.kind == SegmentType::Sequence {
+            if last.kind == SegmentType::Sequence
+                && first.kind == SegmentType::Sequence
+                && last.asns.len() + first.asns.len() <= 255
+            {
                 last.asns.extend_from_slice(&first.asns);
                 tail.next();
             }

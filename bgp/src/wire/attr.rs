@@ -323,9 +323,6 @@ pub(crate) fn decode_attributes(mut buf: &[u8], ctx: &Context) -> Result<Decoded
         }
     }
 
-    if !ctx.four_octet_as {
-        merge_as4(&mut attrs);
-    }
     Ok(Decoded {
         attrs,
         errors,
@@ -492,44 +489,4 @@ fn encode_value(value: &AttrValue, ctx: &Context, out: &mut BytesMut) -> Result<
         AttrValue::Unknown { value, .. } => out.put_slice(value),
     }
     Ok(())
-}
-
-/// RFC 6793 §4.2.3: from a 2-octet speaker, rebuild the true AS_PATH and
-/// AGGREGATOR from AS4_PATH and AS4_AGGREGATOR. The AS4 attributes stay in
-/// the list as received; the AS_PATH and AGGREGATOR values hold the result.
-fn merge_as4(attrs: &mut [PathAttribute]) {
-    let mut as4_path = None;
-    let mut as4_aggregator = None;
-    let mut aggregator_asn = None;
-    for a in attrs.iter() {
-        match &a.value {
-            AttrValue::As4Path(p) => as4_path = Some(p.clone()),
-            AttrValue::As4Aggregator(g) => as4_aggregator = Some(*g),
-            AttrValue::Aggregator(g) => aggregator_asn = Some(g.asn),
-            _ => {}
-        }
-    }
-    if as4_path.is_none() && as4_aggregator.is_none() {
-        return;
-    }
-    // An AGGREGATOR naming a real 2-octet AS means the route was aggregated
-    // by an old speaker after the AS4 attributes were made: ignore them.
-    if aggregator_asn.is_some_and(|asn| asn != u32::from(AS_TRANS)) {
-        return;
-    }
-    for a in attrs.iter_mut() {
-        match &mut a.value {
-            AttrValue::AsPath(path) => {
-                if let Some(as4) = &as4_path {
-                    *path = path.merge_as4(as4);
-                }
-            }
-            AttrValue::Aggregator(g) => {
-                if let Some(g4) = as4_aggregator {
-                    *g = g4;
-                }
-            }
-            _ => {}
-        }
-    }
 }

@@ -178,7 +178,9 @@ impl Message {
         Ok(match kind {
             MessageType::Open => Message::Open(Open::decode(body)?),
             MessageType::Update => Message::Update(Update::decode(body, ctx)?),
-            MessageType::Notification => Message::Notification(Notification::decode(body)),
+            MessageType::Notification => Message::Notification(
+                Notification::decode(body).ok_or(DecodeError::BadLength(len as u16))?,
+            ),
             MessageType::Keepalive => Message::Keepalive,
             MessageType::RouteRefresh => Message::RouteRefresh(RouteRefresh::decode(body, buf)?),
             MessageType::Other(t) => return Err(DecodeError::BadType(t)),

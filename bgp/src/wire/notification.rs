@@ -143,13 +143,16 @@ impl Notification {
         )
     }
 
-    pub(crate) fn decode(body: &[u8]) -> Self {
-        // The caller has checked the minimum length of 21 bytes.
-        let (code, subcode) = (body[0], body[1]);
-        Notification::new(
-            Cause::from_codes(code, subcode),
-            Bytes::copy_from_slice(&body[2..]),
-        )
+    /// Decode the body after the header; `None` when it is shorter than
+    /// code and subcode (the caller's length check makes that unreachable).
+    pub(crate) fn decode(body: &[u8]) -> Option<Self> {
+        let [code, subcode, data @ ..] = body else {
+            return None;
+        };
+        Some(Notification::new(
+            Cause::from_codes(*code, *subcode),
+            Bytes::copy_from_slice(data),
+        ))
     }
 
     pub(crate) fn encode(&self, out: &mut BytesMut) {

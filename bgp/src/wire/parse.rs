@@ -10,7 +10,7 @@ pub(crate) fn all<'a, T>(
     mut parser: impl FnMut(&'a [u8]) -> Res<'a, T>,
 ) -> Option<T> {
     match parser(input) {
-        Ok((rest, value)) if rest.is_empty() => Some(value),
+        Ok(([], value)) => Some(value),
         _ => None,
     }
 }

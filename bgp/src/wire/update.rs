@@ -2,6 +2,7 @@
 //! ADD-PATH (RFC 7911), End-of-RIB (RFC 4724 §2) and the RFC 7606 checks
 //! that span the whole message.
 
+use std::borrow::Cow;
 use std::net::Ipv4Addr;
 
 use bytes::BytesMut;
@@ -11,10 +12,10 @@ use super::put::Put;
 use super::aspath::AsPath;
 use super::attr::{decode_attributes, AttrValue, PathAttribute, TypeSet};
 use super::error::{Action, AttrError, DecodeError, EncodeError, Malformation, NlriField};
-use super::iana::{attr_flags, Afi, AttrType};
+use super::iana::{attr_flags, Afi, AttrType, AS_TRANS};
 use super::mp::{put_prefixes, MpReach, MpUnreach};
 use super::nlri::{decode_prefixes, Family, Nlri};
-use super::values::{Community, ExtendedCommunity, LargeCommunity, Origin};
+use super::values::{Aggregator, Community, ExtendedCommunity, LargeCommunity, Origin};
 use super::Context;
 
 /// An UPDATE message.
@@ -105,11 +106,39 @@ impl Update {
         }
     }
 
-    /// AS_PATH (for a 2-octet peer, already merged with AS4_PATH).
-    pub fn as_path(&self) -> Option<&AsPath> {
-        match self.attr(AttrType::AsPath)? {
-            AttrValue::AsPath(p) => Some(p),
-            _ => None,
+    /// The true AS path. From a 2-octet speaker (the only kind whose
+    /// AS4_PATH survives decoding) it is rebuilt from AS_PATH and AS4_PATH
+    /// as RFC 6793 §4.2.3 says; the attributes themselves stay as received.
+    pub fn as_path(&self) -> Option<Cow<'_, AsPath>> {
+        let AttrValue::AsPath(path) = self.attr(AttrType::AsPath)? else {
+            return None;
+        };
+        match self.attr(AttrType::As4Path) {
+            Some(AttrValue::As4Path(as4)) if self.as4_attributes_apply() => {
+                Some(Cow::Owned(path.merge_as4(as4)))
+            }
+            _ => Some(Cow::Borrowed(path)),
+        }
+    }
+
+    /// The true AGGREGATOR: AS4_AGGREGATOR's AS where AGGREGATOR holds
+    /// AS_TRANS (RFC 6793 §4.2.3).
+    pub fn aggregator(&self) -> Option<Aggregator> {
+        let AttrValue::Aggregator(aggregator) = self.attr(AttrType::Aggregator)? else {
+            return None;
+        };
+        match self.attr(AttrType::As4Aggregator) {
+            Some(AttrValue::As4Aggregator(as4)) if self.as4_attributes_apply() => Some(*as4),
+            _ => Some(*aggregator),
+        }
+    }
+
+    /// RFC 6793 §4.2.3: an AGGREGATOR naming a real 2-octet AS means an old
+    /// speaker aggregated after the AS4 attributes were made; ignore them.
+    fn as4_attributes_apply(&self) -> bool {
+        match self.attr(AttrType::Aggregator) {
+            Some(AttrValue::Aggregator(a)) => a.asn == u32::from(AS_TRANS),
+            _ => true,
         }
     }
 

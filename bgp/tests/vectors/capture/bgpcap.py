@@ -348,7 +348,7 @@ ATTR_NAMES = {
     6: "ATOMIC_AGGREGATE", 7: "AGGREGATOR", 8: "COMMUNITIES", 9: "ORIGINATOR_ID",
     10: "CLUSTER_LIST", 14: "MP_REACH_NLRI", 15: "MP_UNREACH_NLRI",
     16: "EXTENDED_COMMUNITIES", 17: "AS4_PATH", 18: "AS4_AGGREGATOR", 32: "LARGE_COMMUNITY",
-    35: "OTC",
+    35: "OTC (only to customer)",
 }
 WELL_KNOWN_COMMUNITIES = {
     0xFFFFFF01: "NO_EXPORT", 0xFFFFFF02: "NO_ADVERTISE", 0xFFFFFF03: "NO_EXPORT_SUBCONFED",
@@ -467,6 +467,8 @@ def describe_attr(code, fl, v, ctx):
         return f"{head}: {ip_str(v)}"
     if code in (4, 5):
         return f"{head}: {struct.unpack('!I', v)[0]}"
+    if code == 35 and len(v) == 4:
+        return f"{head}: AS {struct.unpack('!I', v)[0]}"
     if code == 6:
         return f"{head} (no value)"
     if code in (7, 18):
@@ -560,8 +562,10 @@ def describe_cap(code, val):
         return f'{head}: hostname length {hl} "{host}", domain name length {dl} "{dom}"'
     if code == 75:
         return f'{head}: length {val[0]} "{val[1:1 + val[0]].decode("utf-8", "replace")}"'
-    if code == 9:
-        return f"{head}: role {val[0]}"
+    if code == 9 and len(val) == 1:
+        role = {0: "provider", 1: "route server", 2: "route server client", 3: "customer",
+                4: "peer"}.get(val[0], "?")
+        return f"{head}: role {val[0]} ({role})"
     return f"{head}: 0x{val.hex()}"
 
 
@@ -647,7 +651,9 @@ def describe(m):
                     "(withdrawn routes length 0, path attribute length 0, no NLRI)"]
         lines.append(f"UPDATE, length {length}; withdrawn routes length {wl}; "
                      f"total path attribute length {al}"
-                     + ("; IPv4 NLRI carry ADD-PATH path identifiers" if ap4 else ""))
+                     + ("; ADD-PATH path identifiers in use for: "
+                        + ", ".join(f"{AFI.get(a, a)} {SAFI.get(b, b)}" for a, b in sorted(ctx["addpath"]))
+                        if ctx["addpath"] else ""))
         if wl:
             w = parse_prefixes(wd, 1, ap4)
             lines.append(f"withdrawn IPv4 routes ({len(w)}): {', '.join(w)}")
