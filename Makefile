@@ -1,6 +1,7 @@
 # podbgp: build, test, benchmark.
 #
-#   make test    every test of the workspace (installs the Debian packages it needs first)
+#   make test    every test of the workspace, and the codec against live FRR, BIRD and
+#                GoBGP (installs the Debian packages it needs first; root)
 #   make bench   the codec benchmarks
 #   make fuzz    fuzz the message decoder (FUZZ_SECONDS, default 300)
 #   make vectors re-capture the wire test vectors from FRR, BIRD and GoBGP (root)
@@ -10,7 +11,7 @@ FUZZ_SECONDS ?= 300
 # Debian packages the tests and tools run: the real peers and the kernel tools.
 DEBIAN_PACKAGES := frr bird2 gobgpd nftables iproute2 tcpdump python3
 
-.PHONY: all build deps test lint unit bench fuzz vectors
+.PHONY: all build deps test lint unit interop-wire bench fuzz vectors
 
 all: build
 
@@ -35,7 +36,18 @@ lint:
 unit:
 	$(CARGO) test --workspace
 
-test: deps lint unit
+# The codec on messages the installed FRR, BIRD and GoBGP send today: capture
+# a fresh set in network namespaces and run the vector tests on it.
+interop-wire:
+	@if [ "$$(id -u)" != 0 ]; then echo "interop-wire: SKIPPED, needs root for network namespaces"; exit 0; fi; \
+	tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	echo "capturing from FRR, BIRD and GoBGP (about a minute)"; \
+	if ! VECTORS_OUT=$$tmp/vectors bgp/tests/vectors/capture/capture.sh >$$tmp/capture.log 2>&1; then \
+	  tail -n 40 $$tmp/capture.log; exit 1; \
+	fi; \
+	PODBGP_VECTORS=$$tmp/vectors $(CARGO) test -p bgp --test vectors
+
+test: deps lint unit interop-wire
 
 bench:
 	$(CARGO) bench -p bgp --bench wire

@@ -7,6 +7,8 @@
 //! must decode without error, encode back to the same bytes, and match
 //! every one of its expectations; an expectation this test cannot read is
 //! a failure, so none is silently skipped.
+//!
+//! The files are made by `tests/vectors/capture/capture.sh`.
 
 use std::fs;
 use std::net::Ipv4Addr;
@@ -23,8 +25,14 @@ struct Vector {
     ctx: Context,
 }
 
+/// The stored vectors, or a fresh capture named by `PODBGP_VECTORS`
+/// (`make test` captures one from the installed daemons and runs these
+/// tests on it too).
 fn vectors_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors")
+    match std::env::var_os("PODBGP_VECTORS") {
+        Some(dir) => PathBuf::from(dir),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors"),
+    }
 }
 
 fn load_all() -> Vec<Vector> {
@@ -139,6 +147,9 @@ fn every_vector_matches_each_of_its_expectations() {
     );
 }
 
+/// A message kind by name, and how to recognise it.
+type KindCheck<'a> = (&'a str, &'a dyn Fn(&Message) -> bool);
+
 #[test]
 fn vectors_cover_every_message_kind_from_every_implementation() {
     let vectors = load_all();
@@ -148,7 +159,7 @@ fn vectors_cover_every_message_kind_from_every_implementation() {
         })
     };
     for imp in ["frr/", "bird/", "gobgp/"] {
-        let checks: [(&str, &dyn Fn(&Message) -> bool); 9] = [
+        let checks: [KindCheck; 9] = [
             ("OPEN", &|m| matches!(m, Message::Open(_))),
             ("KEEPALIVE", &|m| matches!(m, Message::Keepalive)),
             ("NOTIFICATION", &|m| matches!(m, Message::Notification(_))),

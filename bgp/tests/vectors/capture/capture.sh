@@ -23,10 +23,12 @@
 # Environment:
 #   KEEP_WORK=1    keep the temporary work directory (pcaps, logs)
 #   NO_VECTORS=1   capture only, do not rewrite the .hex files
+#   VECTORS_OUT=D  write the vectors under D instead of over the stored ones
+#                  (make test does this to check the codec on fresh captures)
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-VEC="$(dirname "$HERE")"
+VEC="${VECTORS_OUT:-$(dirname "$HERE")}"
 P="pv$$"                       # per-run prefix of every namespace name
 WORK="$(mktemp -d /tmp/podbgp-vectors.XXXXXX)"
 chmod 755 "$WORK"              # FRR drops to the frr user and must read its config
