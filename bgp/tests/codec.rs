@@ -706,6 +706,55 @@ fn borr_with_a_bad_length_returns_the_whole_message() {
 }
 
 #[test]
+fn plain_route_refresh_may_carry_orf_entries() {
+    let Ok(Message::RouteRefresh(rr)) = decode(&message(5, &[0, 1, 0, 1, 1, 0x40, 0, 0])) else {
+        panic!()
+    };
+    assert_eq!(rr.subtype, RouteRefreshSubtype::Normal);
+}
+
+#[test]
+fn new_updates_put_the_mp_attribute_first_then_type_order() {
+    let u = Update::new(
+        vec![
+            AttrValue::LocalPref(100),
+            AttrValue::Origin(Origin::Igp),
+            AttrValue::MpUnreach(MpUnreach {
+                family: Family::IPV6_UNICAST,
+                withdrawn: vec![],
+            }),
+            AttrValue::AsPath(AsPath::default()),
+        ],
+        vec![],
+    );
+    let order: Vec<u8> = u
+        .attributes
+        .iter()
+        .map(|a| u8::from(a.type_code()))
+        .collect();
+    assert_eq!(order, vec![15, 1, 2, 5]);
+}
+
+#[test]
+fn as4_path_applies_when_no_as4_aggregator_came() {
+    // AGGREGATOR names a 2-octet AS, but no AS4_AGGREGATOR: AS4_PATH still counts.
+    let attrs = [
+        attr(0x40, 1, &[0]),
+        attr(0x40, 2, &[2, 2, 0xfd, 0xe9, 0x5b, 0xa0]),
+        attr(0x40, 3, &[192, 0, 2, 1]),
+        attr(0xc0, 7, &[0xfd, 0xea, 1, 1, 1, 1]),
+        attr(0xc0, 17, &[2, 1, 0xfa, 0x56, 0xea, 0x01]),
+    ]
+    .concat();
+    let u = decode_update_with(&update(&[], &attrs, NLRI), &ctx2());
+    assert_eq!(
+        u.as_path().as_deref(),
+        Some(&AsPath::sequence([65001, 4_200_000_001]))
+    );
+    assert_eq!(u.aggregator().map(|a| a.asn), Some(65002));
+}
+
+#[test]
 fn unknown_route_refresh_subtype_is_decoded_for_the_session_to_ignore() {
     let m = message(5, &[0, 1, 9, 1, 0, 0]);
     let Ok(Message::RouteRefresh(rr)) = decode(&m) else {

@@ -311,7 +311,7 @@ proptest! {
         let m = common::update(&[], &attrs, &nlri);
         if let Ok(Message::Update(u)) = Message::decode(&m, &ctx) {
             for e in &u.errors {
-                prop_assert!(e.action <= Action::TreatAsWithdraw);
+                prop_assert!(e.action <= Action::AfiSafiDisable);
                 let _ = e.notification();
             }
         }

@@ -5,7 +5,7 @@ mod common;
 
 use bgp::wire::iana::UpdateSubcode;
 use bgp::wire::{
-    Action, AttrType, AttrValue, Cause, Context, DecodeError, Family, Malformation, Update,
+    Action, AsPath, AttrType, AttrValue, Cause, Context, DecodeError, Family, Malformation, Update,
 };
 use common::*;
 
@@ -224,10 +224,30 @@ fn malformed_as4_path_is_discarded() {
 }
 
 #[test]
-fn as4_path_with_confederation_segment_is_discarded() {
-    let (_, e) = single_error_with(&attr(0xc0, 17, &[3, 1, 0, 1, 0, 0]), &Context::default());
+fn as4_path_confederation_segments_are_dropped_and_the_rest_kept() {
+    // AS_CONFED_SEQUENCE [65536] then AS_SEQUENCE [65537].
+    let value = [3, 1, 0, 1, 0, 0, 2, 1, 0, 1, 0, 1];
+    let (u, e) = single_error_with(&attr(0xc0, 17, &value), &Context::default());
+    assert_eq!(e.malformation, Malformation::ConfedInAs4Path);
     assert_eq!(e.action, Action::AttributeDiscard);
-    assert_eq!(e.malformation, Malformation::Value);
+    assert_eq!(
+        u.attr(AttrType::As4Path),
+        Some(&AttrValue::As4Path(AsPath::sequence([65537])))
+    );
+}
+
+#[test]
+fn empty_as4_path_is_discarded() {
+    let (u, e) = single_error_with(&attr(0xc0, 17, &[]), &Context::default());
+    assert_eq!(e.action, Action::AttributeDiscard);
+    assert!(u.attr(AttrType::As4Path).is_none());
+}
+
+#[test]
+fn as4_aggregator_from_a_four_octet_speaker_is_discarded() {
+    let (_, e) = single_error(&attr(0xc0, 18, &[0, 1, 0, 0, 192, 0, 2, 1]));
+    assert_eq!(e.malformation, Malformation::UnexpectedAs4);
+    assert_eq!(e.action, Action::AttributeDiscard);
 }
 
 #[test]
@@ -310,10 +330,25 @@ fn duplicate_attribute_keeps_the_first_and_discards_the_rest() {
 
 #[test]
 fn duplicate_mp_reach_resets_the_session() {
+    let mp = attr(
+        0x80,
+        14,
+        &[
+            &[0, 2, 1, 16][..],
+            &V6_NEXT_HOP,
+            &[0, 32, 0x20, 1, 0xd, 0xb8],
+        ]
+        .concat(),
+    );
+    let err = decode_err(&update(&[], &[mandatory(), mp.clone(), mp].concat(), &[]));
+    assert_eq!(err, DecodeError::DuplicateMpAttribute);
+}
+
+#[test]
+fn duplicate_mp_unreach_resets_the_session() {
     let mp = attr(0x80, 15, &[0, 2, 1]);
     let err = decode_err(&update(&[], &[mp.clone(), mp].concat(), &[]));
     assert_eq!(err, DecodeError::DuplicateMpAttribute);
-    assert_eq!(err.action(), Action::SessionReset);
     assert_eq!(
         err.notification().cause,
         Cause::Update(UpdateSubcode::MalformedAttributeList)
@@ -389,7 +424,6 @@ fn overrunning_mp_reach_resets_the_session() {
     let attrs = [mandatory(), vec![0x80, 14, 40, 0, 2, 1]].concat();
     let err = decode_err(&update(&[], &attrs, &[]));
     assert_eq!(err, DecodeError::MalformedAttributeList);
-    assert_eq!(err.action(), Action::SessionReset);
 }
 
 // RFC 4271 §6.3, unchanged by RFC 7606
@@ -476,19 +510,23 @@ fn truncated_withdrawn_prefix_resets_the_session() {
     ));
 }
 
-// §7.11 MP_REACH_NLRI and MP_UNREACH_NLRI
+// §7.11 MP_REACH_NLRI and MP_UNREACH_NLRI, RFC 4760 §7
+fn disabled(u: &Update) -> Vec<Family> {
+    u.families_to_disable().collect()
+}
+
 #[test]
 fn mp_reach_next_hop_length_mismatch_disables_the_family() {
     let mp = [&[0, 2, 1, 5][..], &[0; 5], &[0], &[32, 0x20, 1, 0xd, 0xb8]].concat();
-    let err = decode_err(&update(
+    let u = decode_update(&update(
         &[],
         &[attr(0x80, 14, &mp), mandatory()].concat(),
         &[],
     ));
-    assert_eq!(err.action(), Action::AfiSafiDisable);
-    assert_eq!(err.family(), Some(Family::IPV6_UNICAST));
+    assert_eq!(u.action(), Some(Action::AfiSafiDisable));
+    assert_eq!(disabled(&u), vec![Family::IPV6_UNICAST]);
     assert_eq!(
-        err.notification().cause,
+        u.errors[0].notification().cause,
         Cause::Update(UpdateSubcode::OptionalAttributeError)
     );
 }
@@ -496,26 +534,141 @@ fn mp_reach_next_hop_length_mismatch_disables_the_family() {
 #[test]
 fn mp_reach_with_malformed_nlri_disables_the_family() {
     let mp = [&[0, 2, 1, 16][..], &V6_NEXT_HOP, &[0], &[129, 0x20]].concat();
-    let err = decode_err(&update(
+    let u = decode_update(&update(
         &[],
         &[attr(0x80, 14, &mp), mandatory()].concat(),
         &[],
     ));
-    assert_eq!(err.action(), Action::AfiSafiDisable);
-    assert_eq!(err.family(), Some(Family::IPV6_UNICAST));
+    assert_eq!(disabled(&u), vec![Family::IPV6_UNICAST]);
 }
 
 #[test]
 fn mp_unreach_with_malformed_nlri_disables_the_family() {
-    let err = decode_err(&update(&[], &attr(0x80, 15, &[0, 1, 1, 24, 10]), &[]));
-    assert_eq!(err.family(), Some(Family::IPV4_UNICAST));
+    let u = decode_update(&update(&[], &attr(0x80, 15, &[0, 1, 1, 24, 10]), &[]));
+    assert_eq!(disabled(&u), vec![Family::IPV4_UNICAST]);
+}
+
+#[test]
+fn truncated_ipv6_withdrawal_disables_the_family() {
+    let u = decode_update(&update(
+        &[],
+        &attr(0x80, 15, &[0, 2, 1, 64, 0x20, 1, 0xd]),
+        &[],
+    ));
+    assert_eq!(disabled(&u), vec![Family::IPV6_UNICAST]);
+}
+
+#[test]
+fn a_disabled_family_leaves_the_rest_of_the_update_to_apply() {
+    // IPv4 NLRI field with good attributes, and a broken IPv6 MP_REACH_NLRI.
+    let mp = [&[0, 2, 1, 16][..], &V6_NEXT_HOP, &[0], &[129, 0x20]].concat();
+    let u = decode_update(&update(
+        &[24, 10, 9, 9],
+        &[attr(0x80, 14, &mp), mandatory()].concat(),
+        NLRI,
+    ));
+    assert_eq!(disabled(&u), vec![Family::IPV6_UNICAST]);
+    assert!(!u.treat_as_withdraw(), "the IPv4 announcement stands");
+    assert_eq!(u.nlri.len(), 1);
+    assert_eq!(u.withdrawn.len(), 1);
+    assert_eq!(u.next_hop(), Some("192.0.2.1".parse().expect("address")));
 }
 
 #[test]
 fn mp_reach_too_short_for_its_family_resets_the_session() {
     let err = decode_err(&update(&[], &attr(0x80, 14, &[0, 2]), &[]));
-    assert_eq!(err.action(), Action::SessionReset);
-    assert_eq!(err.family(), None);
+    assert!(
+        matches!(err, DecodeError::Attribute(ref e) if e.action == Action::SessionReset && e.family.is_none())
+    );
+}
+
+// §3 h: several errors, the strongest action wins
+#[test]
+fn the_strongest_of_several_actions_wins() {
+    let extra = [attr(0x40, 6, &[1]), attr(0xc0, 8, &[0, 1, 0])].concat();
+    let u = decode_update(&update(&[], &[mandatory(), extra].concat(), NLRI));
+    let actions: Vec<Action> = u.errors.iter().map(|e| e.action).collect();
+    assert_eq!(
+        actions,
+        vec![Action::AttributeDiscard, Action::TreatAsWithdraw]
+    );
+    assert_eq!(u.action(), Some(Action::TreatAsWithdraw));
+}
+
+// §5.2: errors in an UPDATE without reachable NLRI
+#[test]
+fn treat_as_withdraw_without_reachable_nlri_resets_the_session() {
+    let attrs = [attr(0x40, 1, &[7]), attr(0x40, 2, &[])].concat();
+    let err = decode_err(&update(&[24, 10, 0, 1], &attrs, &[]));
+    assert!(
+        matches!(err, DecodeError::Attribute(ref e) if e.action == Action::SessionReset && e.attr == AttrType::Origin)
+    );
+    assert_eq!(
+        err.notification().cause,
+        Cause::Update(UpdateSubcode::InvalidOriginAttribute)
+    );
+}
+
+#[test]
+fn attribute_discard_without_reachable_nlri_is_not_escalated() {
+    let u = decode_update(&update(&[], &attr(0x40, 6, &[1]), &[]));
+    assert_eq!(u.action(), Some(Action::AttributeDiscard));
+}
+
+#[test]
+fn an_overrun_that_may_hide_mp_reach_resets_the_session() {
+    let err = decode_err(&update(&[], &[0x40, 1, 9, 0], &[]));
+    assert!(
+        matches!(err, DecodeError::Attribute(ref e) if e.malformation == Malformation::Overrun)
+    );
+}
+
+#[test]
+fn a_discarded_attribute_does_not_make_an_end_of_rib() {
+    // Only a malformed ATOMIC_AGGREGATE: empty once it is discarded, but no End-of-RIB.
+    let u = decode_update(&update(&[], &attr(0x40, 6, &[1]), &[]));
+    assert!(u.attributes.is_empty());
+    assert_eq!(u.as_end_of_rib(), None);
+    // Nor does an empty MP_UNREACH_NLRI with a discarded attribute beside it.
+    let attrs = [attr(0x80, 15, &[0, 2, 1]), attr(0x40, 6, &[1])].concat();
+    assert_eq!(
+        decode_update(&update(&[], &attrs, &[])).as_end_of_rib(),
+        None
+    );
+}
+
+#[test]
+fn truncated_nlri_prefix_resets_the_session() {
+    let err = decode_err(&update(&[], &mandatory(), &[24, 10, 1]));
+    assert_eq!(
+        err,
+        DecodeError::InvalidNetworkField(bgp::wire::NlriField::Nlri)
+    );
+}
+
+// §3 f: every error in ATOMIC_AGGREGATE or AGGREGATOR, flags too, is a discard
+#[test]
+fn aggregator_with_wrong_flags_is_discarded() {
+    let (u, e) = single_error(&attr(0x40, 7, &[0, 0, 0xfd, 0xe9, 192, 0, 2, 1]));
+    assert_eq!(e.malformation, Malformation::Flags);
+    assert_eq!(e.action, Action::AttributeDiscard);
+    assert!(!u.treat_as_withdraw());
+}
+
+#[test]
+fn atomic_aggregate_with_wrong_flags_is_discarded() {
+    let (_, e) = single_error(&attr(0xc0, 6, &[]));
+    assert_eq!(e.action, Action::AttributeDiscard);
+}
+
+#[test]
+fn empty_lists_are_treat_as_withdraw() {
+    for code in [10u8, 16, 32] {
+        let flags = if code == 10 { 0x80 } else { 0xc0 };
+        let (u, e) = single_error(&attr(flags, code, &[]));
+        assert!(u.treat_as_withdraw(), "type {code}");
+        assert_eq!(e.malformation, Malformation::Length);
+    }
 }
 
 #[test]

@@ -304,21 +304,22 @@ pub(crate) fn decode_attributes(mut buf: &[u8], ctx: &Context) -> Result<Decoded
         if flags & MASK_OT != spec.flags {
             // RFC 7606 §3 c. MP attributes are still decoded so that every
             // prefix they carry can be treated as withdrawn.
-            let action = match ty {
-                AttrType::As4Path | AttrType::As4Aggregator => Action::AttributeDiscard,
-                _ => Action::TreatAsWithdraw,
-            };
+            // Attributes whose errors are only discarded (RFC 7606 §3 f,
+            // RFC 6793 §6) stay so for flag errors; the rest are withdrawn.
+            let action = spec.on_error.min(Action::TreatAsWithdraw);
             errors.push(AttrError::new(ty, Malformation::Flags, action, raw));
             if !is_mp {
                 continue;
             }
         }
 
-        match decode_into(&mut attrs, flags, ty, value, raw, ctx) {
+        match decode_into(&mut attrs, &mut errors, flags, ty, value, raw, ctx) {
             Ok(()) => {
                 present.insert(ty);
             }
-            Err(e) if e.action >= Action::AfiSafiDisable => return Err(DecodeError::Attribute(e)),
+            Err(e) if e.action == Action::SessionReset => return Err(DecodeError::Attribute(e)),
+            // AFI/SAFI disable included: the rest of the UPDATE, other
+            // families' prefixes among it, is still decoded and applied.
             Err(e) => errors.push(e),
         }
     }
@@ -331,12 +332,14 @@ pub(crate) fn decode_attributes(mut buf: &[u8], ctx: &Context) -> Result<Decoded
 }
 
 /// Decode one known attribute's value and append it to `attrs`; an error
-/// carries the §7 action.
+/// carries the §7 action. A problem that leaves the attribute usable is
+/// added to `notes`.
 ///
 /// Each kind is pushed where it is built: moving the finished enum through
 /// one shared push costs a store-forwarding stall per attribute.
 fn decode_into(
     attrs: &mut Vec<PathAttribute>,
+    notes: &mut Vec<AttrError>,
     flags: u8,
     ty: AttrType,
     v: &[u8],
@@ -418,16 +421,21 @@ fn decode_into(
                 .collect(),
         )),
         AttrType::As4Path => {
-            let path = AsPath::decode(v, true).ok_or_else(|| fail(Malformation::Value))?;
-            // RFC 6793 §6: confederation segments have no place in AS4_PATH.
-            if path
-                .segments
-                .iter()
-                .any(|s| matches!(s.kind, SegmentType::ConfedSequence | SegmentType::ConfedSet))
-            {
-                return Err(fail(Malformation::Value));
+            // RFC 6793 §6: at least one segment.
+            let mut path = match AsPath::decode(v, true) {
+                Some(p) if !v.is_empty() => p,
+                _ => return Err(fail(Malformation::Value)),
+            };
+            // Confederation segments have no place in AS4_PATH: they are
+            // dropped and the rest of the attribute kept (RFC 6793 §6).
+            let before = path.segments.len();
+            path.segments.retain(|s| {
+                !matches!(s.kind, SegmentType::ConfedSequence | SegmentType::ConfedSet)
+            });
+            if path.segments.len() != before {
+                notes.push(fail(Malformation::ConfedInAs4Path));
             }
-            push(AttrValue::As4Path(path))
+            push(AttrValue::As4Path(path));
         }
         AttrType::As4Aggregator => push(AttrValue::As4Aggregator(aggregator(v, true)?)),
         AttrType::LargeCommunity => push(AttrValue::LargeCommunities(

@@ -1,9 +1,10 @@
 //! Decoding and encoding errors.
 //!
 //! Every decoding failure is a value that knows the NOTIFICATION it calls for
-//! (RFC 4271 §6) and, for UPDATE attribute errors, the RFC 7606 action. The
-//! errors that leave the UPDATE usable (attribute discard, treat-as-withdraw)
-//! are not failures: they travel in [`Update::errors`](super::Update::errors).
+//! (RFC 4271 §6). A `DecodeError` always resets the session. The RFC 7606
+//! errors that leave the UPDATE usable (attribute discard, treat-as-withdraw,
+//! AFI/SAFI disable) are not failures: they travel in
+//! [`Update::errors`](super::Update::errors) with their [`Action`].
 
 use std::net::Ipv4Addr;
 
@@ -46,6 +47,9 @@ pub enum Malformation {
     Missing,
     /// AS4_PATH or AS4_AGGREGATOR from a speaker that negotiated 4-octet AS numbers (RFC 6793 §3).
     UnexpectedAs4,
+    /// Confederation segments in AS4_PATH: they are dropped and the rest
+    /// of the attribute is kept (RFC 6793 §6).
+    ConfedInAs4Path,
     /// The next hop length does not fit the AFI/SAFI (RFC 7606 §7.11).
     NextHopLength,
     /// The NLRI inside MP_REACH_NLRI or MP_UNREACH_NLRI cannot be parsed (RFC 7606 §5.3).
@@ -102,7 +106,7 @@ impl AttrError {
                 UpdateSubcode::MissingWellKnownAttribute,
                 Bytes::copy_from_slice(&[u8::from(self.attr)]),
             ),
-            UnexpectedAs4 | NextHopLength | Nlri => {
+            UnexpectedAs4 | ConfedInAs4Path | NextHopLength | Nlri => {
                 (UpdateSubcode::OptionalAttributeError, self.data.clone())
             }
         };
@@ -118,7 +122,7 @@ pub enum NlriField {
 }
 
 /// A message that cannot be used: the session must send [`DecodeError::notification`]
-/// and close (or, where [`DecodeError::family`] says so, may disable that family instead).
+/// and close.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum DecodeError {
     #[error("message header marker is not all ones")]
@@ -208,23 +212,6 @@ impl DecodeError {
                 Cause::RouteRefresh(super::iana::RouteRefreshSubcode::InvalidMessageLength),
                 message.clone(),
             ),
-        }
-    }
-
-    /// What to do: [`Action::SessionReset`], or [`Action::AfiSafiDisable`] for
-    /// errors confined to one family's MP_REACH_NLRI / MP_UNREACH_NLRI.
-    pub fn action(&self) -> Action {
-        match self {
-            DecodeError::Attribute(e) => e.action,
-            _ => Action::SessionReset,
-        }
-    }
-
-    /// The family that may be disabled instead of resetting the session.
-    pub fn family(&self) -> Option<Family> {
-        match self {
-            DecodeError::Attribute(e) if e.action == Action::AfiSafiDisable => e.family,
-            _ => None,
         }
     }
 }

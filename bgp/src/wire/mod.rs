@@ -7,6 +7,14 @@
 //! path attributes that RFC 7606 lets the session survive are reported in
 //! [`Update::errors`] with their [`Action`].
 //!
+//! Decoded values keep what the wire said: attribute order and flags
+//! (Partial, Extended Length), capabilities grouped per optional parameter,
+//! AS_PATH and AS4_PATH as received (`Update::as_path()` gives the RFC 6793
+//! merge). So a message re-encodes to the bytes it came from. The exceptions
+//! are bytes the RFCs call irrelevant or reserved: host bits past a prefix
+//! length, reserved octets, ORF entries. An OPEN whose parameters fit the
+//! short form also comes back in it, even if it arrived in the RFC 9072 form.
+//!
 //! One file per message kind; `attr` holds the table of attribute kinds.
 
 mod aspath;

@@ -28,10 +28,14 @@ impl RouteRefresh {
             return Err(DecodeError::BadLength(message.len() as u16));
         };
         let subtype = RouteRefreshSubtype::from(subtype);
-        // Subtypes other than 0-2 are ignored by the session whatever their
-        // length (RFC 7313 §4); the known ones have no room for more (no ORF
-        // is negotiated).
-        if !rest.is_empty() && !matches!(subtype, RouteRefreshSubtype::Other(_)) {
+        // BoRR and EoRR have no room for more (RFC 7313 §5). A plain request
+        // may carry ORF entries (RFC 5291), which podbgp does not negotiate
+        // and ignores; other subtypes the session ignores whole (§4).
+        let demarcation = matches!(
+            subtype,
+            RouteRefreshSubtype::BeginningOfRouteRefresh | RouteRefreshSubtype::EndOfRouteRefresh
+        );
+        if !rest.is_empty() && demarcation {
             return Err(DecodeError::RouteRefreshLength {
                 subtype: subtype.into(),
                 message: Bytes::copy_from_slice(message),

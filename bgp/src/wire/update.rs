@@ -28,17 +28,30 @@ pub struct Update {
     /// NLRI: IPv4 unicast prefixes announced with `attributes`.
     pub nlri: Vec<Nlri>,
     /// RFC 7606 errors found while decoding that leave the UPDATE usable:
-    /// discarded attributes, or a reason to treat every announced prefix as
-    /// withdrawn. Empty for a well-formed UPDATE; never encoded.
+    /// discarded attributes, a reason to treat every announced prefix as
+    /// withdrawn, or a family to disable. Empty for a well-formed UPDATE;
+    /// never encoded.
     pub errors: Vec<AttrError>,
 }
 
 impl Update {
     /// An UPDATE announcing `nlri` (IPv4 NLRI field) with `attributes`, which
     /// may include MP_REACH_NLRI / MP_UNREACH_NLRI for other prefixes.
+    ///
+    /// The attributes are put in the order RFC 7606 §5.1 asks of a sender:
+    /// the MP attribute first, then the rest by type code (RFC 4271 §5).
+    /// §5.1 also wants at most one of withdrawn routes, NLRI, MP_REACH_NLRI
+    /// and MP_UNREACH_NLRI in an UPDATE we send; that is the builder's part.
     pub fn new(attributes: Vec<AttrValue>, nlri: Vec<Nlri>) -> Self {
+        let mut attributes: Vec<PathAttribute> =
+            attributes.into_iter().map(PathAttribute::new).collect();
+        attributes.sort_by_key(|a| {
+            let t = a.type_code();
+            let mp = matches!(t, AttrType::MpReachNlri | AttrType::MpUnreachNlri);
+            (!mp, u8::from(t))
+        });
         Update {
-            attributes: attributes.into_iter().map(PathAttribute::new).collect(),
+            attributes,
             nlri,
             ..Update::default()
         }
@@ -65,8 +78,10 @@ impl Update {
     }
 
     /// The family this UPDATE marks End-of-RIB for, if it is such a marker.
+    /// An UPDATE that only looks empty because error handling removed its
+    /// attributes is not one.
     pub fn as_end_of_rib(&self) -> Option<Family> {
-        if !self.withdrawn.is_empty() || !self.nlri.is_empty() {
+        if !self.withdrawn.is_empty() || !self.nlri.is_empty() || !self.errors.is_empty() {
             return None;
         }
         match self.attributes.as_slice() {
@@ -84,11 +99,25 @@ impl Update {
         }
     }
 
+    /// The strongest RFC 7606 action the errors call for (§3 h), if any.
+    pub fn action(&self) -> Option<Action> {
+        self.errors.iter().map(|e| e.action).max()
+    }
+
     /// Whether RFC 7606 says to handle every announced prefix as withdrawn.
     pub fn treat_as_withdraw(&self) -> bool {
         self.errors
             .iter()
             .any(|e| e.action == Action::TreatAsWithdraw)
+    }
+
+    /// The families whose MP attribute was malformed: RFC 4760 §7 lets the
+    /// session withdraw and ignore them instead of resetting.
+    pub fn families_to_disable(&self) -> impl Iterator<Item = Family> + '_ {
+        self.errors
+            .iter()
+            .filter(|e| e.action == Action::AfiSafiDisable)
+            .filter_map(|e| e.family)
     }
 
     /// The first attribute of a type.
@@ -133,11 +162,15 @@ impl Update {
         }
     }
 
-    /// RFC 6793 §4.2.3: an AGGREGATOR naming a real 2-octet AS means an old
-    /// speaker aggregated after the AS4 attributes were made; ignore them.
+    /// RFC 6793 §4.2.3: when both AGGREGATOR and AS4_AGGREGATOR came, an
+    /// AGGREGATOR naming a real 2-octet AS means an old speaker aggregated
+    /// after the AS4 attributes were made; they are then ignored.
     fn as4_attributes_apply(&self) -> bool {
-        match self.attr(AttrType::Aggregator) {
-            Some(AttrValue::Aggregator(a)) => a.asn == u32::from(AS_TRANS),
+        match (
+            self.attr(AttrType::Aggregator),
+            self.attr(AttrType::As4Aggregator),
+        ) {
+            (Some(AttrValue::Aggregator(a)), Some(_)) => a.asn == u32::from(AS_TRANS),
             _ => true,
         }
     }
@@ -236,7 +269,42 @@ impl Update {
             errors: decoded.errors,
         };
         update.check_mandatory(&decoded.present);
+        update.check_reachable()?;
         Ok(update)
+    }
+
+    /// RFC 7606 §5.2: an UPDATE with attributes besides MP_UNREACH_NLRI but
+    /// no reachable NLRI has nothing to treat as withdrawn, so any error
+    /// beyond attribute discard resets the session.
+    fn check_reachable(&self) -> Result<(), DecodeError> {
+        let reachable = !self.nlri.is_empty()
+            || self.attributes.iter().any(|a| match &a.value {
+                AttrValue::MpReach(r) => !r.nlri.is_empty(),
+                AttrValue::MpUnsupported { reach, .. } => *reach,
+                _ => false,
+            })
+            // A malformed MP_REACH_NLRI had prefixes; its family is disabled.
+            || self.errors.iter().any(|e| e.attr == AttrType::MpReachNlri);
+        let only_unreach = self
+            .attributes
+            .iter()
+            .map(|a| a.type_code())
+            .chain(self.errors.iter().map(|e| e.attr))
+            .all(|t| t == AttrType::MpUnreachNlri);
+        if reachable || only_unreach {
+            return Ok(());
+        }
+        match self
+            .errors
+            .iter()
+            .find(|e| e.action > Action::AttributeDiscard)
+        {
+            Some(e) => Err(DecodeError::Attribute(AttrError {
+                action: Action::SessionReset,
+                ..e.clone()
+            })),
+            None => Ok(()),
+        }
     }
 
     /// RFC 7606 §3 d: an UPDATE that announces prefixes without ORIGIN,
