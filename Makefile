@@ -2,7 +2,7 @@
 #
 #   make test    every test of the workspace, and the codec against live FRR, BIRD and
 #                GoBGP (installs the Debian packages it needs first; root)
-#   make bench   the codec benchmarks
+#   make bench   the codec benchmarks, podbgp's and GoBGP's on the same messages
 #   make fuzz    fuzz the message decoder (FUZZ_SECONDS, default 300)
 #   make vectors re-capture the wire test vectors from FRR, BIRD and GoBGP (root)
 
@@ -49,8 +49,11 @@ interop-wire:
 
 test: deps lint unit interop-wire
 
+# podbgp's codec, then GoBGP's on the same bytes (Debian's golang-go and
+# golang-github-osrg-gobgp-dev, installed by the script if missing).
 bench:
 	$(CARGO) bench -p bgp --bench wire
+	sh bgp/benches/gobgp/run.sh
 
 fuzz:
 	cd bgp/fuzz && python3 seed.py

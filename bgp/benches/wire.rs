@@ -1,6 +1,6 @@
 //! Codec speed on two messages kept in `benches/data/` (the GoBGP benchmark
 //! in `benches/gobgp/` decodes the very same bytes):
-//! - `full-update.hex`: a 4096-byte UPDATE of 1002 IPv4 /24 prefixes
+//! - `full-update.hex`: a 4095-byte UPDATE of 1002 IPv4 /24 prefixes
 //!   sharing one attribute set;
 //! - `ibgp-update.hex`: one prefix with a typical iBGP attribute set
 //!   (ORIGIN, AS_PATH, NEXT_HOP, MED, LOCAL_PREF, COMMUNITIES, LARGE_COMMUNITY).
