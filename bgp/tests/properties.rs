@@ -283,6 +283,38 @@ proptest! {
         prop_assert_eq!(m.to_bytes(&ctx).expect("encodes"), bytes);
     }
 
+    /// A stream of messages cut into arbitrary chunks, framed the way the
+    /// I/O layer will frame it, gives back every message in order.
+    #[test]
+    fn framing_a_chunked_stream_recovers_every_message(
+        (ctx, messages) in context().prop_flat_map(|c| (Just(c), vec(message_in(c), 1..6))),
+        cuts in vec(1usize..200, 1..40),
+    ) {
+        let mut stream = Vec::new();
+        for m in &messages {
+            stream.extend_from_slice(&m.to_bytes(&ctx).expect("generated messages fit"));
+        }
+        let mut buffer: Vec<u8> = Vec::new();
+        let mut received = Vec::new();
+        let mut at = 0;
+        let mut cut = cuts.iter().cycle();
+        while at < stream.len() {
+            let end = (at + cut.next().copied().unwrap_or(1)).min(stream.len());
+            buffer.extend_from_slice(&stream[at..end]);
+            at = end;
+            loop {
+                let need = message_len(&buffer, &ctx).expect("a valid stream frames");
+                if buffer.len() < need {
+                    break;
+                }
+                received.push(Message::decode(&buffer[..need], &ctx).expect("decodes"));
+                buffer.drain(..need);
+            }
+        }
+        prop_assert!(buffer.is_empty());
+        prop_assert_eq!(received, messages);
+    }
+
     #[test]
     fn arbitrary_bytes_never_panic(bytes in vec(any::<u8>(), 0..600), ctx in context()) {
         let _ = message_len(&bytes, &ctx);
