@@ -7,6 +7,7 @@ use bytes::BytesMut;
 use super::put::Put;
 use smallvec::SmallVec;
 
+use super::attr::collect;
 use super::error::EncodeError;
 use super::iana::AS_TRANS;
 
@@ -176,13 +177,13 @@ impl AsPath {
             }
             let (body, rest) = rest.split_at(n * width);
             let asns = if four_octet {
-                body.chunks_exact(4)
-                    .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
-                    .collect()
+                collect(body.chunks_exact(4), |c| {
+                    u32::from_be_bytes([c[0], c[1], c[2], c[3]])
+                })
             } else {
-                body.chunks_exact(2)
-                    .map(|c| u32::from(u16::from_be_bytes([c[0], c[1]])))
-                    .collect()
+                collect(body.chunks_exact(2), |c| {
+                    u32::from(u16::from_be_bytes([c[0], c[1]]))
+                })
             };
             segments.push(AsSegment { kind, asns });
             value = rest;

@@ -196,9 +196,8 @@ impl TypeSet {
         self.0[usize::from(c / 64)] & (1 << (c % 64)) != 0
     }
 
-    /// Add `t`; false when it was already there.
-    pub fn insert(&mut self, t: AttrType) -> bool {
-        let c = u8::from(t);
+    /// Add the type with code `c`; false when it was already there.
+    fn insert(&mut self, c: u8) -> bool {
         let (word, bit) = (usize::from(c / 64), 1u64 << (c % 64));
         let fresh = self.0[word] & bit == 0;
         self.0[word] |= bit;
@@ -258,7 +257,7 @@ pub(crate) fn decode_attributes(mut buf: &[u8], ctx: &Context) -> Result<Decoded
         let value = &raw[header_len..];
         buf = &buf[header_len + len..];
 
-        if !seen.insert(ty) {
+        if !seen.insert(type_code) {
             // RFC 7606 §3 g.
             if is_mp {
                 return Err(DecodeError::DuplicateMpAttribute);
@@ -279,7 +278,7 @@ pub(crate) fn decode_attributes(mut buf: &[u8], ctx: &Context) -> Result<Decoded
                     data: Bytes::copy_from_slice(raw),
                 });
             }
-            present.insert(ty);
+            present.insert(type_code);
             attrs.push(PathAttribute {
                 flags,
                 value: AttrValue::Unknown {
@@ -315,7 +314,7 @@ pub(crate) fn decode_attributes(mut buf: &[u8], ctx: &Context) -> Result<Decoded
 
         match decode_into(&mut attrs, &mut errors, flags, ty, value, raw, ctx) {
             Ok(()) => {
-                present.insert(ty);
+                present.insert(type_code);
             }
             Err(e) if e.action == Action::SessionReset => return Err(DecodeError::Attribute(e)),
             // AFI/SAFI disable included: the rest of the UPDATE, other
@@ -388,11 +387,9 @@ fn decode_into(
         AttrType::AtomicAggregate if v.is_empty() => push(AttrValue::AtomicAggregate),
         AttrType::AtomicAggregate => return Err(length()),
         AttrType::Aggregator => push(AttrValue::Aggregator(aggregator(v, ctx.four_octet_as)?)),
-        AttrType::Communities => push(AttrValue::Communities(
-            chunks(v, 4)?
-                .map(|c| Community(u32::from_be_bytes([c[0], c[1], c[2], c[3]])))
-                .collect(),
-        )),
+        AttrType::Communities => push(AttrValue::Communities(collect(chunks(v, 4)?, |c| {
+            Community(u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
+        }))),
         AttrType::OriginatorId => push(AttrValue::OriginatorId(addr_of(v)?)),
         AttrType::ClusterList => push(AttrValue::ClusterList(
             chunks(v, 4)?
@@ -415,11 +412,10 @@ fn decode_into(
                 body,
             },
         }),
-        AttrType::ExtendedCommunities => push(AttrValue::ExtendedCommunities(
-            chunks(v, 8)?
-                .map(|c| ExtendedCommunity([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
-                .collect(),
-        )),
+        AttrType::ExtendedCommunities => push(AttrValue::ExtendedCommunities(collect(
+            chunks(v, 8)?,
+            |c| ExtendedCommunity([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]),
+        ))),
         AttrType::As4Path => {
             // RFC 6793 §6: at least one segment.
             let mut path = match AsPath::decode(v, true) {
@@ -438,21 +434,35 @@ fn decode_into(
             push(AttrValue::As4Path(path));
         }
         AttrType::As4Aggregator => push(AttrValue::As4Aggregator(aggregator(v, true)?)),
-        AttrType::LargeCommunity => push(AttrValue::LargeCommunities(
-            chunks(v, 12)?
-                .map(|c| LargeCommunity {
+        AttrType::LargeCommunity => {
+            push(AttrValue::LargeCommunities(collect(chunks(v, 12)?, |c| {
+                LargeCommunity {
                     global_admin: u32::from_be_bytes([c[0], c[1], c[2], c[3]]),
                     local_data1: u32::from_be_bytes([c[4], c[5], c[6], c[7]]),
                     local_data2: u32::from_be_bytes([c[8], c[9], c[10], c[11]]),
-                })
-                .collect(),
-        )),
+                }
+            })))
+        }
         AttrType::Other(t) => push(AttrValue::Unknown {
             type_code: t,
             value: Bytes::copy_from_slice(v),
         }),
     }
     Ok(())
+}
+
+/// Build a short list from fixed-size items. A plain loop: SmallVec's
+/// generic `Extend` costs several times more for the two or three items
+/// an attribute usually holds.
+pub(crate) fn collect<T, A: smallvec::Array<Item = T>>(
+    chunks: std::slice::ChunksExact<'_, u8>,
+    f: impl Fn(&[u8]) -> T,
+) -> SmallVec<A> {
+    let mut out = SmallVec::with_capacity(chunks.len());
+    for c in chunks {
+        out.push(f(c));
+    }
+    out
 }
 
 /// A non-empty list of fixed-size items (RFC 7606 §7.8, 7.10, 7.14; RFC 8092 §6).
