@@ -14,21 +14,14 @@ use bgp::wire::{Context, Message, MAX_MESSAGE_LEN};
 use bytes::BytesMut;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
-fn from_hex(text: &str) -> Vec<u8> {
-    let digits: String = text
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .flat_map(str::chars)
-        .filter(|c| !c.is_whitespace())
-        .collect();
-    hex::decode(digits).expect("benchmark data is hex")
-}
+#[path = "../tests/common/mod.rs"]
+mod common;
 
 fn bench(c: &mut Criterion) {
     let ctx = Context::modern();
     let mut out = BytesMut::with_capacity(MAX_MESSAGE_LEN);
 
-    let full = from_hex(include_str!("data/full-update.hex"));
+    let full = common::hex(include_str!("data/full-update.hex"));
     let Ok(Message::Update(update)) = Message::decode(&full, &ctx) else {
         panic!("full-update.hex is not an UPDATE");
     };
@@ -47,7 +40,7 @@ fn bench(c: &mut Criterion) {
     });
     g.finish();
 
-    let typical = from_hex(include_str!("data/ibgp-update.hex"));
+    let typical = common::hex(include_str!("data/ibgp-update.hex"));
     let message = Message::decode(&typical, &ctx).expect("ibgp-update.hex decodes");
     let mut g = c.benchmark_group("ibgp_attributes");
     g.throughput(Throughput::Elements(1));

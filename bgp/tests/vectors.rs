@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 use bgp::wire::*;
 
+mod common;
 mod expectations;
 use expectations::check;
 
@@ -66,13 +67,7 @@ fn load(implementation: &str, path: &Path) -> Vector {
         .filter_map(|l| l.strip_prefix("expect:"))
         .map(|l| l.trim().to_owned())
         .collect();
-    let digits: String = text
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .flat_map(str::chars)
-        .filter(|c| !c.is_whitespace())
-        .collect();
-    let bytes = hex::decode(digits).expect("vector is hex");
+    let bytes = common::hex(&text);
     let session = comments
         .iter()
         .find(|l| l.contains("4-octet AS numbers in use"))

@@ -115,6 +115,34 @@ fn check_open_detail(o: &Open, line: &str, next_capability: &mut usize) -> Resul
     Err("an OPEN expectation this test cannot read".into())
 }
 
+fn hex_u8(s: &str) -> Result<u8, String> {
+    u8::from_str_radix(s, 16).map_err(|e| e.to_string())
+}
+
+/// Check a capability's per-family entries against the matches of
+/// `pattern` in `line`: groups 1 and 2 are AFI and SAFI, group 3 the value
+/// `third` checks.
+fn check_families<T>(
+    line: &str,
+    pattern: &'static str,
+    entries: &[T],
+    family: impl Fn(&T) -> Family,
+    third: impl Fn(&T, &str) -> Result<bool, String>,
+) -> Result<(), String> {
+    let found: Vec<_> = re(pattern).captures_iter(line).collect();
+    ensure(found.len() == entries.len(), || {
+        format!("{} entries", entries.len())
+    })?;
+    for (c, e) in found.iter().zip(entries) {
+        let f = family(e);
+        ensure(f == Family::from_codes(num(&c[1])?, num(&c[2])?), || {
+            format!("family {f}")
+        })?;
+        ensure(third(e, &c[3])?, || format!("{f}: not {}", &c[3]))?;
+    }
+    Ok(())
+}
+
 fn check_capability(cap: &Capability, line: &str) -> Result<(), String> {
     let code: u8 = num(&re(r"^capability (\d+)").captures(line).ok_or("no code")?[1])?;
     ensure(u8::from(cap.code()) == code, || format!("decoded {cap:?}"))?;
@@ -135,59 +163,34 @@ fn check_capability(cap: &Capability, line: &str) -> Result<(), String> {
             let c = re(r"restart flags 0x([0-9a-f]+) .*restart time (\d+) s")
                 .captures(line)
                 .ok_or("no flags")?;
-            ensure(
-                gr.flags == u8::from_str_radix(&c[1], 16).map_err(|e| e.to_string())?,
-                || format!("flags {:x}", gr.flags),
-            )?;
+            ensure(gr.flags == hex_u8(&c[1])?, || {
+                format!("flags {:x}", gr.flags)
+            })?;
             ensure(gr.time == num::<u16>(&c[2])?, || {
                 format!("time {}", gr.time)
             })?;
-            let fams = families(r"AFI (\d+) \(\w+\) SAFI (\d+) \(\w+\) flags 0x([0-9a-f]+)");
-            ensure(fams.len() == gr.families.len(), || {
-                format!("{} families", gr.families.len())
-            })?;
-            for (c, f) in fams.iter().zip(&gr.families) {
-                ensure(f.family == fam(&c[1], &c[2])?, || {
-                    format!("family {}", f.family)
-                })?;
-                ensure(
-                    f.flags == u8::from_str_radix(&c[3], 16).map_err(|e| e.to_string())?,
-                    || format!("family flags {:x}", f.flags),
-                )?;
-            }
-            Ok(())
+            check_families(
+                line,
+                r"AFI (\d+) \(\w+\) SAFI (\d+) \(\w+\) flags 0x([0-9a-f]+)",
+                &gr.families,
+                |f| f.family,
+                |f, v| Ok(f.flags == hex_u8(v)?),
+            )
         }
-        Capability::AddPath(entries) => {
-            let fams = families(r"AFI (\d+) \(\w+\) SAFI (\d+) \(\w+\) send/receive (\d+)");
-            ensure(fams.len() == entries.len(), || {
-                format!("{} entries", entries.len())
-            })?;
-            for (c, e) in fams.iter().zip(entries) {
-                ensure(e.family == fam(&c[1], &c[2])?, || {
-                    format!("family {}", e.family)
-                })?;
-                ensure(u8::from(e.mode) == num::<u8>(&c[3])?, || {
-                    format!("mode {:?}", e.mode)
-                })?;
-            }
-            Ok(())
-        }
-        Capability::ExtendedNextHop(entries) => {
-            let fams =
-                families(r"NLRI AFI (\d+) \(\w+\) SAFI (\d+) \(\w+\) with next hop AFI (\d+)");
-            ensure(fams.len() == entries.len(), || {
-                format!("{} entries", entries.len())
-            })?;
-            for (c, e) in fams.iter().zip(entries) {
-                ensure(e.family == fam(&c[1], &c[2])?, || {
-                    format!("family {}", e.family)
-                })?;
-                ensure(u16::from(e.next_hop_afi) == num::<u16>(&c[3])?, || {
-                    "next hop AFI".into()
-                })?;
-            }
-            Ok(())
-        }
+        Capability::AddPath(entries) => check_families(
+            line,
+            r"AFI (\d+) \(\w+\) SAFI (\d+) \(\w+\) send/receive (\d+)",
+            entries,
+            |e| e.family,
+            |e, v| Ok(u8::from(e.mode) == num::<u8>(v)?),
+        ),
+        Capability::ExtendedNextHop(entries) => check_families(
+            line,
+            r"NLRI AFI (\d+) \(\w+\) SAFI (\d+) \(\w+\) with next hop AFI (\d+)",
+            entries,
+            |e| e.family,
+            |e, v| Ok(u16::from(e.next_hop_afi) == num::<u16>(v)?),
+        ),
         Capability::Fqdn(f) => {
             let c = re(r#"hostname length \d+ "([^"]*)", domain name length \d+ "([^"]*)""#)
                 .captures(line)
