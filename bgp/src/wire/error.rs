@@ -11,7 +11,7 @@ use std::net::Ipv4Addr;
 use bytes::Bytes;
 use thiserror::Error;
 
-use super::iana::{AttrType, CeaseSubcode, HeaderSubcode, OpenSubcode, UpdateSubcode};
+use super::iana::{AttrType, HeaderSubcode, OpenSubcode, UpdateSubcode};
 use super::nlri::Family;
 use super::notification::{Cause, Notification};
 
@@ -236,14 +236,4 @@ pub enum EncodeError {
     },
     #[error("next hop cannot be encoded for family {0}")]
     NextHopFamily(Family),
-    #[error("NOTIFICATION data of {0} bytes does not fit")]
-    NotificationTooLong(usize),
-}
-
-/// Cease subcodes that carry an RFC 9003 shutdown communication.
-pub(crate) fn carries_shutdown_message(subcode: CeaseSubcode) -> bool {
-    matches!(
-        subcode,
-        CeaseSubcode::AdministrativeShutdown | CeaseSubcode::AdministrativeReset
-    )
 }

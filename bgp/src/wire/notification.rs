@@ -8,7 +8,6 @@ use bytes::{Bytes, BytesMut};
 
 use super::put::Put;
 
-use super::error::carries_shutdown_message;
 use super::iana::{
     error_code, CeaseSubcode, FsmSubcode, HeaderSubcode, OpenSubcode, RouteRefreshSubcode,
     UpdateSubcode,
@@ -161,6 +160,14 @@ impl Notification {
         out.put_u8(subcode);
         out.put_slice(&self.data);
     }
+}
+
+/// Cease subcodes that carry an RFC 9003 shutdown communication.
+fn carries_shutdown_message(subcode: CeaseSubcode) -> bool {
+    matches!(
+        subcode,
+        CeaseSubcode::AdministrativeShutdown | CeaseSubcode::AdministrativeReset
+    )
 }
 
 impl fmt::Display for Notification {
