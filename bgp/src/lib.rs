@@ -7,6 +7,9 @@
 //!   with path attributes, NOTIFICATION, KEEPALIVE, ROUTE-REFRESH; typed
 //!   errors that map to NOTIFICATIONs and RFC 7606 actions. `nom` is private
 //!   to it; encoding writes into `bytes::BytesMut`.
+//! - [`rib`]: Adj-RIB-In and Loc-RIB in one table, interned attribute sets,
+//!   the decision process with the reason each losing path lost, and the
+//!   stream of best-path changes.
 //!
 //! # RFCs supported by the codec
 //! - RFC 4271 BGP-4: messages, path attributes, error codes.
@@ -27,4 +30,5 @@
 //!   RFC 9687 Send Hold Timer Expired.
 //! - The hostname (FQDN) capability of draft-walton-bgp-hostname-capability.
 
+pub mod rib;
 pub mod wire;

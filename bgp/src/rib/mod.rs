@@ -1,0 +1,406 @@
+//! The RIB: every peer's Adj-RIB-In and the Loc-RIB in one table.
+//!
+//! Paths are kept per prefix, each naming its peer, its ADD-PATH path id and
+//! an interned attribute set, so a path costs a few dozen bytes whatever its
+//! attributes. A peer's Adj-RIB-In is the paths it owns; the Loc-RIB is the
+//! best of each prefix. Every change of best path or multipath set comes out
+//! of [`Rib::take_changes`] for the FIB, SNAT and export to follow.
+
+mod attrs;
+mod decision;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+
+use ipnet::IpNet;
+
+pub use attrs::{PathAttrs, DEFAULT_LOCAL_PREF};
+pub use decision::{DecisionConfig, LossReason};
+
+use attrs::AttrTable;
+use decision::{select, Candidate};
+
+use crate::wire::{Family, Nlri};
+
+/// A peer's handle in the RIB, given by [`Rib::add_peer`].
+pub type PeerId = u32;
+
+/// What the decision process needs to know about a peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerInfo {
+    pub address: IpAddr,
+    pub router_id: Ipv4Addr,
+    /// The session is eBGP (the peer's AS differs from ours).
+    pub ebgp: bool,
+}
+
+/// Whether, and at what IGP cost, a next hop can be reached; the driver
+/// learns it from the kernel and tells the RIB (next hops it was not told
+/// about count as reachable at cost 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reachability {
+    Unreachable,
+    Reachable { igp_cost: u32 },
+}
+
+/// One path to a prefix.
+#[derive(Debug, Clone)]
+pub struct Path {
+    pub peer: PeerId,
+    pub path_id: u32,
+    pub attrs: Arc<PathAttrs>,
+    /// Kept from before the peer's restart, until End-of-RIB (RFC 4724).
+    pub stale: bool,
+    /// In the multipath set of its prefix.
+    multipath: bool,
+    reason: Option<LossReason>,
+}
+
+impl Path {
+    /// Why this path is not the best one; `None` for the best.
+    pub fn reason(&self) -> Option<LossReason> {
+        self.reason
+    }
+
+    /// Whether this path is the best of its prefix.
+    pub fn is_best(&self) -> bool {
+        self.reason.is_none()
+    }
+
+    /// Whether this path is in its prefix's multipath set.
+    pub fn is_multipath(&self) -> bool {
+        self.multipath
+    }
+
+    fn route(&self) -> Route {
+        Route {
+            peer: self.peer,
+            path_id: self.path_id,
+            attrs: Arc::clone(&self.attrs),
+        }
+    }
+}
+
+/// A path as the FIB and export see it.
+#[derive(Debug, Clone)]
+pub struct Route {
+    pub peer: PeerId,
+    pub path_id: u32,
+    pub attrs: Arc<PathAttrs>,
+}
+
+impl PartialEq for Route {
+    fn eq(&self, other: &Self) -> bool {
+        self.peer == other.peer
+            && self.path_id == other.path_id
+            && Arc::ptr_eq(&self.attrs, &other.attrs)
+    }
+}
+
+impl Eq for Route {}
+
+/// A prefix whose best path or multipath set changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BestChange {
+    pub prefix: IpNet,
+    /// The new best path; `None` when the prefix is gone.
+    pub best: Option<Route>,
+    /// Paths as good as the best up to the IGP cost, best included.
+    pub multipath: Vec<Route>,
+}
+
+/// The routing table.
+#[derive(Debug, Default)]
+pub struct Rib {
+    dests: HashMap<IpNet, Vec<Path>>,
+    attrs: AttrTable,
+    peers: Vec<Option<PeerInfo>>,
+    next_hops: HashMap<IpAddr, Reachability>,
+    config: DecisionConfig,
+    changes: Vec<BestChange>,
+}
+
+impl Rib {
+    pub fn new(config: DecisionConfig) -> Self {
+        Rib {
+            config,
+            ..Rib::default()
+        }
+    }
+
+    /// Register a peer; its id is reused once it is removed.
+    pub fn add_peer(&mut self, info: PeerInfo) -> PeerId {
+        if let Some(free) = self.peers.iter().position(Option::is_none) {
+            self.peers[free] = Some(info);
+            return free as PeerId;
+        }
+        self.peers.push(Some(info));
+        (self.peers.len() - 1) as PeerId
+    }
+
+    /// Withdraw everything the peer announced and forget it.
+    pub fn remove_peer(&mut self, peer: PeerId) {
+        self.withdraw_matching(|_, p| p.peer == peer);
+        if let Some(slot) = self.peers.get_mut(peer as usize) {
+            *slot = None;
+        }
+    }
+
+    pub fn peer(&self, peer: PeerId) -> Option<&PeerInfo> {
+        self.peers.get(peer as usize)?.as_ref()
+    }
+
+    /// Install (or replace) the peer's paths to `nlri` with `attrs`.
+    pub fn announce(&mut self, peer: PeerId, nlri: &[Nlri], attrs: PathAttrs) {
+        let attrs = self.attrs.intern(attrs);
+        for n in nlri {
+            let path_id = n.path_id.unwrap_or(0);
+            let paths = self.dests.entry(n.prefix).or_default();
+            let before = selection(paths);
+            let mut replaced = None;
+            match paths
+                .iter_mut()
+                .find(|p| p.peer == peer && p.path_id == path_id)
+            {
+                Some(existing) if Arc::ptr_eq(&existing.attrs, &attrs) => {
+                    // The same path again (a refresh, or a stale path confirmed).
+                    existing.stale = false;
+                    continue;
+                }
+                Some(existing) => {
+                    replaced = Some(std::mem::replace(&mut existing.attrs, Arc::clone(&attrs)));
+                    existing.stale = false;
+                }
+                None => paths.push(Path {
+                    peer,
+                    path_id,
+                    attrs: Arc::clone(&attrs),
+                    stale: false,
+                    multipath: false,
+                    reason: Some(LossReason::PathId),
+                }),
+            }
+            // Release only once `before` no longer holds the old set.
+            self.decide(n.prefix, before);
+            if let Some(old) = replaced {
+                self.attrs.release(old);
+            }
+        }
+        self.attrs.release(attrs);
+    }
+
+    /// Remove the peer's paths to `nlri`.
+    pub fn withdraw(&mut self, peer: PeerId, nlri: &[Nlri]) {
+        for n in nlri {
+            let path_id = n.path_id.unwrap_or(0);
+            let Some(paths) = self.dests.get_mut(&n.prefix) else {
+                continue;
+            };
+            let Some(at) = paths
+                .iter()
+                .position(|p| p.peer == peer && p.path_id == path_id)
+            else {
+                continue;
+            };
+            let before = selection(paths);
+            let gone = paths.swap_remove(at);
+            self.decide(n.prefix, before);
+            self.attrs.release(gone.attrs);
+        }
+    }
+
+    /// Graceful restart (RFC 4724 §4.2): keep the peer's paths of `family`
+    /// but mark them stale, until End-of-RIB or the restart time.
+    pub fn mark_stale(&mut self, peer: PeerId, family: Family) {
+        for (prefix, paths) in &mut self.dests {
+            if Family::of(prefix) == family {
+                for p in paths.iter_mut().filter(|p| p.peer == peer) {
+                    p.stale = true;
+                }
+            }
+        }
+    }
+
+    /// Remove the peer's paths of `family` still stale (End-of-RIB came, or
+    /// the restart time ran out).
+    pub fn sweep_stale(&mut self, peer: PeerId, family: Family) {
+        self.withdraw_matching(|prefix, p| {
+            p.peer == peer && p.stale && Family::of(prefix) == family
+        });
+    }
+
+    /// Tell the RIB whether a next hop can be reached, and at what cost.
+    pub fn set_next_hop(&mut self, next_hop: IpAddr, reach: Reachability) {
+        if self.next_hops.insert(next_hop, reach) == Some(reach) {
+            return;
+        }
+        let affected: Vec<IpNet> = self
+            .dests
+            .iter()
+            .filter(|(_, paths)| paths.iter().any(|p| p.attrs.next_hop_addr() == next_hop))
+            .map(|(prefix, _)| *prefix)
+            .collect();
+        for prefix in affected {
+            let before = self
+                .dests
+                .get(&prefix)
+                .map(|p| selection(p))
+                .unwrap_or_default();
+            self.decide(prefix, before);
+        }
+    }
+
+    /// The changes of best path since the last call, in the order they happened.
+    pub fn take_changes(&mut self) -> Vec<BestChange> {
+        std::mem::take(&mut self.changes)
+    }
+
+    /// Every path to `prefix`, best first.
+    pub fn paths(&self, prefix: &IpNet) -> Vec<&Path> {
+        let mut paths: Vec<&Path> = self.dests.get(prefix).into_iter().flatten().collect();
+        paths.sort_by_key(|p| (p.reason.is_some(), p.reason, p.peer, p.path_id));
+        paths
+    }
+
+    /// The best path to `prefix`.
+    pub fn best(&self, prefix: &IpNet) -> Option<&Path> {
+        self.dests.get(prefix)?.iter().find(|p| p.is_best())
+    }
+
+    /// The Loc-RIB: every prefix with its best path.
+    pub fn loc_rib(&self) -> impl Iterator<Item = (&IpNet, &Path)> {
+        self.dests
+            .iter()
+            .filter_map(|(prefix, paths)| Some((prefix, paths.iter().find(|p| p.is_best())?)))
+    }
+
+    /// The peer's Adj-RIB-In.
+    pub fn adj_rib_in(&self, peer: PeerId) -> impl Iterator<Item = (&IpNet, &Path)> {
+        self.dests.iter().flat_map(move |(prefix, paths)| {
+            paths
+                .iter()
+                .filter(move |p| p.peer == peer)
+                .map(move |p| (prefix, p))
+        })
+    }
+
+    pub fn prefix_count(&self) -> usize {
+        self.dests.len()
+    }
+
+    pub fn path_count(&self) -> usize {
+        self.dests.values().map(Vec::len).sum()
+    }
+
+    /// How many attribute sets the intern table holds, including any that
+    /// only a route already handed out still used and that await a sweep.
+    pub fn attr_sets_held(&self) -> usize {
+        self.attrs.len()
+    }
+
+    /// How many distinct attribute sets the paths share.
+    pub fn attr_set_count(&self) -> usize {
+        self.attrs.live()
+    }
+
+    fn withdraw_matching(&mut self, gone: impl Fn(&IpNet, &Path) -> bool) {
+        let mut touched = Vec::new();
+        let mut released = Vec::new();
+        for (prefix, paths) in &mut self.dests {
+            if !paths.iter().any(|p| gone(prefix, p)) {
+                continue;
+            }
+            let before = selection(paths);
+            let mut i = 0;
+            while i < paths.len() {
+                if gone(prefix, &paths[i]) {
+                    released.push(paths.swap_remove(i).attrs);
+                } else {
+                    i += 1;
+                }
+            }
+            touched.push((*prefix, before));
+        }
+        for (prefix, before) in touched {
+            self.decide(prefix, before);
+        }
+        // Released once the `before` selections no longer hold them.
+        for attrs in released {
+            self.attrs.release(attrs);
+        }
+    }
+
+    /// Re-run the decision process for `prefix` and record a change from
+    /// `before`, the selection as it was before the paths changed.
+    fn decide(&mut self, prefix: IpNet, before: Selection) {
+        let Some(paths) = self.dests.get_mut(&prefix) else {
+            return;
+        };
+        let candidates: Vec<Candidate> = paths
+            .iter()
+            .map(|p| candidate(p, &self.peers, &self.next_hops))
+            .collect();
+        let outcome = select(&candidates, &self.config);
+        for (i, p) in paths.iter_mut().enumerate() {
+            p.reason = outcome.reasons[i];
+            p.multipath = outcome.multipath.contains(&i);
+        }
+        let after = selection(paths);
+        if paths.is_empty() {
+            self.dests.remove(&prefix);
+        }
+        if before != after {
+            self.changes.push(BestChange {
+                prefix,
+                best: after.0,
+                multipath: after.1,
+            });
+        }
+    }
+}
+
+/// The best route and the multipath set.
+type Selection = (Option<Route>, Vec<Route>);
+
+/// The best route and the multipath set, in a stable order.
+fn selection(paths: &[Path]) -> Selection {
+    let best = paths.iter().find(|p| p.is_best()).map(Path::route);
+    let mut multipath: Vec<Route> = paths
+        .iter()
+        .filter(|p| p.multipath && best.is_some())
+        .map(Path::route)
+        .collect();
+    multipath.sort_by_key(|r| (r.peer, r.path_id));
+    (best, multipath)
+}
+
+fn candidate(
+    p: &Path,
+    peers: &[Option<PeerInfo>],
+    next_hops: &HashMap<IpAddr, Reachability>,
+) -> Candidate {
+    let d = p.attrs.decision();
+    let peer = peers.get(p.peer as usize).and_then(Option::as_ref);
+    let igp_cost = match next_hops.get(&p.attrs.next_hop_addr()) {
+        Some(Reachability::Unreachable) => None,
+        Some(Reachability::Reachable { igp_cost }) => Some(*igp_cost),
+        None => Some(0),
+    };
+    Candidate {
+        local_pref: d.local_pref,
+        as_path_len: d.as_path_len,
+        origin: d.origin,
+        med: d.med,
+        neighbor_as: d.neighbor_as,
+        ebgp: peer.is_some_and(|i| i.ebgp),
+        igp_cost,
+        router_id: d
+            .originator_id
+            .or(peer.map(|i| i.router_id))
+            .unwrap_or(Ipv4Addr::BROADCAST),
+        cluster_list_len: d.cluster_list_len,
+        peer_address: peer.map_or(IpAddr::V4(Ipv4Addr::BROADCAST), |i| i.address),
+        path_id: p.path_id,
+    }
+}
