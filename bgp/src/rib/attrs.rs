@@ -2,7 +2,7 @@
 //! handful of distinct attribute sets, so each path holds a reference to a
 //! shared set instead of its own copy.
 
-use std::collections::HashSet;
+type HashSet<T> = std::collections::HashSet<T, foldhash::fast::RandomState>;
 use std::hash::{Hash, Hasher};
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;

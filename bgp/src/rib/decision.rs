@@ -61,8 +61,8 @@ pub(crate) struct Candidate {
     pub path_id: u32,
 }
 
-/// The result for one prefix.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The result for one prefix. Kept between runs so its buffers are reused.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Outcome {
     /// Index of the best path.
     pub best: Option<usize>,
@@ -71,6 +71,8 @@ pub(crate) struct Outcome {
     pub multipath: Vec<usize>,
     /// For each path, why it lost; `None` for the best.
     pub reasons: Vec<Option<LossReason>>,
+    /// Scratch: the paths still in the running.
+    alive: Vec<usize>,
 }
 
 /// Keep the candidates for which `key` is smallest; mark the others lost for `reason`.
@@ -93,11 +95,20 @@ fn keep_min<K: Ord>(
     });
 }
 
-/// Run the decision process over `paths`.
-pub(crate) fn select(paths: &[Candidate], config: &DecisionConfig) -> Outcome {
+/// Run the decision process over `paths`, into `out`.
+pub(crate) fn select(paths: &[Candidate], config: &DecisionConfig, out: &mut Outcome) {
     use std::cmp::Reverse;
-    let mut reasons = vec![None; paths.len()];
-    let mut alive: Vec<usize> = (0..paths.len()).collect();
+    let Outcome {
+        best,
+        multipath,
+        reasons,
+        alive,
+    } = out;
+    reasons.clear();
+    reasons.resize(paths.len(), None);
+    alive.clear();
+    alive.extend(0..paths.len());
+    let reasons = reasons.as_mut_slice();
 
     // An unreachable next hop never wins (RFC 4271 §9.1.2.1).
     alive.retain(|&i| {
@@ -107,81 +118,47 @@ pub(crate) fn select(paths: &[Candidate], config: &DecisionConfig) -> Outcome {
         }
         reachable
     });
-    keep_min(
-        paths,
-        &mut alive,
-        &mut reasons,
-        LossReason::LocalPref,
-        |p| Reverse(p.local_pref),
-    );
-    keep_min(
-        paths,
-        &mut alive,
-        &mut reasons,
-        LossReason::AsPathLen,
-        |p| p.as_path_len,
-    );
-    keep_min(paths, &mut alive, &mut reasons, LossReason::Origin, |p| {
-        p.origin
+    keep_min(paths, alive, reasons, LossReason::LocalPref, |p| {
+        Reverse(p.local_pref)
     });
+    keep_min(paths, alive, reasons, LossReason::AsPathLen, |p| {
+        p.as_path_len
+    });
+    keep_min(paths, alive, reasons, LossReason::Origin, |p| p.origin);
 
     // MED, within each neighbouring AS unless always compared (§9.1.2.2 c).
     if config.always_compare_med {
-        keep_min(paths, &mut alive, &mut reasons, LossReason::Med, |p| p.med);
+        keep_min(paths, alive, reasons, LossReason::Med, |p| p.med);
     } else {
-        let snapshot = alive.clone();
-        alive.retain(|&i| {
-            let group_min = snapshot
-                .iter()
-                .filter(|&&j| paths[j].neighbor_as == paths[i].neighbor_as)
-                .map(|&j| paths[j].med)
-                .min()
-                .unwrap_or(paths[i].med);
-            let keep = paths[i].med == group_min;
-            if !keep {
+        // Mark first, then drop: every path is measured against its whole group.
+        for &i in alive.iter() {
+            let beaten = alive.iter().any(|&j| {
+                paths[j].neighbor_as == paths[i].neighbor_as && paths[j].med < paths[i].med
+            });
+            if beaten {
                 reasons[i] = Some(LossReason::Med);
             }
-            keep
-        });
+        }
+        alive.retain(|&i| reasons[i].is_none());
     }
 
-    keep_min(paths, &mut alive, &mut reasons, LossReason::PeerType, |p| {
-        !p.ebgp
-    });
-    keep_min(paths, &mut alive, &mut reasons, LossReason::IgpCost, |p| {
-        p.igp_cost
-    });
-    let multipath = alive.clone();
+    keep_min(paths, alive, reasons, LossReason::PeerType, |p| !p.ebgp);
+    keep_min(paths, alive, reasons, LossReason::IgpCost, |p| p.igp_cost);
+    multipath.clear();
+    multipath.extend_from_slice(alive);
 
-    keep_min(paths, &mut alive, &mut reasons, LossReason::RouterId, |p| {
-        p.router_id
+    keep_min(paths, alive, reasons, LossReason::RouterId, |p| p.router_id);
+    keep_min(paths, alive, reasons, LossReason::ClusterList, |p| {
+        p.cluster_list_len
     });
-    keep_min(
-        paths,
-        &mut alive,
-        &mut reasons,
-        LossReason::ClusterList,
-        |p| p.cluster_list_len,
-    );
-    keep_min(
-        paths,
-        &mut alive,
-        &mut reasons,
-        LossReason::PeerAddress,
-        |p| p.peer_address,
-    );
-    keep_min(paths, &mut alive, &mut reasons, LossReason::PathId, |p| {
-        p.path_id
+    keep_min(paths, alive, reasons, LossReason::PeerAddress, |p| {
+        p.peer_address
     });
+    keep_min(paths, alive, reasons, LossReason::PathId, |p| p.path_id);
 
     // Paths still equal here are the same path twice; the first one wins.
-    let best = alive.first().copied();
+    *best = alive.first().copied();
     for &i in alive.iter().skip(1) {
         reasons[i] = Some(LossReason::PathId);
-    }
-    Outcome {
-        best,
-        multipath,
-        reasons,
     }
 }

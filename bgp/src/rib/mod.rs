@@ -9,7 +9,7 @@
 mod attrs;
 mod decision;
 
-use std::collections::HashMap;
+use std::collections::HashMap as StdHashMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
@@ -19,9 +19,14 @@ pub use attrs::{PathAttrs, DEFAULT_LOCAL_PREF};
 pub use decision::{DecisionConfig, LossReason};
 
 use attrs::AttrTable;
-use decision::{select, Candidate};
+use decision::{select, Candidate, Outcome};
+use smallvec::SmallVec;
 
 use crate::wire::{Family, Nlri};
+
+/// Maps keyed by prefix or address, hashed with foldhash: several times
+/// faster than SipHash on these small keys, and still seeded per process.
+type HashMap<K, V> = StdHashMap<K, V, foldhash::fast::RandomState>;
 
 /// A peer's handle in the RIB, given by [`Rib::add_peer`].
 pub type PeerId = u32;
@@ -119,6 +124,9 @@ pub struct Rib {
     next_hops: HashMap<IpAddr, Reachability>,
     config: DecisionConfig,
     changes: Vec<BestChange>,
+    /// Buffers the decision process reuses from one prefix to the next.
+    candidates: Vec<Candidate>,
+    outcome: Outcome,
 }
 
 impl Rib {
@@ -337,41 +345,56 @@ impl Rib {
         let Some(paths) = self.dests.get_mut(&prefix) else {
             return;
         };
-        let candidates: Vec<Candidate> = paths
-            .iter()
-            .map(|p| candidate(p, &self.peers, &self.next_hops))
-            .collect();
-        let outcome = select(&candidates, &self.config);
+        self.candidates.clear();
+        self.candidates.extend(
+            paths
+                .iter()
+                .map(|p| candidate(p, &self.peers, &self.next_hops)),
+        );
+        select(&self.candidates, &self.config, &mut self.outcome);
         for (i, p) in paths.iter_mut().enumerate() {
-            p.reason = outcome.reasons[i];
-            p.multipath = outcome.multipath.contains(&i);
+            p.reason = self.outcome.reasons[i];
+            p.multipath = self.outcome.multipath.contains(&i);
         }
-        let after = selection(paths);
-        if paths.is_empty() {
-            self.dests.remove(&prefix);
-        }
-        if before != after {
+        if selection(paths) != before {
+            let best = paths.iter().find(|p| p.is_best()).map(Path::route);
+            let mut multipath: Vec<Route> = paths
+                .iter()
+                .filter(|p| p.multipath && best.is_some())
+                .map(Path::route)
+                .collect();
+            multipath.sort_by_key(|r| (r.peer, r.path_id));
             self.changes.push(BestChange {
                 prefix,
-                best: after.0,
-                multipath: after.1,
+                best,
+                multipath,
             });
+        }
+        if paths.is_empty() {
+            self.dests.remove(&prefix);
         }
     }
 }
 
-/// The best route and the multipath set.
-type Selection = (Option<Route>, Vec<Route>);
+/// A path's identity for telling whether a selection changed: peer, path
+/// id and attribute set (by address: sets are interned).
+type PathKey = (PeerId, u32, usize);
 
-/// The best route and the multipath set, in a stable order.
+/// The best path and the multipath set, as keys, in a stable order.
+type Selection = (Option<PathKey>, SmallVec<[PathKey; 4]>);
+
+fn key(p: &Path) -> PathKey {
+    (p.peer, p.path_id, Arc::as_ptr(&p.attrs) as usize)
+}
+
 fn selection(paths: &[Path]) -> Selection {
-    let best = paths.iter().find(|p| p.is_best()).map(Path::route);
-    let mut multipath: Vec<Route> = paths
+    let best = paths.iter().find(|p| p.is_best()).map(key);
+    let mut multipath: SmallVec<[PathKey; 4]> = paths
         .iter()
         .filter(|p| p.multipath && best.is_some())
-        .map(Path::route)
+        .map(key)
         .collect();
-    multipath.sort_by_key(|r| (r.peer, r.path_id));
+    multipath.sort_unstable();
     (best, multipath)
 }
 
