@@ -2,7 +2,7 @@
 #
 #   make test    every test of the workspace, and the codec against live FRR, BIRD and
 #                GoBGP (installs the Debian packages it needs first; root)
-#   make bench   the codec benchmarks, podbgp's and GoBGP's on the same messages
+#   make bench   the codec benchmarks (podbgp's and GoBGP's on the same messages) and the RIB's
 #   make fuzz    fuzz the message decoder (FUZZ_SECONDS, default 300)
 #   make vectors re-capture the wire test vectors from FRR, BIRD and GoBGP (root)
 
@@ -54,6 +54,7 @@ test: deps lint unit interop-wire
 bench:
 	$(CARGO) bench -p bgp --bench wire
 	sh bgp/benches/gobgp/run.sh
+	$(CARGO) bench -p bgp --bench rib
 
 fuzz:
 	cd bgp/fuzz && python3 seed.py
