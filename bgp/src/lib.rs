@@ -10,6 +10,8 @@
 //! - [`rib`]: Adj-RIB-In and Loc-RIB in one table, interned attribute sets,
 //!   the decision process with the reason each losing path lost, and the
 //!   stream of best-path changes.
+//! - [`policy`]: import checks: AS_PATH, ORIGINATOR_ID and CLUSTER_LIST
+//!   loops, prefix lists, maximum prefixes.
 //!
 //! # RFCs supported by the codec
 //! - RFC 4271 BGP-4: messages, path attributes, error codes.
@@ -30,5 +32,6 @@
 //!   RFC 9687 Send Hold Timer Expired.
 //! - The hostname (FQDN) capability of draft-walton-bgp-hostname-capability.
 
+pub mod policy;
 pub mod rib;
 pub mod wire;

@@ -530,6 +530,17 @@ fn snapshot(rib: &Rib) -> Vec<PrefixState> {
     out
 }
 
+/// The per-peer path counts, summed.
+fn counted(rib: &Rib, peers: &[PeerId]) -> usize {
+    peers
+        .iter()
+        .map(|&p| {
+            rib.peer_path_count(p, Family::IPV4_UNICAST)
+                + rib.peer_path_count(p, Family::IPV6_UNICAST)
+        })
+        .sum()
+}
+
 /// Only the last announcement of each (peer, prefix) stands; keep those.
 fn last_per_path(list: &[Announcement]) -> Vec<Announcement> {
     let mut out: Vec<Announcement> = Vec::new();
@@ -575,7 +586,9 @@ proptest! {
         let before = snapshot(&rib);
         let a = &list[pick.index(list.len())];
         rib.withdraw(peers[a.peer], &nlri(&format!("10.{}.0.0/16", a.prefix)));
+        prop_assert_eq!(counted(&rib, &peers), rib.path_count());
         build(&mut rib, &peers, a);
         prop_assert_eq!(snapshot(&rib), before);
+        prop_assert_eq!(counted(&rib, &peers), rib.path_count());
     }
 }

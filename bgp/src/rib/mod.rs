@@ -121,6 +121,8 @@ pub struct Rib {
     dests: HashMap<IpNet, Vec<Path>>,
     attrs: AttrTable,
     peers: Vec<Option<PeerInfo>>,
+    /// Per peer, how many paths it has in the RIB: IPv4 and IPv6 unicast.
+    counts: Vec<[usize; 2]>,
     next_hops: HashMap<IpAddr, Reachability>,
     config: DecisionConfig,
     changes: Vec<BestChange>,
@@ -141,9 +143,11 @@ impl Rib {
     pub fn add_peer(&mut self, info: PeerInfo) -> PeerId {
         if let Some(free) = self.peers.iter().position(Option::is_none) {
             self.peers[free] = Some(info);
+            self.counts[free] = [0, 0];
             return free as PeerId;
         }
         self.peers.push(Some(info));
+        self.counts.push([0, 0]);
         (self.peers.len() - 1) as PeerId
     }
 
@@ -153,6 +157,14 @@ impl Rib {
         if let Some(slot) = self.peers.get_mut(peer as usize) {
             *slot = None;
         }
+    }
+
+    /// How many paths of `family` the peer has in the RIB (for its
+    /// maximum-prefix limit and its counters).
+    pub fn peer_path_count(&self, peer: PeerId, family: Family) -> usize {
+        self.counts
+            .get(peer as usize)
+            .map_or(0, |c| c[family_slot(&family)])
     }
 
     pub fn peer(&self, peer: PeerId) -> Option<&PeerInfo> {
@@ -180,14 +192,17 @@ impl Rib {
                     replaced = Some(std::mem::replace(&mut existing.attrs, Arc::clone(&attrs)));
                     existing.stale = false;
                 }
-                None => paths.push(Path {
-                    peer,
-                    path_id,
-                    attrs: Arc::clone(&attrs),
-                    stale: false,
-                    multipath: false,
-                    reason: Some(LossReason::PathId),
-                }),
+                None => {
+                    count(&mut self.counts, peer, &n.prefix, 1);
+                    paths.push(Path {
+                        peer,
+                        path_id,
+                        attrs: Arc::clone(&attrs),
+                        stale: false,
+                        multipath: false,
+                        reason: Some(LossReason::PathId),
+                    });
+                }
             }
             // Release only once `before` no longer holds the old set.
             self.decide(n.prefix, before);
@@ -213,6 +228,7 @@ impl Rib {
             };
             let before = selection(paths);
             let gone = paths.swap_remove(at);
+            count(&mut self.counts, peer, &n.prefix, -1);
             self.decide(n.prefix, before);
             self.attrs.release(gone.attrs);
         }
@@ -323,7 +339,9 @@ impl Rib {
             let mut i = 0;
             while i < paths.len() {
                 if gone(prefix, &paths[i]) {
-                    released.push(paths.swap_remove(i).attrs);
+                    let p = paths.swap_remove(i);
+                    count(&mut self.counts, p.peer, prefix, -1);
+                    released.push(p.attrs);
                 } else {
                     i += 1;
                 }
@@ -373,6 +391,19 @@ impl Rib {
         if paths.is_empty() {
             self.dests.remove(&prefix);
         }
+    }
+}
+
+/// Index of a prefix's family in the per-peer counts.
+fn family_slot(family: &Family) -> usize {
+    usize::from(*family == Family::IPV6_UNICAST)
+}
+
+/// Count a path of `peer` to `prefix` in (`delta` 1) or out (-1).
+fn count(counts: &mut [[usize; 2]], peer: PeerId, prefix: &IpNet, delta: isize) {
+    if let Some(c) = counts.get_mut(peer as usize) {
+        let slot = &mut c[family_slot(&Family::of(prefix))];
+        *slot = slot.saturating_add_signed(delta);
     }
 }
 
