@@ -10,6 +10,10 @@
 //! - [`rib`]: Adj-RIB-In and Loc-RIB in one table, interned attribute sets,
 //!   the decision process with the reason each losing path lost, and the
 //!   stream of best-path changes.
+//! - [`session`]: one session's finite state machine (RFC 4271 §8): events
+//!   and the current time in, messages to send and decisions out; timers
+//!   are deadlines the driver polls; OPEN checks, capability negotiation,
+//!   collision resolution.
 //! - [`policy`]: import checks: AS_PATH, ORIGINATOR_ID and CLUSTER_LIST
 //!   loops, prefix lists, maximum prefixes.
 //!
@@ -34,4 +38,5 @@
 
 pub mod policy;
 pub mod rib;
+pub mod session;
 pub mod wire;
