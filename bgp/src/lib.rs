@@ -14,6 +14,9 @@
 //!   and the current time in, messages to send and decisions out; timers
 //!   are deadlines the driver polls; OPEN checks, capability negotiation,
 //!   collision resolution.
+//! - [`export`]: what each peer is sent and with which attributes: split
+//!   horizon, route reflection, eBGP and iBGP rules, NO_EXPORT /
+//!   NO_ADVERTISE.
 //! - [`policy`]: import checks: AS_PATH, ORIGINATOR_ID and CLUSTER_LIST
 //!   loops, prefix lists, maximum prefixes.
 //!
@@ -36,6 +39,7 @@
 //!   RFC 9687 Send Hold Timer Expired.
 //! - The hostname (FQDN) capability of draft-walton-bgp-hostname-capability.
 
+pub mod export;
 pub mod policy;
 pub mod rib;
 pub mod session;
