@@ -26,6 +26,7 @@ mod mp;
 mod nlri;
 mod notification;
 mod open;
+pub mod pack;
 mod parse;
 mod put;
 mod route_refresh;

@@ -185,3 +185,8 @@ pub(crate) fn encode_prefix(nlri: &Nlri, add_path: bool, out: &mut BytesMut) {
     clear_host_bits(&mut octets, len);
     out.put_slice(&octets[..nbytes]);
 }
+
+/// The encoded size of one prefix.
+pub(crate) fn prefix_wire_len(nlri: &Nlri, add_path: bool) -> usize {
+    1 + usize::from(nlri.prefix.prefix_len()).div_ceil(8) + if add_path { 4 } else { 0 }
+}
