@@ -181,6 +181,16 @@ impl Pair {
     }
 }
 
+/// a (in AS `a_as`, expecting its peer in `a_expects`) connects to b (in
+/// `b_as`, expecting `b_expects`), which listens; both are started.
+fn started(a_as: u32, a_expects: u32, b_as: u32, b_expects: u32) -> Pair {
+    let mut b = config(b_as, 2, b_expects);
+    b.passive = true;
+    let mut p = Pair::new(config(a_as, 1, a_expects), b);
+    p.start_both();
+    p
+}
+
 fn downs(seen: &[Output]) -> Vec<Down> {
     seen.iter()
         .filter_map(|o| match o {
@@ -199,10 +209,7 @@ fn cause_sent(seen: &[Output]) -> Option<Cause> {
 
 #[test]
 fn sessions_establish_with_one_connecting_and_one_listening() {
-    let mut b = config(64512, 2, 64512);
-    b.passive = true;
-    let mut p = Pair::new(config(64512, 1, 64512), b);
-    p.start_both();
+    let p = started(64512, 64512, 64512, 64512);
     assert_eq!(
         (p.a.state(), p.b.state()),
         (State::Established, State::Established)
@@ -220,10 +227,7 @@ fn sessions_establish_with_one_connecting_and_one_listening() {
 
 #[test]
 fn states_follow_rfc_4271_in_order() {
-    let mut b = config(64512, 2, 64512);
-    b.passive = true;
-    let mut p = Pair::new(config(64512, 1, 64512), b);
-    p.start_both();
+    let p = started(64512, 64512, 64512, 64512);
     let path: Vec<State> = p
         .seen_a
         .iter()
@@ -245,10 +249,7 @@ fn states_follow_rfc_4271_in_order() {
 
 #[test]
 fn updates_flow_once_established_and_keepalives_hold_the_session() {
-    let mut b = config(65001, 2, 64512);
-    b.passive = true;
-    let mut p = Pair::new(config(64512, 1, 65001), b);
-    p.start_both();
+    let mut p = started(64512, 65001, 65001, 64512);
     let update = Update::new(
         vec![
             AttrValue::Origin(Origin::Igp),
@@ -283,10 +284,7 @@ fn updates_flow_once_established_and_keepalives_hold_the_session() {
 
 #[test]
 fn a_silent_peer_is_dropped_when_the_hold_timer_expires() {
-    let mut b = config(64512, 2, 64512);
-    b.passive = true;
-    let mut p = Pair::new(config(64512, 1, 64512), b);
-    p.start_both();
+    let mut p = started(64512, 64512, 64512, 64512);
     p.link = false;
     p.advance(Duration::from_secs(10));
     assert_eq!(cause_sent(&p.seen_a), Some(Cause::HoldTimerExpired));
@@ -295,11 +293,8 @@ fn a_silent_peer_is_dropped_when_the_hold_timer_expires() {
 
 #[test]
 fn a_wrong_peer_as_is_refused_with_bad_peer_as() {
-    let mut b = config(65001, 2, 64512);
-    b.passive = true;
     // a expects AS 65099 but b is 65001.
-    let mut p = Pair::new(config(64512, 1, 65099), b);
-    p.start_both();
+    let p = started(64512, 65099, 65001, 64512);
     assert_eq!(
         cause_sent(&p.seen_a),
         Some(Cause::Open(OpenSubcode::BadPeerAs))
@@ -312,10 +307,7 @@ fn a_wrong_peer_as_is_refused_with_bad_peer_as() {
 
 #[test]
 fn stop_sends_the_shutdown_message_and_stays_down() {
-    let mut b = config(64512, 2, 64512);
-    b.passive = true;
-    let mut p = Pair::new(config(64512, 1, 64512), b);
-    p.start_both();
+    let mut p = started(64512, 64512, 64512, 64512);
     p.event(
         true,
         Event::Stop {
@@ -337,10 +329,7 @@ fn stop_sends_the_shutdown_message_and_stays_down() {
 
 #[test]
 fn a_dropped_session_comes_back_by_itself() {
-    let mut b = config(64512, 2, 64512);
-    b.passive = true;
-    let mut p = Pair::new(config(64512, 1, 64512), b);
-    p.start_both();
+    let mut p = started(64512, 64512, 64512, 64512);
     p.link = false;
     p.advance(Duration::from_secs(10));
     p.link = true;

@@ -7,7 +7,7 @@ use std::hash::{Hash, Hasher};
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
-use crate::wire::{AttrType, AttrValue, NextHop, Origin, PathAttribute, Update};
+use crate::wire::{AttrValue, NextHop, Origin, PathAttribute, Update};
 
 /// The LOCAL_PREF of a path that carries none (RFC 4271 §5.1.5 leaves the
 /// value to local policy; 100 is what every implementation uses).
@@ -43,12 +43,7 @@ impl PathAttrs {
     pub fn new(attributes: &[PathAttribute], next_hop: NextHop) -> Self {
         let attributes: Vec<PathAttribute> = attributes
             .iter()
-            .filter(|a| {
-                !matches!(
-                    a.type_code(),
-                    AttrType::NextHop | AttrType::MpReachNlri | AttrType::MpUnreachNlri
-                )
-            })
+            .filter(|a| !a.carries_nlri())
             .cloned()
             .collect();
         let cache = Decision::of(&attributes);

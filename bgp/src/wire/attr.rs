@@ -86,6 +86,15 @@ pub struct PathAttribute {
 }
 
 impl PathAttribute {
+    /// Whether this attribute carries NLRI or its next hop (NEXT_HOP,
+    /// MP_REACH_NLRI, MP_UNREACH_NLRI) rather than describing routes.
+    pub fn carries_nlri(&self) -> bool {
+        matches!(
+            self.type_code(),
+            AttrType::NextHop | AttrType::MpReachNlri | AttrType::MpUnreachNlri
+        )
+    }
+
     /// An attribute with the flags its definition gives it (optional
     /// transitive for an unknown one).
     pub fn new(value: AttrValue) -> Self {

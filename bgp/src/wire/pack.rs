@@ -7,7 +7,7 @@ use bytes::BytesMut;
 
 use super::attr::{AttrValue, PathAttribute};
 use super::error::EncodeError;
-use super::iana::{attr_flags, AttrType};
+use super::iana::attr_flags;
 use super::mp::{MpReach, MpUnreach, NextHop};
 use super::nlri::{prefix_wire_len, Family, Nlri};
 use super::update::Update;
@@ -23,12 +23,7 @@ pub fn announcements(
 ) -> Result<Vec<Update>, EncodeError> {
     let mut base: Vec<PathAttribute> = attributes
         .iter()
-        .filter(|a| {
-            !matches!(
-                a.type_code(),
-                AttrType::NextHop | AttrType::MpReachNlri | AttrType::MpUnreachNlri
-            )
-        })
+        .filter(|a| !a.carries_nlri())
         .cloned()
         .collect();
     let in_nlri_field = match (family, next_hop) {
