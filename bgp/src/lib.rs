@@ -17,6 +17,9 @@
 //! - [`export`]: what each peer is sent and with which attributes: split
 //!   horizon, route reflection, eBGP and iBGP rules, NO_EXPORT /
 //!   NO_ADVERTISE.
+//! - [`restart`]: graceful restart in both roles: which routes a helper
+//!   keeps stale and when it sweeps them; a restarting speaker's deferral
+//!   of route selection until End-of-RIB.
 //! - [`policy`]: import checks: AS_PATH, ORIGINATOR_ID and CLUSTER_LIST
 //!   loops, prefix lists, maximum prefixes.
 //!
@@ -41,6 +44,7 @@
 
 pub mod export;
 pub mod policy;
+pub mod restart;
 pub mod rib;
 pub mod session;
 pub mod wire;
