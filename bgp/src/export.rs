@@ -6,7 +6,7 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::rib::{PathAttrs, PeerId, DEFAULT_LOCAL_PREF};
-use crate::wire::{AsPath, AttrType, AttrValue, Community, NextHop, PathAttribute};
+use crate::wire::{AsPath, AttrType, AttrValue, Community, NextHop, PathAttribute, Update};
 
 /// Where a route came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,15 +96,10 @@ pub fn export(attrs: &PathAttrs, source: &Source, target: &Target) -> Option<Pat
             AttrValue::MultiExitDisc(_) if target.ebgp && learned_ebgp => {}
             // RFC 4456 attributes do not leave the AS.
             AttrValue::OriginatorId(_) | AttrValue::ClusterList(_) if target.ebgp => {}
-            AttrValue::Unknown { .. } if !a.is_transitive() => {}
-            AttrValue::Unknown { .. } => {
-                let mut partial = a.clone();
-                partial.flags |= crate::wire::iana::attr_flags::PARTIAL;
-                out.push(partial);
-            }
             _ => out.push(a.clone()),
         }
     }
+    Update::prepare_unknown_for_propagation(&mut out);
 
     if target.ebgp {
         as_path.prepend(target.local_as);

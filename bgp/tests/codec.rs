@@ -526,18 +526,26 @@ fn as4_path_longer_than_as_path_is_ignored() {
     assert_eq!(u.as_path().as_deref(), Some(&AsPath::sequence([23456])));
 }
 
-#[test]
-fn as4_attributes_are_ignored_when_an_old_speaker_aggregated() {
-    let attrs = [
+/// From a 2-octet speaker: AS_PATH 65001 AS_TRANS, AGGREGATOR AS 65002,
+/// AS4_PATH 4200000001, and AS4_AGGREGATOR too if asked.
+fn aggregated_by_an_old_speaker(with_as4_aggregator: bool) -> Update {
+    let mut attrs = [
         attr(0x40, 1, &[0]),
         attr(0x40, 2, &[2, 2, 0xfd, 0xe9, 0x5b, 0xa0]),
         attr(0x40, 3, &[192, 0, 2, 1]),
         attr(0xc0, 7, &[0xfd, 0xea, 1, 1, 1, 1]),
         attr(0xc0, 17, &[2, 1, 0xfa, 0x56, 0xea, 0x01]),
-        attr(0xc0, 18, &[0xfa, 0x56, 0xea, 0x01, 2, 2, 2, 2]),
     ]
     .concat();
-    let u = decode_update_with(&update(&[], &attrs, NLRI), &ctx2());
+    if with_as4_aggregator {
+        attrs.extend(attr(0xc0, 18, &[0xfa, 0x56, 0xea, 0x01, 2, 2, 2, 2]));
+    }
+    decode_update_with(&update(&[], &attrs, NLRI), &ctx2())
+}
+
+#[test]
+fn as4_attributes_are_ignored_when_an_old_speaker_aggregated() {
+    let u = aggregated_by_an_old_speaker(true);
     assert_eq!(
         u.as_path().as_deref(),
         Some(&AsPath::sequence([65001, 23456]))
@@ -738,15 +746,7 @@ fn new_updates_put_the_mp_attribute_first_then_type_order() {
 #[test]
 fn as4_path_applies_when_no_as4_aggregator_came() {
     // AGGREGATOR names a 2-octet AS, but no AS4_AGGREGATOR: AS4_PATH still counts.
-    let attrs = [
-        attr(0x40, 1, &[0]),
-        attr(0x40, 2, &[2, 2, 0xfd, 0xe9, 0x5b, 0xa0]),
-        attr(0x40, 3, &[192, 0, 2, 1]),
-        attr(0xc0, 7, &[0xfd, 0xea, 1, 1, 1, 1]),
-        attr(0xc0, 17, &[2, 1, 0xfa, 0x56, 0xea, 0x01]),
-    ]
-    .concat();
-    let u = decode_update_with(&update(&[], &attrs, NLRI), &ctx2());
+    let u = aggregated_by_an_old_speaker(false);
     assert_eq!(
         u.as_path().as_deref(),
         Some(&AsPath::sequence([65001, 4_200_000_001]))
