@@ -77,6 +77,7 @@ fn new_rib() -> (Rib, Vec<PeerId>) {
                 address: IpAddr::V4(Ipv4Addr::new(172, 18, 0, n + 1)),
                 router_id: Ipv4Addr::new(10, 255, 0, n + 1),
                 ebgp: false,
+                local: false,
             })
         })
         .collect();

@@ -140,7 +140,10 @@ pub fn export(attrs: &PathAttrs, source: &Source, target: &Target) -> Option<Pat
     }
     out.push(PathAttribute::new(AttrValue::AsPath(as_path)));
 
-    let next_hop = if target.ebgp || target.next_hop_self || matches!(source, Source::Local) {
+    // A route we originate goes with our address unless it names a next
+    // hop of its own (a static route to a third party, say).
+    let local_self = matches!(source, Source::Local) && attrs.next_hop_addr().is_unspecified();
+    let next_hop = if target.ebgp || target.next_hop_self || local_self {
         self_next_hop(attrs.next_hop(), target)?
     } else {
         attrs.next_hop()

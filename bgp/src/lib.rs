@@ -22,6 +22,10 @@
 //!   of route selection until End-of-RIB.
 //! - [`policy`]: import checks: AS_PATH, ORIGINATOR_ID and CLUSTER_LIST
 //!   loops, prefix lists, maximum prefixes.
+//! - [`speaker`]: the owner of it all — every peer's sessions (two while
+//!   connections collide), import into the RIB, each peer's Adj-RIB-Out
+//!   with packed UPDATEs, End-of-RIB and MRAI, graceful restart in both
+//!   roles — driven by connection events and `poll(now)`.
 //!
 //! # RFCs supported by the codec
 //! - RFC 4271 BGP-4: messages, path attributes, error codes.
@@ -47,4 +51,5 @@ pub mod policy;
 pub mod restart;
 pub mod rib;
 pub mod session;
+pub mod speaker;
 pub mod wire;

@@ -762,3 +762,26 @@ fn unknown_route_refresh_subtype_is_decoded_for_the_session_to_ignore() {
     };
     assert_eq!(rr.subtype, RouteRefreshSubtype::Other(9));
 }
+
+#[test]
+fn hard_reset_carries_the_cease_it_wraps() {
+    let inner = Notification::max_prefixes(Family::IPV4_UNICAST, 100);
+    let hard = inner.hard_reset();
+    assert_eq!(hard.cause, Cause::Cease(CeaseSubcode::HardReset));
+    assert_eq!(&hard.data[..], &[6, 1, 0, 1, 1, 0, 0, 0, 100]);
+    let back = Message::decode(
+        &Message::Notification(hard.clone())
+            .to_bytes(&Context::modern())
+            .expect("encodes"),
+        &Context::modern(),
+    )
+    .expect("decodes");
+    let Message::Notification(back) = back else {
+        panic!("not a NOTIFICATION");
+    };
+    assert_eq!(back.hard_reset_inner(), Some(inner));
+    assert_eq!(
+        back.to_string(),
+        "Cease / HardReset (Cease / MaximumPrefixesReached data 00010100000064)"
+    );
+}

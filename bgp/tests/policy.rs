@@ -149,6 +149,7 @@ fn the_rib_counts_each_peer_s_paths_per_family() {
         address: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
         router_id: Ipv4Addr::new(10, 0, 0, 1),
         ebgp: true,
+        local: false,
     });
     let v4: Vec<Nlri> = ["10.1.0.0/16", "10.2.0.0/16"]
         .iter()

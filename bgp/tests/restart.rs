@@ -146,6 +146,7 @@ fn the_helper_drives_the_rib_through_a_restart() {
         address: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
         router_id: Ipv4Addr::new(10, 255, 0, 2),
         ebgp: false,
+        local: false,
     });
     let attrs = || PathAttrs::new(&[], NextHop::V4(Ipv4Addr::new(10, 0, 0, 2)));
     let prefixes: Vec<Nlri> = ["10.244.1.0/24", "10.244.2.0/24"]

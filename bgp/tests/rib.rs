@@ -28,6 +28,7 @@ fn peer(rib: &mut Rib, n: u8, ebgp: bool) -> PeerId {
         address: IpAddr::V4(Ipv4Addr::new(10, 0, 0, n)),
         router_id: Ipv4Addr::new(192, 0, 2, n),
         ebgp,
+        local: false,
     })
 }
 
@@ -591,4 +592,24 @@ proptest! {
         prop_assert_eq!(snapshot(&rib), before);
         prop_assert_eq!(counted(&rib, &peers), rib.path_count());
     }
+}
+
+#[test]
+fn a_route_we_originate_wins_over_a_learned_one_of_equal_local_pref() {
+    let mut rib = Rib::default();
+    // A learned path with an empty AS_PATH: the same length as ours, and
+    // a lower router id than ours would win without the local step.
+    let learned = peer(&mut rib, 1, false);
+    let local = rib.add_peer(PeerInfo {
+        address: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        router_id: Ipv4Addr::new(192, 0, 2, 200),
+        ebgp: false,
+        local: true,
+    });
+    let got = duel(
+        &mut rib,
+        (learned, with_path(&[], vec![], 1)),
+        (local, with_path(&[], vec![], 0)),
+    );
+    assert_eq!(got, (local, Some(LossReason::NotLocal)));
 }

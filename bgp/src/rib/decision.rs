@@ -16,6 +16,8 @@ pub enum LossReason {
     NextHopUnreachable,
     /// Lower LOCAL_PREF.
     LocalPref,
+    /// Learned, while this speaker originates the prefix itself.
+    NotLocal,
     /// Longer AS_PATH.
     AsPathLen,
     /// Higher ORIGIN.
@@ -52,6 +54,8 @@ pub(crate) struct Candidate {
     pub med: u32,
     pub neighbor_as: Option<u32>,
     pub ebgp: bool,
+    /// Originated by this speaker.
+    pub local: bool,
     /// IGP cost to the next hop; `None` when it cannot be reached.
     pub igp_cost: Option<u32>,
     /// ORIGINATOR_ID if the path has one, else the peer's BGP identifier.
@@ -121,6 +125,7 @@ pub(crate) fn select(paths: &[Candidate], config: &DecisionConfig, out: &mut Out
     keep_min(paths, alive, reasons, LossReason::LocalPref, |p| {
         Reverse(p.local_pref)
     });
+    keep_min(paths, alive, reasons, LossReason::NotLocal, |p| !p.local);
     keep_min(paths, alive, reasons, LossReason::AsPathLen, |p| {
         p.as_path_len
     });

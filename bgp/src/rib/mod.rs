@@ -18,7 +18,7 @@ use ipnet::IpNet;
 pub use attrs::{PathAttrs, DEFAULT_LOCAL_PREF};
 pub use decision::{DecisionConfig, LossReason};
 
-use attrs::AttrTable;
+pub(crate) use attrs::AttrTable;
 use decision::{select, Candidate, Outcome};
 use smallvec::SmallVec;
 
@@ -38,6 +38,9 @@ pub struct PeerInfo {
     pub router_id: Ipv4Addr,
     /// The session is eBGP (the peer's AS differs from ours).
     pub ebgp: bool,
+    /// Routes this speaker originates itself; they win over learned ones
+    /// of equal LOCAL_PREF, as FRR and BIRD prefer local routes.
+    pub local: bool,
 }
 
 /// Whether, and at what IGP cost, a next hop can be reached; the driver
@@ -165,6 +168,21 @@ impl Rib {
         self.counts
             .get(peer as usize)
             .map_or(0, |c| c[family_slot(&family)])
+    }
+
+    /// Update what the RIB knows of a peer (its BGP identifier is only
+    /// known once a session is up). Paths already held are not re-decided.
+    pub fn set_peer(&mut self, peer: PeerId, info: PeerInfo) {
+        if let Some(Some(slot)) = self.peers.get_mut(peer as usize) {
+            *slot = info;
+        }
+    }
+
+    /// Remove every path of `family` the peer has, keeping the peer.
+    pub fn withdraw_family(&mut self, peer: PeerId, family: Family) {
+        if self.peer_path_count(peer, family) > 0 {
+            self.withdraw_matching(|prefix, p| p.peer == peer && Family::of(prefix) == family);
+        }
     }
 
     pub fn peer(&self, peer: PeerId) -> Option<&PeerInfo> {
@@ -448,6 +466,7 @@ fn candidate(
         med: d.med,
         neighbor_as: d.neighbor_as,
         ebgp: peer.is_some_and(|i| i.ebgp),
+        local: peer.is_some_and(|i| i.local),
         igp_cost,
         router_id: d
             .originator_id

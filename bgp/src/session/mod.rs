@@ -47,6 +47,9 @@ pub enum Event {
     DecodeError(DecodeError),
     /// This connection lost a collision (RFC 4271 §6.8) and must go.
     CollisionLost,
+    /// The speaker ends the session with this NOTIFICATION (too many
+    /// prefixes, an operator's reset); it starts again after the back-off.
+    Fail(Notification),
 }
 
 /// Why the session left Established, or failed to reach it.
@@ -131,6 +134,11 @@ impl Session {
         self.state
     }
 
+    /// Started, and not stopped since: failures bring it back by themselves.
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
     pub fn config(&self) -> &SessionConfig {
         &self.config
     }
@@ -153,6 +161,18 @@ impl Session {
         .min()
     }
 
+    /// Wait for the peer to connect (`true`) or connect to it, from the
+    /// next start on.
+    pub fn set_passive(&mut self, passive: bool) {
+        self.config.passive = passive;
+    }
+
+    /// Set or clear the R-bit our next OPENs carry (RFC 4724 §3): set
+    /// while we restart with forwarding state kept, until routes are selected.
+    pub fn set_restarting(&mut self, restarting: bool) {
+        self.config.restarting = restarting;
+    }
+
     /// Handle an event.
     pub fn handle(&mut self, now: Instant, event: Event) -> Vec<Output> {
         let mut out = Vec::new();
@@ -171,6 +191,14 @@ impl Session {
                     out.push(Output::Close);
                     self.go(State::Idle, &mut out);
                 }
+            }
+            // Waiting out the back-off, but the peer is already back: take
+            // its connection rather than refuse it.
+            Event::Accepted if self.state == State::Idle && self.enabled => {
+                self.restart_at = None;
+                out.push(Output::Send(Message::Open(self.config.open())));
+                self.hold_at = Some(now + OPEN_HOLD);
+                self.go(State::OpenSent, &mut out);
             }
             Event::Connected | Event::Accepted => match self.state {
                 State::Connect | State::Active => {
@@ -216,6 +244,11 @@ impl Session {
                     bytes::Bytes::new(),
                 );
                 self.fail(now, Down::Sent(n), &mut out);
+            }
+            Event::Fail(n) => {
+                if self.state != State::Idle {
+                    self.fail(now, Down::Sent(n), &mut out);
+                }
             }
         }
         out
@@ -315,6 +348,10 @@ impl Session {
     /// Send the NOTIFICATION (if any), close, and go Idle; restart later
     /// unless the operator stopped the session.
     fn fail(&mut self, now: Instant, down: Down, out: &mut Vec<Output>) {
+        let down = match down {
+            Down::Sent(n) if self.hard_reset_applies(&n) => Down::Sent(n.hard_reset()),
+            other => other,
+        };
         if let Down::Sent(n) = &down {
             out.push(Output::Send(Message::Notification(n.clone())));
         }
@@ -323,6 +360,27 @@ impl Session {
         out.push(Output::Down(down));
         self.go(State::Idle, out);
         self.schedule_restart(now);
+    }
+
+    /// With graceful restart for NOTIFICATIONs on both sides (RFC 8538),
+    /// the Ceases meant to flush the peer's routes go as a Hard Reset, or
+    /// the peer would keep them as stale (§5 of that RFC).
+    fn hard_reset_applies(&self, n: &Notification) -> bool {
+        let both = self.config.graceful_restart.is_some()
+            && self
+                .negotiated
+                .as_ref()
+                .and_then(|neg| neg.peer_restart.as_ref())
+                .is_some_and(|r| r.notification);
+        both && matches!(
+            n.cause,
+            Cause::Cease(
+                CeaseSubcode::MaximumPrefixesReached
+                    | CeaseSubcode::AdministrativeShutdown
+                    | CeaseSubcode::PeerDeconfigured
+                    | CeaseSubcode::AdministrativeReset
+            )
+        )
     }
 
     fn schedule_restart(&mut self, now: Instant) {

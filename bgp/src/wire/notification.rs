@@ -142,6 +142,31 @@ impl Notification {
         )
     }
 
+    /// This NOTIFICATION wrapped in a Cease / Hard Reset (RFC 8538 §3): the
+    /// original code and subcode lead the data, so the peer still learns why.
+    pub fn hard_reset(&self) -> Self {
+        let (code, subcode) = self.cause.codes();
+        let mut data = BytesMut::with_capacity(2 + self.data.len());
+        data.put_u8(code);
+        data.put_u8(subcode);
+        data.put_slice(&self.data);
+        Notification::new(Cause::Cease(CeaseSubcode::HardReset), data.freeze())
+    }
+
+    /// The NOTIFICATION a Hard Reset carries, if this is one.
+    pub fn hard_reset_inner(&self) -> Option<Notification> {
+        if self.cause != Cause::Cease(CeaseSubcode::HardReset) {
+            return None;
+        }
+        let [code, subcode, data @ ..] = &self.data[..] else {
+            return None;
+        };
+        Some(Notification::new(
+            Cause::from_codes(*code, *subcode),
+            Bytes::copy_from_slice(data),
+        ))
+    }
+
     /// Decode the body after the header; `None` when it is shorter than
     /// code and subcode (the caller's length check makes that unreachable).
     pub(crate) fn decode(body: &[u8]) -> Option<Self> {
@@ -173,6 +198,9 @@ fn carries_shutdown_message(subcode: CeaseSubcode) -> bool {
 impl fmt::Display for Notification {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.cause)?;
+        if let Some(inner) = self.hard_reset_inner() {
+            return write!(f, " ({inner})");
+        }
         if let Some(text) = self.shutdown_message() {
             write!(f, ": \"{}\"", text.escape_debug())?;
         } else if !self.data.is_empty() {

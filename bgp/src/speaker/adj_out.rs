@@ -1,0 +1,294 @@
+//! Each peer's Adj-RIB-Out, and building its UPDATEs. Route changes only
+//! mark prefixes here; [`flush`] later works out what each marked prefix
+//! now exports, groups the prefixes by exported attribute set and packs
+//! each group into as few UPDATEs as the session's message size allows.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Instant;
+
+use ipnet::IpNet;
+
+use super::{conn, Speaker};
+use crate::export::{export, Source, Target};
+use crate::rib::{AttrTable, PathAttrs, PeerId};
+use crate::wire::pack::{announcements, withdrawals};
+use crate::wire::{Family, Message, Nlri, RouteRefresh, RouteRefreshSubtype, Update};
+
+const FAMILIES: [Family; 2] = [Family::IPV4_UNICAST, Family::IPV6_UNICAST];
+
+fn slot(family: Family) -> usize {
+    usize::from(family == Family::IPV6_UNICAST)
+}
+
+#[derive(Debug, Default)]
+pub(super) struct AdjOut {
+    /// What the peer was sent and not withdrawn.
+    pub sent: HashMap<IpNet, Arc<PathAttrs>>,
+    /// Prefixes to look at again, in the order they were marked.
+    dirty: Vec<IpNet>,
+    marked: HashSet<IpNet>,
+    /// Families owing End-of-RIB once the first table is out.
+    eor_due: Vec<Family>,
+    /// Families the peer asked to have again (ROUTE-REFRESH), not yet begun.
+    pub refresh: Vec<Family>,
+    /// Families owing End-of-Route-Refresh (RFC 7313) once re-sent.
+    eorr_due: Vec<Family>,
+    /// No announcements before this (MRAI); withdrawals go at once.
+    mrai_until: Option<Instant>,
+    counts: [usize; 2],
+}
+
+impl AdjOut {
+    /// A new session: nothing sent yet, End-of-RIB owed for its families.
+    pub fn start(&mut self, families: &[Family]) {
+        self.eor_due = families.to_vec();
+    }
+
+    /// Forget everything, giving the attribute sets back.
+    pub fn clear(&mut self, table: &mut AttrTable) {
+        for (_, attrs) in self.sent.drain() {
+            table.release(attrs);
+        }
+        *self = AdjOut::default();
+    }
+
+    pub fn mark_all<'a>(&mut self, prefixes: impl Iterator<Item = &'a IpNet>) {
+        for p in prefixes {
+            if self.marked.insert(*p) {
+                self.dirty.push(*p);
+            }
+        }
+    }
+
+    /// Routes in the Adj-RIB-Out, per family.
+    pub fn counts(&self) -> [usize; 2] {
+        self.counts
+    }
+
+    /// When held-back announcements may go.
+    pub fn poll_at(&self) -> Option<Instant> {
+        self.mrai_until.filter(|_| !self.dirty.is_empty())
+    }
+
+    fn insert(&mut self, prefix: IpNet, attrs: Arc<PathAttrs>) -> Option<Arc<PathAttrs>> {
+        let old = self.sent.insert(prefix, attrs);
+        if old.is_none() {
+            self.counts[slot(Family::of(&prefix))] += 1;
+        }
+        old
+    }
+
+    fn remove(&mut self, prefix: &IpNet) -> Option<Arc<PathAttrs>> {
+        let old = self.sent.remove(prefix);
+        if old.is_some() {
+            self.counts[slot(Family::of(prefix))] -= 1;
+        }
+        old
+    }
+}
+
+/// Work out and queue what the peer must be sent now.
+pub(super) fn flush(sp: &mut Speaker, now: Instant, id: PeerId) {
+    if !sp.selected {
+        return;
+    }
+    if !sp.peer(id).is_some_and(|p| p.negotiated.is_some()) {
+        return;
+    }
+    let sources: Vec<Source> = (0..sp.peers.len().max(sp.local as usize + 1) as PeerId)
+        .map(|p| source_of(sp.local, &sp.peers, &sp.rib, p))
+        .collect();
+    let Some(peer) = sp.peers.get_mut(id as usize).and_then(Option::as_mut) else {
+        return;
+    };
+    let Some(neg) = &peer.negotiated else { return };
+    let families = neg.families.clone();
+    let enhanced = neg.enhanced_route_refresh;
+    let ctx = neg.tx();
+    let local = peer.main.local;
+    let target = Target {
+        peer: id,
+        local_as: sp.config.local_as,
+        ebgp: neg.peer_as != sp.config.local_as,
+        rr_client: peer.config.rr_client,
+        next_hop_self: peer.config.next_hop_self,
+        local_v4: match local {
+            Some(std::net::IpAddr::V4(a)) => Some(a),
+            _ => peer.config.next_hop_v4,
+        },
+        local_v6: match local {
+            Some(std::net::IpAddr::V6(a)) if !is_link_local(a) => Some(a),
+            _ => peer.config.next_hop_v6,
+        },
+        local_v6_link_local: match local {
+            Some(std::net::IpAddr::V6(a)) if is_link_local(a) => Some(a),
+            _ => None,
+        },
+        cluster_id: sp.config.cluster_id.unwrap_or(sp.config.router_id),
+        route_reflector: true,
+        four_octet_as: ctx.four_octet_as,
+    };
+
+    // Re-send whole families the peer asked for, framed by BoRR / EoRR.
+    let mut messages: Vec<Message> = Vec::new();
+    let refresh = std::mem::take(&mut peer.out.refresh);
+    for family in refresh.into_iter().filter(|f| families.contains(f)) {
+        if enhanced {
+            messages.push(Message::RouteRefresh(RouteRefresh::new(
+                family,
+                RouteRefreshSubtype::BeginningOfRouteRefresh,
+            )));
+            peer.out.eorr_due.push(family);
+        }
+        let gone: Vec<IpNet> = peer
+            .out
+            .sent
+            .keys()
+            .filter(|p| Family::of(p) == family)
+            .copied()
+            .collect();
+        for p in gone {
+            if let Some(a) = peer.out.remove(&p) {
+                sp.exports.release(a);
+            }
+        }
+        let prefixes: Vec<IpNet> = sp
+            .rib
+            .loc_rib()
+            .map(|(p, _)| *p)
+            .filter(|p| Family::of(p) == family)
+            .collect();
+        peer.out.mark_all(prefixes.iter());
+    }
+
+    let held = peer.out.mrai_until.is_some_and(|t| now < t);
+    let mut cache: HashMap<(usize, PeerId), Option<Arc<PathAttrs>>> = HashMap::new();
+    let mut groups: Vec<(Family, Arc<PathAttrs>, Vec<Nlri>)> = Vec::new();
+    let mut group_of: HashMap<(Family, usize), usize> = HashMap::new();
+    let mut withdrawn: [Vec<Nlri>; 2] = [Vec::new(), Vec::new()];
+    let mut keep: Vec<IpNet> = Vec::new();
+    let dirty = std::mem::take(&mut peer.out.dirty);
+    peer.out.marked.clear();
+
+    for prefix in dirty {
+        let family = Family::of(&prefix);
+        if !families.contains(&family) {
+            continue;
+        }
+        let new = sp.rib.best(&prefix).and_then(|path| {
+            let key = (Arc::as_ptr(&path.attrs) as usize, path.peer);
+            cache
+                .entry(key)
+                .or_insert_with(|| {
+                    let source = sources.get(path.peer as usize)?;
+                    export(&path.attrs, source, &target).map(|a| sp.exports.intern(a))
+                })
+                .clone()
+        });
+        match (peer.out.sent.get(&prefix), new) {
+            (Some(old), Some(new)) if Arc::ptr_eq(old, &new) => {}
+            (_, Some(new)) if held => {
+                drop(new);
+                keep.push(prefix);
+            }
+            (_, Some(new)) => {
+                let k = (family, Arc::as_ptr(&new) as usize);
+                let at = *group_of.entry(k).or_insert_with(|| {
+                    groups.push((family, Arc::clone(&new), Vec::new()));
+                    groups.len() - 1
+                });
+                groups[at].2.push(Nlri::new(prefix));
+                if let Some(old) = peer.out.insert(prefix, new) {
+                    sp.exports.release(old);
+                }
+            }
+            (Some(_), None) => {
+                if let Some(old) = peer.out.remove(&prefix) {
+                    sp.exports.release(old);
+                }
+                withdrawn[slot(family)].push(Nlri::new(prefix));
+            }
+            (None, None) => {}
+        }
+    }
+    drop(cache);
+    peer.out.mark_all(keep.iter());
+
+    let mut encode_errors = 0;
+    for (i, nlri) in withdrawn.iter().enumerate() {
+        if !nlri.is_empty() {
+            match withdrawals(FAMILIES[i], nlri, &ctx) {
+                Ok(us) => messages.extend(us.into_iter().map(Message::Update)),
+                Err(_) => encode_errors += nlri.len() as u64,
+            }
+        }
+    }
+    let announced = !groups.is_empty();
+    for (family, attrs, nlri) in groups {
+        match announcements(attrs.attributes(), attrs.next_hop(), family, &nlri, &ctx) {
+            Ok(us) => messages.extend(us.into_iter().map(Message::Update)),
+            Err(_) => {
+                // Too big to send: the peer does not have these routes.
+                encode_errors += nlri.len() as u64;
+                for n in &nlri {
+                    if let Some(old) = peer.out.remove(&n.prefix) {
+                        sp.exports.release(old);
+                    }
+                }
+            }
+        }
+    }
+    if peer.out.dirty.is_empty() {
+        for family in std::mem::take(&mut peer.out.eor_due) {
+            messages.push(Message::Update(Update::end_of_rib(family)));
+        }
+        for family in std::mem::take(&mut peer.out.eorr_due) {
+            messages.push(Message::RouteRefresh(RouteRefresh::new(
+                family,
+                RouteRefreshSubtype::EndOfRouteRefresh,
+            )));
+        }
+    }
+    let mrai = peer.config.mrai;
+    let updates = messages
+        .iter()
+        .filter(|m| matches!(m, Message::Update(_)))
+        .count() as u64;
+    peer.counters.updates_sent += updates;
+    peer.counters.encode_errors += encode_errors;
+    if announced && !mrai.is_zero() {
+        let wait = sp.jitter(mrai);
+        if let Some(peer) = sp.peers.get_mut(id as usize).and_then(Option::as_mut) {
+            peer.out.mrai_until = Some(now + wait);
+        }
+    }
+    for m in messages {
+        conn::send(sp, id, m);
+    }
+}
+
+/// Where a route in the RIB came from, as export needs to know it.
+fn source_of(
+    local: PeerId,
+    peers: &[Option<super::Peer>],
+    rib: &crate::rib::Rib,
+    peer: PeerId,
+) -> Source {
+    if peer == local {
+        return Source::Local;
+    }
+    let config = peers.get(peer as usize).and_then(Option::as_ref);
+    Source::Peer {
+        peer,
+        ebgp: rib.peer(peer).is_some_and(|i| i.ebgp),
+        rr_client: config.is_some_and(|p| p.config.rr_client),
+        router_id: rib
+            .peer(peer)
+            .map_or(std::net::Ipv4Addr::UNSPECIFIED, |i| i.router_id),
+    }
+}
+
+fn is_link_local(a: std::net::Ipv6Addr) -> bool {
+    (a.segments()[0] & 0xffc0) == 0xfe80
+}

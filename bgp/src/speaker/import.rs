@@ -1,0 +1,176 @@
+//! A peer's UPDATEs into the RIB: RFC 7606 outcomes, import policy,
+//! End-of-RIB and route refresh markers, and the prefix limit.
+
+use std::borrow::Cow;
+use std::time::Instant;
+
+use super::Speaker;
+use crate::rib::{PathAttrs, PeerId};
+use crate::session::Event;
+use crate::wire::{AttrValue, Family, Nlri, PathAttribute, RouteRefresh, RouteRefreshSubtype};
+use crate::wire::{RouteRefreshSubtype as Subtype, Update};
+
+pub(super) fn update(sp: &mut Speaker, now: Instant, id: PeerId, u: Update) {
+    let Some(peer) = sp.peers.get_mut(id as usize).and_then(Option::as_mut) else {
+        return;
+    };
+    peer.counters.updates_received += 1;
+    if !u.errors.is_empty() {
+        peer.counters.update_errors += 1;
+    }
+    let Some(neg) = &peer.negotiated else { return };
+    let (families, four_octet) = (neg.families.clone(), neg.four_octet_as);
+    if let Some(family) = u.as_end_of_rib() {
+        end_of_rib(sp, id, family);
+        return;
+    }
+
+    // RFC 7606 §5.3 / RFC 4760 §7: a malformed MP attribute turns its
+    // family off for the rest of the session, routes withdrawn.
+    for family in u.families_to_disable() {
+        if !peer.disabled.contains(&family) {
+            peer.disabled.push(family);
+            sp.rib.withdraw_family(id, family);
+        }
+    }
+    let usable = |f: Family| families.contains(&f) && !peer.disabled.contains(&f);
+    let withdraw_all = u.treat_as_withdraw();
+
+    let mut gone: Vec<Nlri> = Vec::new();
+    if usable(Family::IPV4_UNICAST) {
+        gone.extend_from_slice(&u.withdrawn);
+    }
+    if let Some(r) = u.mp_unreach().filter(|r| usable(r.family)) {
+        gone.extend_from_slice(&r.withdrawn);
+    }
+
+    let attributes = with_as4_merged(&u, four_octet);
+    let mut groups: Vec<(PathAttrs, &[Nlri])> = Vec::new();
+    if !u.nlri.is_empty() && usable(Family::IPV4_UNICAST) {
+        match u.next_hop() {
+            Some(nh) if !withdraw_all => groups.push((
+                PathAttrs::new(&attributes, crate::wire::NextHop::V4(nh)),
+                &u.nlri,
+            )),
+            _ => gone.extend_from_slice(&u.nlri),
+        }
+    }
+    if let Some(r) = u.mp_reach().filter(|r| usable(r.family)) {
+        if withdraw_all {
+            gone.extend_from_slice(&r.nlri);
+        } else {
+            groups.push((PathAttrs::new(&attributes, r.next_hop), &r.nlri));
+        }
+    }
+
+    for n in &gone {
+        peer.rejected.remove(&(n.prefix, n.path_id.unwrap_or(0)));
+    }
+    sp.rib.withdraw(id, &gone);
+
+    let mut touched: Vec<Family> = Vec::new();
+    for (attrs, nlri) in groups {
+        if let Some(first) = nlri.first() {
+            let family = Family::of(&first.prefix);
+            if !touched.contains(&family) {
+                touched.push(family);
+            }
+        }
+        if let Err(why) = peer.import.check_attrs(&attrs) {
+            for n in nlri {
+                peer.rejected
+                    .insert((n.prefix, n.path_id.unwrap_or(0)), why);
+            }
+            sp.rib.withdraw(id, nlri);
+            continue;
+        }
+        let (ok, denied): (Vec<Nlri>, Vec<Nlri>) = nlri
+            .iter()
+            .partition(|n| peer.import.check_prefix(&n.prefix).is_ok());
+        for n in &denied {
+            peer.rejected.insert(
+                (n.prefix, n.path_id.unwrap_or(0)),
+                crate::policy::Rejection::Filtered,
+            );
+        }
+        for n in &ok {
+            peer.rejected.remove(&(n.prefix, n.path_id.unwrap_or(0)));
+        }
+        sp.rib.withdraw(id, &denied);
+        sp.rib.announce(id, &ok, attrs);
+    }
+
+    // RFC 4486: past the limit, the session ends with a Cease saying so.
+    let over = touched
+        .into_iter()
+        .find_map(|f| peer.import.check_count(f, sp.rib.peer_path_count(id, f)));
+    if let Some(cease) = over {
+        sp.session_event(now, id, Event::Fail(cease));
+    }
+}
+
+/// RFC 6793 §4.2.3: a 2-octet peer's AS4_PATH and AS4_AGGREGATOR merged
+/// into AS_PATH and AGGREGATOR, so the RIB holds one true path.
+fn with_as4_merged(u: &Update, four_octet: bool) -> Cow<'_, [PathAttribute]> {
+    let has_as4 = u
+        .attributes
+        .iter()
+        .any(|a| matches!(a.value, AttrValue::As4Path(_) | AttrValue::As4Aggregator(_)));
+    if four_octet || !has_as4 {
+        return Cow::Borrowed(&u.attributes);
+    }
+    let path = u.as_path().map(Cow::into_owned);
+    let aggregator = u.aggregator();
+    let list = u
+        .attributes
+        .iter()
+        .filter_map(|a| match &a.value {
+            AttrValue::As4Path(_) | AttrValue::As4Aggregator(_) => None,
+            AttrValue::AsPath(_) => path.clone().map(|p| PathAttribute {
+                flags: a.flags,
+                value: AttrValue::AsPath(p),
+            }),
+            AttrValue::Aggregator(_) => aggregator.map(|g| PathAttribute {
+                flags: a.flags,
+                value: AttrValue::Aggregator(g),
+            }),
+            _ => Some(a.clone()),
+        })
+        .collect();
+    Cow::Owned(list)
+}
+
+/// End-of-RIB: the peer's table for `family` is complete. Stale routes it
+/// did not re-announce go, and a deferred selection may run.
+fn end_of_rib(sp: &mut Speaker, id: PeerId, family: Family) {
+    let Some(peer) = sp.peers.get_mut(id as usize).and_then(Option::as_mut) else {
+        return;
+    };
+    if !peer.end_of_rib.contains(&family) {
+        peer.end_of_rib.push(family);
+    }
+    if peer.helper.end_of_rib(family).is_some() {
+        sp.rib.sweep_stale(id, family);
+    }
+    if let Some(d) = &mut sp.deferral {
+        d.end_of_rib(&id, family);
+    }
+}
+
+/// A ROUTE-REFRESH: a request for our routes again, or the peer's own
+/// re-send beginning or ending (RFC 7313 §4).
+pub(super) fn route_refresh(sp: &mut Speaker, id: PeerId, r: RouteRefresh) {
+    let Some(peer) = sp.peers.get_mut(id as usize).and_then(Option::as_mut) else {
+        return;
+    };
+    let Some(neg) = &peer.negotiated else { return };
+    if !neg.families.contains(&r.family) {
+        return;
+    }
+    match r.subtype {
+        Subtype::Normal => peer.out.refresh.push(r.family),
+        RouteRefreshSubtype::BeginningOfRouteRefresh => sp.rib.mark_stale(id, r.family),
+        RouteRefreshSubtype::EndOfRouteRefresh => sp.rib.sweep_stale(id, r.family),
+        _ => {}
+    }
+}

@@ -1,0 +1,597 @@
+//! The speaker: one owner for every peer's sessions, the RIB, import policy
+//! and export — the single management loop the agent runs, still sans-IO.
+//!
+//! The driver reports what happens on each peer's connections with
+//! [`Speaker::handle`], then calls [`Speaker::poll`] for what to do (connect,
+//! send, close) and [`Speaker::take_best_changes`] for what the FIB and SNAT
+//! must follow, and sleeps until [`Speaker::poll_at`]. Deciding what to send
+//! happens in `poll`: changes only mark prefixes per peer, and `poll` packs
+//! what the marked prefixes now export into as few UPDATEs as fit.
+
+mod adj_out;
+mod conn;
+mod import;
+mod peer;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ipnet::IpNet;
+
+pub use peer::{Counters, PeerStatus};
+
+use crate::policy::{ImportPolicy, PrefixList, Rejection};
+use crate::restart::{Deferral, Helper};
+use crate::rib::{
+    AttrTable, BestChange, DecisionConfig, PathAttrs, PeerId, PeerInfo, Reachability, Rib,
+};
+use crate::session::{Down, Event, SessionConfig, State};
+use crate::wire::iana::CeaseSubcode;
+use crate::wire::{
+    AsPath, AttrType, AttrValue, Context, DecodeError, Family, Message, NextHop, Notification,
+    Origin, PathAttribute, RouteRefresh, RouteRefreshSubtype,
+};
+
+use peer::Peer;
+
+/// The driver's name for one TCP connection; it picks them, the speaker
+/// only hands them back.
+pub type ConnId = u64;
+
+/// What the whole speaker is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpeakerConfig {
+    pub local_as: u32,
+    pub router_id: Ipv4Addr,
+    /// The cluster id when reflecting routes (RFC 4456); the router id if unset.
+    pub cluster_id: Option<Ipv4Addr>,
+    pub decision: DecisionConfig,
+    /// Restarting with the forwarding state kept (RFC 4724 §4.1): hold back
+    /// the first route selection, and so the first FIB and export pass,
+    /// until every peer has sent End-of-RIB or this long has passed.
+    pub selection_deferral: Option<Duration>,
+}
+
+impl SpeakerConfig {
+    pub fn new(local_as: u32, router_id: Ipv4Addr) -> Self {
+        SpeakerConfig {
+            local_as,
+            router_id,
+            cluster_id: None,
+            decision: DecisionConfig::default(),
+            selection_deferral: None,
+        }
+    }
+}
+
+/// One configured (or discovered) peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerConfig {
+    pub address: IpAddr,
+    pub session: SessionConfig,
+    /// Which of the peer's prefixes to accept.
+    pub prefixes: PrefixList,
+    /// The most prefixes of one family the peer may send (RFC 4486).
+    pub max_prefixes: Option<u32>,
+    /// A route reflector client of ours (RFC 4456).
+    pub rr_client: bool,
+    /// Announce our own address as next hop on iBGP too.
+    pub next_hop_self: bool,
+    /// MinRouteAdvertisementIntervalTimer (RFC 4271 §9.2.1.1). Zero by
+    /// default for iBGP and eBGP alike: a pod network wants a new node's
+    /// routes everywhere at once, and the flapping MRAI damps is rare here.
+    pub mrai: Duration,
+    /// How long routes kept across the peer's restart wait for its
+    /// End-of-RIB once it is back (RFC 4724 §4.2 "stale routes time").
+    pub stale_time: Duration,
+    /// Our next hop for routes of a family the session's own address is
+    /// not of (IPv6 routes over an IPv4 session, say).
+    pub next_hop_v4: Option<Ipv4Addr>,
+    pub next_hop_v6: Option<Ipv6Addr>,
+}
+
+impl PeerConfig {
+    pub fn new(address: IpAddr, session: SessionConfig) -> Self {
+        PeerConfig {
+            address,
+            session,
+            prefixes: PrefixList::default(),
+            max_prefixes: None,
+            rr_client: false,
+            next_hop_self: false,
+            mrai: Duration::ZERO,
+            stale_time: Duration::from_secs(360),
+            next_hop_v4: None,
+            next_hop_v6: None,
+        }
+    }
+}
+
+/// What happened on a peer's connections.
+#[derive(Debug)]
+pub enum Input {
+    /// The connection asked for with [`Action::Connect`] is up; `local` is
+    /// our address on it.
+    Connected {
+        conn: ConnId,
+        local: IpAddr,
+    },
+    /// That connection could not be made.
+    ConnectFailed,
+    /// The peer connected to us.
+    Accepted {
+        conn: ConnId,
+        local: IpAddr,
+    },
+    /// The connection closed under us.
+    Closed {
+        conn: ConnId,
+    },
+    Message {
+        conn: ConnId,
+        message: Message,
+    },
+    /// What came on the connection could not be decoded.
+    DecodeError {
+        conn: ConnId,
+        error: DecodeError,
+    },
+}
+
+/// What the driver must do, or may want to know.
+#[derive(Debug)]
+pub enum Action {
+    /// Open a TCP connection to the peer (dropping an attempt in flight).
+    Connect { peer: PeerId },
+    /// Send this message, encoded with `ctx`, on the connection.
+    Send {
+        peer: PeerId,
+        conn: ConnId,
+        message: Message,
+        ctx: Context,
+    },
+    /// Close the connection once what was sent is flushed.
+    Close { peer: PeerId, conn: ConnId },
+    /// The peer's session changed state.
+    State {
+        peer: PeerId,
+        from: State,
+        to: State,
+    },
+    /// The session is Established on `conn`: decode what comes on it with
+    /// `rx` from now on (ADD-PATH, 4-octet AS, message size were agreed).
+    Up {
+        peer: PeerId,
+        conn: ConnId,
+        rx: Context,
+    },
+    /// The session went down, or an attempt failed.
+    Down { peer: PeerId, reason: Down },
+}
+
+/// Why a peer could not be added.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PeerError {
+    #[error("a peer with address {0} is already configured")]
+    Duplicate(IpAddr),
+    #[error("no peer with id {0}")]
+    Unknown(PeerId),
+}
+
+/// The speaker.
+#[derive(Debug)]
+pub struct Speaker {
+    config: SpeakerConfig,
+    rib: Rib,
+    /// The RIB's peer for the routes we originate.
+    local: PeerId,
+    /// Indexed by the peer's RIB id.
+    peers: Vec<Option<Peer>>,
+    deferral: Option<Deferral<PeerId>>,
+    /// The first route selection has run (no deferral, or it ended).
+    selected: bool,
+    /// Exported attribute sets, shared by every peer's Adj-RIB-Out.
+    exports: AttrTable,
+    actions: Vec<Action>,
+    best_changes: Vec<BestChange>,
+    rng: u64,
+}
+
+impl Speaker {
+    pub fn new(now: Instant, config: SpeakerConfig) -> Self {
+        let mut rib = Rib::new(config.decision);
+        let local = rib.add_peer(PeerInfo {
+            address: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            router_id: config.router_id,
+            ebgp: false,
+            local: true,
+        });
+        let deferral = config
+            .selection_deferral
+            .map(|limit| Deferral::new(now, limit));
+        Speaker {
+            rng: u64::from(u32::from(config.router_id)) | 1,
+            selected: deferral.is_none(),
+            config,
+            rib,
+            local,
+            peers: Vec::new(),
+            deferral,
+            exports: AttrTable::default(),
+            actions: Vec::new(),
+            best_changes: Vec::new(),
+        }
+    }
+
+    pub fn config(&self) -> &SpeakerConfig {
+        &self.config
+    }
+
+    /// The RIB, for looking at (`global rib`, `neighbor adj-in`).
+    pub fn rib(&self) -> &Rib {
+        &self.rib
+    }
+
+    /// The RIB peer that holds the routes this speaker originates.
+    pub fn local_peer(&self) -> PeerId {
+        self.local
+    }
+
+    /// Whether the first route selection has run: at once, or once a
+    /// restart's deferral is over.
+    pub fn selection_done(&self) -> bool {
+        self.selected
+    }
+
+    /// Add a peer and start its session.
+    pub fn add_peer(&mut self, now: Instant, config: PeerConfig) -> Result<PeerId, PeerError> {
+        if self.peer_by_address(config.address).is_some() {
+            return Err(PeerError::Duplicate(config.address));
+        }
+        let id = self.rib.add_peer(PeerInfo {
+            address: config.address,
+            router_id: Ipv4Addr::UNSPECIFIED,
+            ebgp: !config.session.ibgp(),
+            local: false,
+        });
+        let mut session = config.session.clone();
+        // A restarting speaker says so in its OPENs until selection ran.
+        session.restarting = !self.selected && session.graceful_restart.is_some();
+        let import = ImportPolicy {
+            cluster_id: self.config.cluster_id,
+            prefixes: config.prefixes.clone(),
+            max_prefixes: config.max_prefixes,
+            ..ImportPolicy::new(self.config.local_as, self.config.router_id)
+        };
+        let peer = Peer::new(config, session, import);
+        let slot = id as usize;
+        if self.peers.len() <= slot {
+            self.peers.resize_with(slot + 1, || None);
+        }
+        self.peers[slot] = Some(peer);
+        self.session_event(now, id, Event::Start);
+        Ok(id)
+    }
+
+    /// Close the peer's session with Cease / Peer De-configured and forget
+    /// it and its routes.
+    pub fn remove_peer(&mut self, now: Instant, id: PeerId) -> Result<(), PeerError> {
+        let cease = Notification::new(
+            crate::wire::Cause::Cease(CeaseSubcode::PeerDeconfigured),
+            bytes::Bytes::new(),
+        );
+        self.peer(id).ok_or(PeerError::Unknown(id))?;
+        self.stop_all(now, id, Event::Fail(cease));
+        if let Some(d) = &mut self.deferral {
+            d.peer_down(&id);
+        }
+        if let Some(mut peer) = self.peers.get_mut(id as usize).and_then(Option::take) {
+            peer.out.clear(&mut self.exports);
+        }
+        self.rib.remove_peer(id);
+        Ok(())
+    }
+
+    /// Start a stopped session (`neighbor ADDR enable`).
+    pub fn start_peer(&mut self, now: Instant, id: PeerId) -> Result<(), PeerError> {
+        self.peer(id).ok_or(PeerError::Unknown(id))?;
+        self.session_event(now, id, Event::Start);
+        Ok(())
+    }
+
+    /// Close the session with Cease / Administrative Shutdown and `message`
+    /// (RFC 9003), and keep it down (`neighbor ADDR shutdown`).
+    pub fn stop_peer(&mut self, now: Instant, id: PeerId, message: &str) -> Result<(), PeerError> {
+        self.peer(id).ok_or(PeerError::Unknown(id))?;
+        let message = message.to_string();
+        self.stop_all(now, id, Event::Stop { message });
+        Ok(())
+    }
+
+    /// Close the session with Cease / Administrative Reset and start it
+    /// again at once (`neighbor ADDR reset`).
+    pub fn reset_peer(&mut self, now: Instant, id: PeerId, message: &str) -> Result<(), PeerError> {
+        self.peer(id).ok_or(PeerError::Unknown(id))?;
+        let n = Notification::shutdown(CeaseSubcode::AdministrativeReset, message);
+        self.stop_all(now, id, Event::Fail(n));
+        self.session_event(now, id, Event::Start);
+        Ok(())
+    }
+
+    /// Ask the peer to send its routes again (RFC 2918), for the families
+    /// both sides have; `false` when the peer does not do route refresh.
+    pub fn soft_reset_in(&mut self, id: PeerId) -> Result<bool, PeerError> {
+        let peer = self.peer(id).ok_or(PeerError::Unknown(id))?;
+        let (Some(neg), Some(conn)) = (&peer.negotiated, peer.main.id) else {
+            return Ok(false);
+        };
+        if !neg.route_refresh {
+            return Ok(false);
+        }
+        let ctx = neg.tx();
+        for family in neg.families.clone() {
+            self.actions.push(Action::Send {
+                peer: id,
+                conn,
+                message: Message::RouteRefresh(RouteRefresh::new(
+                    family,
+                    RouteRefreshSubtype::Normal,
+                )),
+                ctx,
+            });
+        }
+        Ok(true)
+    }
+
+    /// Send the peer everything again, as if it had asked (`softreset out`).
+    pub fn soft_reset_out(&mut self, id: PeerId) -> Result<(), PeerError> {
+        let peer = self.peers.get_mut(id as usize).and_then(Option::as_mut);
+        let peer = peer.ok_or(PeerError::Unknown(id))?;
+        if let Some(neg) = &peer.negotiated {
+            peer.out.refresh.extend(neg.families.iter().copied());
+        }
+        Ok(())
+    }
+
+    /// The peer configured with this address: the driver asks it of every
+    /// incoming connection, and closes those that have none.
+    pub fn peer_by_address(&self, address: IpAddr) -> Option<PeerId> {
+        self.peers
+            .iter()
+            .position(|p| p.as_ref().is_some_and(|p| p.config.address == address))
+            .map(|i| i as PeerId)
+    }
+
+    /// Originate `prefix` with these attributes (ORIGIN IGP and an empty
+    /// AS_PATH are added when missing). The next hop is ours on each
+    /// session, unless `next_hop` names another.
+    pub fn originate(&mut self, prefix: IpNet, attributes: &[PathAttribute], next_hop: IpAddr) {
+        let mut list: Vec<PathAttribute> = attributes.to_vec();
+        if !list.iter().any(|a| a.type_code() == AttrType::Origin) {
+            list.push(PathAttribute::new(AttrValue::Origin(Origin::Igp)));
+        }
+        if !list.iter().any(|a| a.type_code() == AttrType::AsPath) {
+            list.push(PathAttribute::new(AttrValue::AsPath(AsPath::default())));
+        }
+        list.sort_by_key(|a| u8::from(a.type_code()));
+        let next_hop = match (prefix, next_hop) {
+            (_, IpAddr::V4(a)) if !a.is_unspecified() => NextHop::V4(a),
+            (_, IpAddr::V6(global)) if !global.is_unspecified() => NextHop::V6 {
+                global,
+                link_local: None,
+            },
+            (IpNet::V4(_), _) => NextHop::V4(Ipv4Addr::UNSPECIFIED),
+            (IpNet::V6(_), _) => NextHop::V6 {
+                global: Ipv6Addr::UNSPECIFIED,
+                link_local: None,
+            },
+        };
+        let nlri = [crate::wire::Nlri::new(prefix.trunc())];
+        self.rib
+            .announce(self.local, &nlri, PathAttrs::new(&list, next_hop));
+    }
+
+    /// Stop originating `prefix`; `false` if it was not.
+    pub fn withdraw_origin(&mut self, prefix: IpNet) -> bool {
+        let prefix = prefix.trunc();
+        let had = self.rib.paths(&prefix).iter().any(|p| p.peer == self.local);
+        self.rib
+            .withdraw(self.local, &[crate::wire::Nlri::new(prefix)]);
+        had
+    }
+
+    /// Whether, and at what cost, a next hop can be reached.
+    pub fn set_next_hop(&mut self, next_hop: IpAddr, reach: Reachability) {
+        self.rib.set_next_hop(next_hop, reach);
+    }
+
+    /// Something happened on one of the peer's connections.
+    pub fn handle(&mut self, now: Instant, id: PeerId, input: Input) {
+        if self.peer(id).is_none() {
+            // A connection of a peer removed meanwhile.
+            if let Input::Connected { conn, .. } | Input::Accepted { conn, .. } = input {
+                self.actions.push(Action::Close { peer: id, conn });
+            }
+            return;
+        }
+        conn::handle(self, now, id, input);
+    }
+
+    /// Run what is due, work out what each peer must be sent, and return
+    /// everything the driver must do, in order.
+    pub fn poll(&mut self, now: Instant) -> Vec<Action> {
+        self.run_timers(now);
+        self.select(now);
+        for id in 0..self.peers.len() as PeerId {
+            adj_out::flush(self, now, id);
+        }
+        std::mem::take(&mut self.actions)
+    }
+
+    /// When [`Speaker::poll`] next has something to do by itself.
+    pub fn poll_at(&self) -> Option<Instant> {
+        let peers = self.peers.iter().flatten().flat_map(|p| {
+            [
+                p.main.session.poll_at(),
+                p.rival.as_ref().and_then(|r| r.session.poll_at()),
+                p.helper.poll_at(),
+                p.out.poll_at(),
+            ]
+        });
+        peers
+            .chain([self.deferral.as_ref().and_then(Deferral::poll_at)])
+            .flatten()
+            .min()
+    }
+
+    /// The changes of best path since the last call, one per prefix (the
+    /// latest), for the FIB and SNAT. Routes of [`Speaker::local_peer`] are
+    /// our own.
+    pub fn take_best_changes(&mut self) -> Vec<BestChange> {
+        let changes = std::mem::take(&mut self.best_changes);
+        let mut last: HashMap<IpNet, usize> = HashMap::with_capacity(changes.len());
+        for (i, c) in changes.iter().enumerate() {
+            last.insert(c.prefix, i);
+        }
+        changes
+            .into_iter()
+            .enumerate()
+            .filter(|(i, c)| last.get(&c.prefix) == Some(i))
+            .map(|(_, c)| c)
+            .collect()
+    }
+
+    /// Every peer, for `neighbor`.
+    pub fn peers(&self) -> impl Iterator<Item = PeerStatus<'_>> {
+        (0..self.peers.len() as PeerId).filter_map(|id| self.status(id))
+    }
+
+    /// One peer, for `neighbor ADDR`.
+    pub fn status(&self, id: PeerId) -> Option<PeerStatus<'_>> {
+        let p = self.peer(id)?;
+        Some(p.status(id, &self.rib, family_counts(&p.rejected)))
+    }
+
+    /// What the peer was sent and not withdrawn: its Adj-RIB-Out.
+    pub fn adj_rib_out(&self, id: PeerId) -> impl Iterator<Item = (&IpNet, &Arc<PathAttrs>)> {
+        self.peer(id).into_iter().flat_map(|p| p.out.sent.iter())
+    }
+
+    /// The peer's routes that import policy turned away, and why.
+    pub fn rejected(&self, id: PeerId) -> impl Iterator<Item = (&IpNet, u32, Rejection)> {
+        self.peer(id)
+            .into_iter()
+            .flat_map(|p| p.rejected.iter().map(|((n, id), r)| (n, *id, *r)))
+    }
+
+    fn peer(&self, id: PeerId) -> Option<&Peer> {
+        self.peers.get(id as usize)?.as_ref()
+    }
+
+    fn peer_mut(&mut self, id: PeerId) -> Option<&mut Peer> {
+        self.peers.get_mut(id as usize)?.as_mut()
+    }
+
+    /// Give an event to the peer's main session.
+    fn session_event(&mut self, now: Instant, id: PeerId, event: Event) {
+        let Some(peer) = self.peer_mut(id) else {
+            return;
+        };
+        let out = peer.main.session.handle(now, event);
+        conn::carry(self, now, id, conn::Role::Main, out);
+    }
+
+    /// Stop or fail both sessions of a peer (a collision may be under way).
+    fn stop_all(&mut self, now: Instant, id: PeerId, event: Event) {
+        if let Some(rival) = self.peer_mut(id).and_then(|p| p.rival.as_mut()) {
+            let out = rival.session.handle(
+                now,
+                Event::Stop {
+                    message: String::new(),
+                },
+            );
+            conn::carry(self, now, id, conn::Role::Rival, out);
+        }
+        self.session_event(now, id, event);
+    }
+
+    fn run_timers(&mut self, now: Instant) {
+        for id in 0..self.peers.len() as PeerId {
+            let Some(peer) = self.peer_mut(id) else {
+                continue;
+            };
+            let out = peer.main.session.tick(now);
+            conn::carry(self, now, id, conn::Role::Main, out);
+            if let Some(rival) = self.peer_mut(id).and_then(|p| p.rival.as_mut()) {
+                let out = rival.session.tick(now);
+                conn::carry(self, now, id, conn::Role::Rival, out);
+            }
+            if let Some(peer) = self.peer_mut(id) {
+                for family in peer.helper.tick(now) {
+                    self.rib.sweep_stale(id, family);
+                }
+            }
+        }
+    }
+
+    /// Route selection's results: to the FIB's queue and to every peer's
+    /// Adj-RIB-Out as prefixes to look at again — once selection may run.
+    fn select(&mut self, now: Instant) {
+        if !self.selected {
+            let any_up = self.peers.iter().flatten().any(|p| p.negotiated.is_some());
+            let ready = self
+                .deferral
+                .as_mut()
+                .map_or(true, |d| d.ready(now, any_up));
+            if !ready {
+                return;
+            }
+            self.selected = true;
+            // From now on OPENs no longer claim a restart.
+            for peer in self.peers.iter_mut().flatten() {
+                peer.main.session.set_restarting(false);
+            }
+            // Peers that came up meanwhile get their first table now.
+            let prefixes: Vec<IpNet> = self.rib.loc_rib().map(|(p, _)| *p).collect();
+            for peer in self.peers.iter_mut().flatten() {
+                if peer.negotiated.is_some() {
+                    peer.out.mark_all(prefixes.iter());
+                }
+            }
+        }
+        let changes = self.rib.take_changes();
+        if changes.is_empty() {
+            return;
+        }
+        for peer in self.peers.iter_mut().flatten() {
+            if peer.negotiated.is_some() {
+                peer.out.mark_all(changes.iter().map(|c| &c.prefix));
+            }
+        }
+        self.best_changes.extend(changes);
+    }
+
+    /// 75% to 100% of `base` (RFC 4271 §10 jitter, for MRAI).
+    fn jitter(&mut self, base: Duration) -> Duration {
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        base.mul_f64(0.75 + 0.25 * (self.rng % 1_000_001) as f64 / 1_000_000.0)
+    }
+}
+
+/// Per family (IPv4, IPv6 unicast), how many entries of a rejected set.
+fn family_counts(rejected: &HashMap<(IpNet, u32), Rejection>) -> [usize; 2] {
+    let mut counts = [0, 0];
+    for (prefix, _) in rejected.keys() {
+        counts[usize::from(Family::of(prefix) == Family::IPV6_UNICAST)] += 1;
+    }
+    counts
+}
+
+/// The helper state a new peer starts with.
+fn helper_for(config: &PeerConfig) -> Helper {
+    Helper::new(config.stale_time)
+}
