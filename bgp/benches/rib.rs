@@ -148,5 +148,164 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench);
+/// The same table through the whole speaker: each peer's UPDATEs as bytes,
+/// decoded with its session's context, imported, selected and handed to the
+/// FIB queue — what a daemon does with a table arriving over TCP, without
+/// the TCP. The withdrawal comes as UPDATEs too.
+mod over_sessions {
+    use super::*;
+    use bgp::session::SessionConfig;
+    use bgp::speaker::{Input, PeerConfig, Speaker, SpeakerConfig};
+    use bgp::wire::pack::{announcements, withdrawals};
+    use bgp::wire::{Context, Family, Message};
+    use bytes::Bytes;
+
+    // Not in the AS_PATHs of `attrs`, or every path would be a loop.
+    const LOCAL_AS: u32 = 65000;
+
+    fn address(n: u8) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::new(172, 18, 0, n + 1))
+    }
+
+    /// A speaker with the ten peers Established, and the context their
+    /// UPDATEs decode with.
+    pub fn speaker(now: Instant) -> (Speaker, Vec<PeerId>, Context) {
+        let router_id = Ipv4Addr::new(10, 255, 255, 1);
+        let mut sp = Speaker::new(now, SpeakerConfig::new(LOCAL_AS, router_id));
+        let mut ids = Vec::new();
+        for n in 0..PEERS {
+            let mut session = SessionConfig::new(LOCAL_AS, router_id, LOCAL_AS);
+            session.passive = true;
+            let id = sp
+                .add_peer(now, PeerConfig::new(address(n), session))
+                .expect("peer");
+            let conn = u64::from(n);
+            let local = IpAddr::V4(Ipv4Addr::new(172, 18, 0, 100));
+            sp.handle(now, id, Input::Accepted { conn, local });
+            let theirs = SessionConfig::new(LOCAL_AS, Ipv4Addr::new(10, 255, 0, n + 1), LOCAL_AS);
+            for message in [Message::Open(theirs.open()), Message::Keepalive] {
+                sp.handle(now, id, Input::Message { conn, message });
+            }
+            ids.push(id);
+        }
+        drop(sp.poll(now));
+        let ctx = sp
+            .status(ids[0])
+            .and_then(|s| s.negotiated.map(|n| n.rx()))
+            .expect("Established");
+        (sp, ids, ctx)
+    }
+
+    /// Each peer's table as UPDATE bytes, 4096-byte messages.
+    pub fn tables(nlri: &[Nlri]) -> Vec<Vec<Bytes>> {
+        let ctx = Context::modern();
+        (0..PEERS)
+            .map(|n| {
+                let a = attrs(n);
+                announcements(
+                    a.attributes(),
+                    a.next_hop(),
+                    Family::IPV4_UNICAST,
+                    nlri,
+                    &ctx,
+                )
+                .expect("packs")
+                .into_iter()
+                .map(|u| Message::Update(u).to_bytes(&ctx).expect("encodes"))
+                .collect()
+            })
+            .collect()
+    }
+
+    pub fn withdrawal(nlri: &[Nlri]) -> Vec<Bytes> {
+        let ctx = Context::modern();
+        withdrawals(Family::IPV4_UNICAST, nlri, &ctx)
+            .expect("packs")
+            .into_iter()
+            .map(|u| Message::Update(u).to_bytes(&ctx).expect("encodes"))
+            .collect()
+    }
+
+    /// Feed `updates` from peer `n`, polling and draining the FIB queue
+    /// after every message as the agent's loop does.
+    pub fn feed(
+        sp: &mut Speaker,
+        now: Instant,
+        id: PeerId,
+        n: u8,
+        ctx: &Context,
+        updates: &[Bytes],
+    ) {
+        let conn = u64::from(n);
+        for bytes in updates {
+            let message = Message::decode(bytes, ctx).expect("decodes");
+            sp.handle(now, id, Input::Message { conn, message });
+            drop(black_box(sp.poll(now)));
+            drop(black_box(sp.take_best_changes()));
+        }
+    }
+}
+
+fn bench_speaker(c: &mut Criterion) {
+    use over_sessions::{feed, speaker, tables, withdrawal};
+    let nlri = prefixes();
+    let tables = tables(&nlri);
+    let gone = withdrawal(&nlri);
+    let paths = u64::from(PEERS) * u64::from(PREFIXES);
+    let now = Instant::now();
+
+    let (mut sp, ids, ctx) = speaker(now);
+    let before = LIVE.load(Ordering::Relaxed);
+    for (n, id) in ids.iter().enumerate() {
+        feed(&mut sp, now, *id, n as u8, &ctx, &tables[n]);
+    }
+    let held = LIVE.load(Ordering::Relaxed) - before;
+    println!(
+        "speaker memory: {} paths loaded over 10 sessions hold {} bytes of heap: {:.1} bytes/path",
+        sp.rib().path_count(),
+        held,
+        held as f64 / sp.rib().path_count() as f64
+    );
+    drop(sp);
+
+    let mut g = c.benchmark_group("speaker");
+    g.sample_size(10);
+    g.measurement_time(Duration::from_secs(30));
+    g.throughput(Throughput::Elements(paths));
+    g.bench_function("load_10_sessions_x_100k", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let (mut sp, ids, ctx) = speaker(now);
+                let start = Instant::now();
+                for (n, id) in ids.iter().enumerate() {
+                    feed(&mut sp, now, *id, n as u8, &ctx, &tables[n]);
+                }
+                total += start.elapsed();
+                drop(black_box(sp));
+            }
+            total
+        })
+    });
+    g.throughput(Throughput::Elements(u64::from(PREFIXES)));
+    g.bench_function("withdraw_one_session_of_10", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let (mut sp, ids, ctx) = speaker(now);
+                for (n, id) in ids.iter().enumerate() {
+                    feed(&mut sp, now, *id, n as u8, &ctx, &tables[n]);
+                }
+                let start = Instant::now();
+                feed(&mut sp, now, ids[0], 0, &ctx, &gone);
+                total += start.elapsed();
+                drop(black_box(sp));
+            }
+            total
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench, bench_speaker);
 criterion_main!(benches);

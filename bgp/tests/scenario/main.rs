@@ -30,15 +30,6 @@ fn originate(n: &mut Net, node: usize, prefix: &str) {
         .originate(net(prefix), &[], unspecified);
 }
 
-fn notifications(n: &Net, from: usize, to: usize) -> Vec<Cause> {
-    n.sent(from, to)
-        .filter_map(|m| match m {
-            Message::Notification(x) => Some(x.cause),
-            _ => None,
-        })
-        .collect()
-}
-
 // A --- B, iBGP: RFC 4271 §8, each side in turn the one that connects.
 #[test]
 fn sessions_establish_whichever_side_connects() {

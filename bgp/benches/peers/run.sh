@@ -1,0 +1,384 @@
+#!/bin/sh
+# BIRD, FRR and GoBGP loading the table of `cargo bench -p bgp --bench rib`
+# over real BGP sessions: 10 iBGP peers x 100,000 IPv4 /24s = 1,000,000
+# paths, then one peer withdraws its 100,000 prefixes. See README.md here.
+#
+# Needs root (network namespaces) and Debian's packages bird2, frr, gobgpd
+# and python3. Nothing is installed or downloaded by this script.
+#
+# Topology: a Linux bridge in a namespace of its own; the daemon under test
+# in another (10.255.0.1/24); the feeder (feed.py) in a third, with the 10
+# source addresses 10.255.0.11-20/24 on its one interface. Nothing gets an
+# address in the root namespace. Every name carries a per-run prefix, and
+# everything is removed on exit, failed or not.
+#
+# Environment:
+#   DAEMONS="bird frr gobgp"  which daemons to measure, in this order
+#   BENCH_AS=65000             the AS of both sides (must not be 64512-64514,
+#                              the ASNs in the paths, or they are loops)
+#   WITHDRAW_BY=updates        `updates`: UPDATEs listing the withdrawn routes;
+#                              `close`: close the peer's session instead
+#   PHASE_TIMEOUT=150          seconds allowed for each load or withdrawal
+#   KEEP_WORK=1                keep the work directory (configs, logs)
+set -eu
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+DAEMONS=${DAEMONS:-"bird frr gobgp"}
+BENCH_AS=${BENCH_AS:-65000}
+WITHDRAW_BY=${WITHDRAW_BY:-updates}
+PHASE_TIMEOUT=${PHASE_TIMEOUT:-150}
+PEERS=10
+PREFIXES=100000
+PATHS=$((PEERS * PREFIXES))
+WITHDRAWN_PEER=0          # peer 0 holds the best path of every prefix, as in rib.rs
+DAEMON_IP=10.255.0.1
+FEED_FIRST_IP=10.255.0.11
+
+P="pb$$"                  # per-run prefix of every namespace name
+NS_SW="$P-sw"; NS_D="$P-d"; NS_F="$P-f"
+WORK=""
+PIDS=""                   # every process we started, by PID
+FRR_RUN=""                # FRR pathspace directory, if we made one
+FRR_RUN_PARENT_MADE=0
+
+log() { printf '[peers %s] %s\n' "$(date +%T)" "$*" >&2; }
+die() { log "FAILED: $*"; exit 1; }
+
+case "$BENCH_AS" in 6451[2-4]) die "BENCH_AS=$BENCH_AS is in the paths' AS_PATH: the daemons would drop them as loops" ;; esac
+case "$WITHDRAW_BY" in updates|close) ;; *) die "WITHDRAW_BY must be updates or close" ;; esac
+
+cleanup() {
+  rc=$?
+  set +e
+  trap - EXIT INT TERM HUP
+  exec 3>&-
+  for pid in $PIDS; do kill "$pid" 2>/dev/null; done
+  for _ in $(seq 1 50); do
+    alive=0
+    for pid in $PIDS; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [ $alive = 0 ] && break
+    sleep 0.1
+  done
+  for pid in $PIDS; do kill -9 "$pid" 2>/dev/null; done
+  for ns in "$NS_F" "$NS_D" "$NS_SW"; do ip netns del "$ns" 2>/dev/null; done
+  [ -n "$FRR_RUN" ] && rm -rf "$FRR_RUN"
+  [ "$FRR_RUN_PARENT_MADE" = 1 ] && rmdir /var/run/frr 2>/dev/null
+  if [ -n "$WORK" ]; then
+    if [ "${KEEP_WORK:-0}" = 1 ]; then log "work directory kept: $WORK"; else rm -rf "$WORK"; fi
+  fi
+  exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
+
+[ "$(id -u)" = 0 ] || die "needs root for network namespaces"
+for tool in ip python3 bird birdc vtysh gobgpd gobgp timeout awk; do
+  command -v "$tool" >/dev/null || die "missing $tool (apt-get install -y bird2 frr gobgpd python3 iproute2)"
+done
+for f in /usr/lib/frr/zebra /usr/lib/frr/bgpd; do [ -x "$f" ] || die "missing $f (apt-get install -y frr)"; done
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/podbgp-peers.XXXXXX")
+chmod 755 "$WORK"         # FRR drops to the frr user and must read its config
+
+# ---------------------------------------------------------------- helpers
+now() { date +%s.%N; }
+calc() { awk "BEGIN { printf \"%.${2:-3}f\", $1 }"; }
+rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+# CPU time of the whole process: clock ticks (utime + stime, all threads, dead ones too)
+cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
+# CPU time of the live threads, in ns (finer, for telling when the daemon is idle)
+cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f", s }'; }
+
+# wait_for DESCRIPTION SECONDS COMMAND...: run COMMAND every 0.2 s until it succeeds
+wait_for() {
+  what=$1; end=$(( $(date +%s) + $2 )); shift 2
+  while :; do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    [ "$(date +%s)" -lt "$end" ] || { log "gave up waiting for: $what"; return 1; }
+    sleep 0.2
+  done
+}
+
+# settle PID MAX_SECONDS: print the time the daemon's CPU use fell below 4%
+# (less than 10 ms in a 0.25 s window), polling every 0.25 s
+settle() {
+  spid=$1; send=$(( $(date +%s) + $2 ))
+  sprev=$(cpu_ns "$spid"); stprev=$(now)
+  while [ "$(date +%s)" -lt "$send" ]; do
+    sleep 0.25
+    scur=$(cpu_ns "$spid"); stcur=$(now)
+    if [ $(( scur - sprev )) -lt 10000000 ]; then echo "$stprev"; return 0; fi
+    sprev=$scur; stprev=$stcur
+  done
+  log "daemon still busy after $2 s"
+  echo "$stprev"
+}
+
+# feeder events: `NAME TIME key=value...` lines in $FEED_LOG
+event_time() { awk -v e="$1" '$1 == e { print $2; exit }' "$FEED_LOG"; }
+has_event() { grep -q "^$1 " "$FEED_LOG"; }
+wait_event() {  # NAME SECONDS
+  end=$(( $(date +%s) + $2 ))
+  while ! has_event "$1"; do
+    if grep -q '^\(error\|down\) ' "$FEED_LOG"; then log "feeder: $(grep '^\(error\|down\) ' "$FEED_LOG" | head -3)"; return 1; fi
+    kill -0 "$FEED_PID" 2>/dev/null || { log "feeder exited: $(tail -3 "$FEED_LOG")"; return 1; }
+    [ "$(date +%s)" -lt "$end" ] || { log "no '$1' from the feeder in $2 s"; return 1; }
+    sleep 0.05
+  done
+}
+
+# wait_count ge|le TARGET: poll the daemon's path count until it is >= or <=
+# TARGET; print the time of the answer that got there. Every 0.1 s for the
+# first 5 s, then every 0.2 s; at most PHASE_TIMEOUT seconds.
+wait_count() {
+  op=$1; target=$2
+  start=$(date +%s); end=$(( start + PHASE_TIMEOUT ))
+  while :; do
+    c=$(count_paths || true); t=$(now)
+    if [ -n "$c" ]; then
+      LAST_COUNT=$c
+      if [ "$op" = ge ] && [ "$c" -ge "$target" ]; then echo "$t"; return 0; fi
+      if [ "$op" = le ] && [ "$c" -le "$target" ]; then echo "$t"; return 0; fi
+    fi
+    [ "$(date +%s)" -lt "$end" ] || { log "path count still ${c:-unknown} after $PHASE_TIMEOUT s (want $op $target)"; return 1; }
+    if [ $(( $(date +%s) - start )) -lt 5 ]; then sleep 0.1; else sleep 0.2; fi
+  done
+}
+
+# ---------------------------------------------------------------- topology
+log "topology: namespaces $NS_SW (bridge), $NS_D (daemon $DAEMON_IP), $NS_F (feeder, $PEERS addresses)"
+ip netns add "$NS_SW"
+ip -n "$NS_SW" link add br0 type bridge
+ip -n "$NS_SW" link set br0 up
+for h in d f; do
+  ip netns add "$P-$h"
+  ip link add eth0 netns "$P-$h" type veth peer name "port-$h" netns "$NS_SW"
+  ip -n "$NS_SW" link set dev "port-$h" master br0 up
+  ip -n "$P-$h" link set lo up
+  ip -n "$P-$h" link set eth0 up
+done
+ip -n "$NS_D" addr add "$DAEMON_IP/24" dev eth0
+FEED_IPS=""
+i=0
+while [ $i -lt $PEERS ]; do
+  a="10.255.0.$((11 + i))"
+  ip -n "$NS_F" addr add "$a/24" dev eth0
+  FEED_IPS="$FEED_IPS $a"
+  i=$((i + 1))
+done
+
+# ---------------------------------------------------------------- daemons
+# Each start_X sets DPID (the process whose RSS is measured), VERSION, and
+# count_paths (prints the number of paths the daemon holds, or nothing).
+
+start_bird() {
+  d="$WORK/bird"; mkdir -p "$d"
+  {
+    echo "log \"$d/bird.log\" { info, warning, error, fatal };"
+    echo "router id $DAEMON_IP;"
+    echo "protocol device { }     # interfaces, for the feeders' next hops (no kernel protocol: nothing is installed)"
+    echo "template bgp feeder {"
+    echo "  local $DAEMON_IP as $BENCH_AS;"
+    echo "  direct;                # one hop: the feeders share our subnet"
+    echo "  passive on;"
+    echo "  ipv4 { import all; export none; gateway direct; };"
+    echo "}"
+    n=0
+    for a in $FEED_IPS; do echo "protocol bgp f$n from feeder { neighbor $a as $BENCH_AS; }"; n=$((n + 1)); done
+  } >"$d/bird.conf"
+  ip netns exec "$NS_D" bird -f -c "$d/bird.conf" -s "$d/bird.ctl" >"$d/stderr.log" 2>&1 &
+  DPID=$!; PIDS="$PIDS $DPID"
+  BIRDC="$d/bird.ctl"
+  wait_for "BIRD control socket" 20 birdc -s "$BIRDC" show status || die "BIRD did not start: $(cat "$d/stderr.log")"
+  VERSION=$(bird --version 2>&1 | awk '{ print $3 }')
+}
+count_bird() {  # sum of the BGP channels' imported routes: counters, no table walk
+  timeout 20 birdc -s "$BIRDC" show protocols all 2>/dev/null |
+    awk '$1 == "Routes:" { s += $2; n++ } END { if (n) print s }'
+}
+
+start_frr() {
+  d="$WORK/frr"; mkdir -p "$d"
+  {
+    echo "frr version 8.4"
+    echo "frr defaults traditional"
+    echo "hostname bench"
+    echo "! no route goes to zebra, so none to the kernel"
+    echo "bgp no-rib"
+    echo "!"
+    echo "router bgp $BENCH_AS"
+    echo " bgp router-id $DAEMON_IP"
+    echo " no bgp default ipv4-unicast"
+    echo " neighbor FEED peer-group"
+    echo " neighbor FEED remote-as $BENCH_AS"
+    echo " neighbor FEED passive"
+    for a in $FEED_IPS; do echo " neighbor $a peer-group FEED"; done
+    echo " address-family ipv4 unicast"
+    echo "  neighbor FEED activate"
+    echo " exit-address-family"
+    echo "!"
+  } >"$d/frr.conf"
+  if [ ! -d /var/run/frr ]; then mkdir -p /var/run/frr; chown frr:frr /var/run/frr; FRR_RUN_PARENT_MADE=1; fi
+  FRR_RUN="/var/run/frr/$NS_D"
+  mkdir -p "$FRR_RUN"
+  chown frr:frr "$FRR_RUN"
+  chown -R frr:frr "$d"
+  for dm in zebra bgpd; do
+    ip netns exec "$NS_D" "/usr/lib/frr/$dm" -d -N "$NS_D" -f "$d/frr.conf" --log "file:$d/$dm.log" \
+      >"$d/$dm.stderr" 2>&1 || die "FRR $dm did not start: $(cat "$d/$dm.stderr")"
+    wait_for "FRR $dm pid file" 20 test -s "$FRR_RUN/$dm.pid" || die "FRR $dm did not start"
+    PIDS="$PIDS $(cat "$FRR_RUN/$dm.pid")"
+  done
+  DPID=$(cat "$FRR_RUN/bgpd.pid")
+  wait_for "FRR vty" 20 vty -c 'show bgp summary' || die "FRR bgpd does not answer"
+  VERSION=$(/usr/lib/frr/bgpd --version | awk 'NR == 1 { print $3 }')
+}
+vty() {  # vtysh finds its sockets under /var/run/frr/NAME; it misses a vtysh.conf there, harmlessly
+  timeout 20 vtysh -N "$NS_D" "$@" 2>/dev/null
+}
+count_frr() {  # sum of the peers' pfxRcd (Adj-RIB-In after import)
+  vty -c 'show bgp ipv4 unicast summary json' |
+    grep -o '"pfxRcd": *[0-9]*' | awk -F: '{ s += $2; n++ } END { if (n) print s }'
+}
+
+start_gobgp() {
+  d="$WORK/gobgp"; mkdir -p "$d"
+  {
+    echo "[global.config]"
+    echo "  as = $BENCH_AS"
+    echo "  router-id = \"$DAEMON_IP\""
+    echo "  local-address-list = [\"$DAEMON_IP\"]"
+    for a in $FEED_IPS; do
+      echo "[[neighbors]]"
+      echo "  [neighbors.config]"
+      echo "    neighbor-address = \"$a\""
+      echo "    peer-as = $BENCH_AS"
+      echo "  [neighbors.transport.config]"
+      echo "    passive-mode = true"
+      echo "  [[neighbors.afi-safis]]"
+      echo "    [neighbors.afi-safis.config]"
+      echo "      afi-safi-name = \"ipv4-unicast\""
+    done
+  } >"$d/gobgp.toml"
+  GOBGP_API="unix://$d/api.sock"
+  ip netns exec "$NS_D" gobgpd -f "$d/gobgp.toml" --api-hosts "$GOBGP_API" --pprof-disable -p \
+    >"$d/gobgpd.log" 2>&1 &
+  DPID=$!; PIDS="$PIDS $DPID"
+  wait_for "GoBGP API" 20 gobgp --target "$GOBGP_API" global || die "GoBGP did not start: $(tail -5 "$d/gobgpd.log")"
+  VERSION=$(gobgpd --version | awk '{ print $3 }')
+}
+count_gobgp() {  # paths in the global RIB (the server walks its 100,000 destinations to count)
+  timeout 20 gobgp --target "$GOBGP_API" global rib summary -a ipv4 2>/dev/null |
+    sed -n 's/.*Path: *\([0-9]*\).*/\1/p'
+}
+
+stop_pids() {  # stop these PIDs: TERM, then KILL after 10 s
+  for pid in "$@"; do kill "$pid" 2>/dev/null || true; done
+  for _ in $(seq 1 100); do
+    alive=0
+    for pid in "$@"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [ $alive = 0 ] && return 0
+    sleep 0.1
+  done
+  for pid in "$@"; do kill -9 "$pid" 2>/dev/null || true; done
+  sleep 0.2
+}
+
+# ---------------------------------------------------------------- one run
+RESULTS="$WORK/results"
+: >"$RESULTS"
+
+measure() {
+  name=$1
+  log "$name: starting"
+  case $name in
+    bird) start_bird; label=BIRD ;;
+    frr) start_frr; label=FRR ;;
+    gobgp) start_gobgp; label=GoBGP ;;
+    *) die "unknown daemon $name" ;;
+  esac
+  count_paths() { "count_$name"; }
+
+  FEED_LOG="$WORK/$name/feed.log"
+  FIFO="$WORK/$name/feed.in"
+  mkfifo "$FIFO"
+  ip netns exec "$NS_F" python3 "$HERE/feed.py" --daemon "$DAEMON_IP" --local "$FEED_FIRST_IP" \
+    --peers "$PEERS" --prefixes "$PREFIXES" --local-as "$BENCH_AS" --max-seconds 600 \
+    <"$FIFO" >"$FEED_LOG" 2>&1 &
+  FEED_PID=$!; PIDS="$PIDS $FEED_PID"
+  exec 3<>"$FIFO"           # read-write: never blocks; the feeder sees EOF when we close it
+
+  wait_event established 40 || die "$name: the sessions did not come up"
+  log "$name $VERSION: $PEERS sessions established"
+  settle "$DPID" 20 >/dev/null
+  rss0=$(rss_kb "$DPID")
+  c0=$(count_paths); [ "${c0:-0}" = 0 ] || die "$name holds $c0 paths before the feed"
+
+  cpu0=$(cpu_ticks "$DPID")
+  echo feed >&3
+  wait_event feed-start 10 || die "$name: the feed did not start"
+  t0=$(event_time feed-start)
+  t1=$(wait_count ge "$PATHS") || die "$name: did not load $PATHS paths"
+  ts=$(settle "$DPID" 60)
+  cpu1=$(cpu_ticks "$DPID")
+  rss1=$(rss_kb "$DPID")
+  tsent=$(event_time feed-sent); [ -n "$tsent" ] || tsent=$t1
+  c1=$(count_paths)
+  log "$name: $c1 paths after $(calc "$t1 - $t0") s (all sent after $(calc "$tsent - $t0") s, daemon idle after $(calc "$ts - $t0") s); RSS $rss0 -> $rss1 kB"
+  [ "$c1" -le "$PATHS" ] || die "$name holds $c1 paths, more than $PATHS"
+
+  [ -n "${DEBUG_PAUSE:-}" ] && { log "pausing"; sleep "$DEBUG_PAUSE"; }
+  kroutes=$(ip -n "$NS_D" -4 route show table all | grep -vc 'table local' || true)
+
+  target=$(( PATHS - PREFIXES ))
+  if [ "$WITHDRAW_BY" = close ]; then
+    echo "close $WITHDRAWN_PEER" >&3
+    wait_event close 10 || die "$name: the close did not start"
+    w0=$(event_time close)
+    method="peer $WITHDRAWN_PEER's session closed (Cease)"
+  else
+    echo "withdraw $WITHDRAWN_PEER" >&3
+    wait_event withdraw-start 10 || die "$name: the withdrawal did not start"
+    w0=$(event_time withdraw-start)
+    method="peer $WITHDRAWN_PEER's $PREFIXES prefixes in UPDATE withdrawn routes"
+  fi
+  w1=$(wait_count le "$target") || die "$name: did not drop to $target paths"
+  ws=$(settle "$DPID" 60)
+  c2=$(count_paths)
+  log "$name: $c2 paths $(calc "$w1 - $w0") s after the withdrawal started (daemon idle after $(calc "$ws - $w0") s)"
+
+  # Stop the daemon first (by PID), so it does not spend time on sessions going down.
+  case $name in
+    frr) stop_pids "$(cat "$FRR_RUN/bgpd.pid")" "$(cat "$FRR_RUN/zebra.pid")" ;;
+    *) stop_pids "$DPID" ;;
+  esac
+  echo quit >&3
+  exec 3>&-
+  stop_pids "$FEED_PID"
+  [ "$name" = frr ] && { rm -rf "$FRR_RUN"; FRR_RUN=""; }
+
+  load=$(calc "$t1 - $t0"); wd=$(calc "$w1 - $w0")
+  printf '%-6s %-7s %7s %9s %9s %7s %11s %10s %11s %7s\n' "$label" "$VERSION" "$load" \
+    "$(calc "$PATHS / ($t1 - $t0)" 0)" "$(calc "$ts - $t0" 2)" "$(calc "($cpu1 - $cpu0) / 100" 2)" \
+    "$(calc "($rss1 - $rss0) * 1024 / $PATHS" 1)" "$wd" "$(calc "$PREFIXES / ($w1 - $w0)" 0)" \
+    "$kroutes" >>"$RESULTS"
+  WITHDRAW_METHOD=$method
+}
+
+log "machine: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+LOADAVG0=$(cut -d' ' -f1-3 /proc/loadavg)
+for name in $DAEMONS; do
+  measure "$name"
+done
+
+echo "# $PEERS iBGP peers (AS $BENCH_AS) x $PREFIXES IPv4 /24s = $PATHS paths over TCP in 4 KB UPDATEs of 1000 prefixes, all peers at once;"
+echo "# then $WITHDRAW_METHOD (peer $WITHDRAWN_PEER holds every best path)."
+echo "# CPUs: $(nproc); load average at start: $LOADAVG0"
+echo "# load s: first UPDATE sent -> daemon reports $PATHS paths; idle s: -> daemon CPU below 4%; cpu s: daemon CPU time in that span"
+echo "# RSS B/path: growth of the daemon process's VmRSS (FRR: bgpd) over the load / $PATHS; RSS growth, not allocator-counted heap"
+echo "# withdraw s: first withdrawal sent -> daemon reports $((PATHS - PREFIXES)) paths; kernel routes: IPv4 routes in the daemon's namespace"
+printf '%-6s %-7s %7s %9s %9s %7s %11s %10s %11s %7s\n' daemon version "load s" "paths/s" "idle s" "cpu s" \
+  "RSS B/path" "withdraw s" "prefixes/s" "kernel"
+cat "$RESULTS"
