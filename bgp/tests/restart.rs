@@ -35,6 +35,7 @@ fn session(restart: Option<(bool, Vec<(Family, bool)>)>) -> Negotiated {
             families,
         }),
         peer_hostname: None,
+        peer_capabilities: Vec::new(),
     }
 }
 

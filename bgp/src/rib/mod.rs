@@ -60,6 +60,8 @@ pub struct Path {
     pub attrs: Arc<PathAttrs>,
     /// Kept from before the peer's restart, until End-of-RIB (RFC 4724).
     pub stale: bool,
+    /// When the path last changed, on the owner's clock (see [`Rib::set_clock`]).
+    pub since: u32,
     /// In the multipath set of its prefix.
     multipath: bool,
     reason: Option<LossReason>,
@@ -128,6 +130,8 @@ pub struct Rib {
     counts: Vec<[usize; 2]>,
     next_hops: HashMap<IpAddr, Reachability>,
     config: DecisionConfig,
+    /// Seconds on the owner's clock, stamped on paths as they change.
+    clock: u32,
     changes: Vec<BestChange>,
     /// Buffers the decision process reuses from one prefix to the next.
     candidates: Vec<Candidate>,
@@ -140,6 +144,13 @@ impl Rib {
             config,
             ..Rib::default()
         }
+    }
+
+    /// Tell the RIB the time, in whole seconds since an epoch of the
+    /// owner's choosing; paths that change from now on carry it. The RIB
+    /// keeps no clock of its own.
+    pub fn set_clock(&mut self, seconds: u32) {
+        self.clock = seconds;
     }
 
     /// Register a peer; its id is reused once it is removed.
@@ -209,6 +220,7 @@ impl Rib {
                 Some(existing) => {
                     replaced = Some(std::mem::replace(&mut existing.attrs, Arc::clone(&attrs)));
                     existing.stale = false;
+                    existing.since = self.clock;
                 }
                 None => {
                     count(&mut self.counts, peer, &n.prefix, 1);
@@ -217,6 +229,7 @@ impl Rib {
                         path_id,
                         attrs: Arc::clone(&attrs),
                         stale: false,
+                        since: self.clock,
                         multipath: false,
                         reason: Some(LossReason::PathId),
                     });

@@ -140,6 +140,8 @@ pub struct Negotiated {
     pub add_path_tx: AddPathFamilies,
     pub peer_restart: Option<PeerRestart>,
     pub peer_hostname: Option<String>,
+    /// Every capability the peer's OPEN carried, as it came.
+    pub peer_capabilities: Vec<Capability>,
 }
 
 impl Negotiated {
@@ -275,6 +277,7 @@ pub fn negotiate(config: &SessionConfig, open: &Open) -> Result<Negotiated, Noti
         add_path_rx,
         add_path_tx,
         peer_restart,
+        peer_capabilities: caps.iter().map(|c| (*c).clone()).collect(),
         peer_hostname: caps.iter().find_map(|c| match c {
             Capability::Fqdn(f) => Some(f.hostname.clone()),
             _ => None,

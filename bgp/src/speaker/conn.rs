@@ -180,7 +180,15 @@ pub(super) fn carry(sp: &mut Speaker, now: Instant, id: PeerId, role: Role, outp
                 if role == Role::Main {
                     sp.actions.push(Action::State { peer: id, from, to });
                 }
-                open_confirm |= to == State::OpenConfirm;
+                if to == State::OpenConfirm {
+                    open_confirm = true;
+                    if let Some(c) = conn_mut(sp, id, role) {
+                        let rx = c.session.negotiated().map(Negotiated::rx);
+                        if let (Some(conn), Some(rx)) = (c.id, rx) {
+                            sp.actions.push(Action::Negotiated { peer: id, conn, rx });
+                        }
+                    }
+                }
             }
             Output::Established(neg) => {
                 if role == Role::Rival {
@@ -313,12 +321,9 @@ fn up(sp: &mut Speaker, now: Instant, id: PeerId, neg: Negotiated) {
     for family in sweep {
         sp.rib.sweep_stale(id, family);
     }
-    let rx = neg.rx();
     let Some(peer) = sp.peer_mut(id) else { return };
     peer.negotiated = Some(neg);
-    if let Some(conn) = peer.main.id {
-        sp.actions.push(Action::Up { peer: id, conn, rx });
-    }
+    sp.actions.push(Action::Up { peer: id });
 }
 
 /// The main session went down. If it was Established, the peer's routes

@@ -160,13 +160,16 @@ pub enum Action {
         from: State,
         to: State,
     },
-    /// The session is Established on `conn`: decode what comes on it with
-    /// `rx` from now on (ADD-PATH, 4-octet AS, message size were agreed).
-    Up {
+    /// The OPENs on `conn` were agreed: decode what comes on it after the
+    /// peer's OPEN with `rx` (ADD-PATH, 4-octet AS, message size). A
+    /// reader should wait for this before decoding past an OPEN.
+    Negotiated {
         peer: PeerId,
         conn: ConnId,
         rx: Context,
     },
+    /// The session is Established.
+    Up { peer: PeerId },
     /// The session went down, or an attempt failed.
     Down { peer: PeerId, reason: Down },
 }
@@ -197,6 +200,8 @@ pub struct Speaker {
     actions: Vec<Action>,
     best_changes: Vec<BestChange>,
     rng: u64,
+    /// The RIB's clock counts seconds from here.
+    epoch: Instant,
 }
 
 impl Speaker {
@@ -222,7 +227,18 @@ impl Speaker {
             exports: AttrTable::default(),
             actions: Vec::new(),
             best_changes: Vec::new(),
+            epoch: now,
         }
+    }
+
+    /// `now` on the RIB's clock, which [`crate::rib::Path::since`] uses.
+    pub fn clock(&self, now: Instant) -> u32 {
+        u32::try_from(now.saturating_duration_since(self.epoch).as_secs()).unwrap_or(u32::MAX)
+    }
+
+    fn tell_time(&mut self, now: Instant) {
+        let clock = self.clock(now);
+        self.rib.set_clock(clock);
     }
 
     pub fn config(&self) -> &SpeakerConfig {
@@ -367,7 +383,14 @@ impl Speaker {
     /// Originate `prefix` with these attributes (ORIGIN IGP and an empty
     /// AS_PATH are added when missing). The next hop is ours on each
     /// session, unless `next_hop` names another.
-    pub fn originate(&mut self, prefix: IpNet, attributes: &[PathAttribute], next_hop: IpAddr) {
+    pub fn originate(
+        &mut self,
+        now: Instant,
+        prefix: IpNet,
+        attributes: &[PathAttribute],
+        next_hop: IpAddr,
+    ) {
+        self.tell_time(now);
         let mut list: Vec<PathAttribute> = attributes.to_vec();
         if !list.iter().any(|a| a.type_code() == AttrType::Origin) {
             list.push(PathAttribute::new(AttrValue::Origin(Origin::Igp)));
@@ -416,12 +439,14 @@ impl Speaker {
             }
             return;
         }
+        self.tell_time(now);
         conn::handle(self, now, id, input);
     }
 
     /// Run what is due, work out what each peer must be sent, and return
     /// everything the driver must do, in order.
     pub fn poll(&mut self, now: Instant) -> Vec<Action> {
+        self.tell_time(now);
         self.run_timers(now);
         self.select(now);
         for id in 0..self.peers.len() as PeerId {

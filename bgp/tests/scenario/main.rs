@@ -25,9 +25,10 @@ fn pair(a_passive: bool, b_passive: bool) -> (Net, usize, usize) {
 
 fn originate(n: &mut Net, node: usize, prefix: &str) {
     let unspecified = std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED);
+    let now = n.now;
     n.nodes[node]
         .speaker
-        .originate(net(prefix), &[], unspecified);
+        .originate(now, net(prefix), &[], unspecified);
 }
 
 // A --- B, iBGP: RFC 4271 §8, each side in turn the one that connects.
@@ -531,7 +532,9 @@ fn the_initial_table_is_packed_into_few_updates() {
         for i in 0..2000u32 {
             let p = std::net::Ipv4Addr::from(0x0a00_0000 + (i << 8));
             let unspecified = std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED);
+            let now = n.now;
             n.nodes[a].speaker.originate(
+                now,
                 ipnet::IpNet::V4(ipnet::Ipv4Net::new(p, 24).expect("prefix")),
                 &[],
                 unspecified,

@@ -315,7 +315,7 @@ impl Net {
                     }
                 }
             }
-            Action::Up { conn, rx, .. } => {
+            Action::Negotiated { conn, rx, .. } => {
                 if let Some(link) = self.links.get_mut(&conn) {
                     let me = usize::from(link.ends[1].0 == n);
                     link.rx[me] = rx;
@@ -330,7 +330,7 @@ impl Net {
                     .address;
                 self.nodes[n].downs.push((address, reason));
             }
-            Action::State { .. } => {}
+            Action::State { .. } | Action::Up { .. } => {}
         }
     }
 
