@@ -1,20 +1,164 @@
-//! `podbgp`: the node agent. The speaker, its control API and CLI are being
-//! built on the `bgp` crate; until then the binary only says so.
+//! `podbgp`: the node speaker (`podbgp run`) and its gobgp-style CLI.
 
+mod api;
+mod cli;
+mod daemon;
+mod metrics;
+mod settings;
+
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-const USAGE: &str =
-    "usage: podbgp run --config FILE\n       podbgp [--api URL] [-j|--json] COMMAND ...";
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "podbgp",
+    version,
+    about = "BGP route distribution for Kubernetes nodes",
+    disable_help_subcommand = true
+)]
+struct Cli {
+    /// The speaker's control API: http://HOST:PORT or unix:PATH.
+    #[arg(long, global = true, default_value = "http://127.0.0.1:7179")]
+    api: String,
+    /// Print JSON instead of text.
+    #[arg(short = 'j', long = "json", global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the speaker in the foreground.
+    Run {
+        /// The configuration file, TOML or YAML.
+        #[arg(long)]
+        config: PathBuf,
+        /// Log format: text or json (overrides log.format).
+        #[arg(long)]
+        log_format: Option<String>,
+    },
+    /// Peers: `neighbor [ADDR [adj-in|adj-out|reset|softreset|shutdown|enable]]`.
+    Neighbor {
+        /// Address family: ipv4 or ipv6.
+        #[arg(short = 'a', long = "address-family")]
+        family: Option<String>,
+        args: Vec<String>,
+    },
+    /// This speaker: `global [rib [summary|add PREFIX ...|del PREFIX|PREFIX]]`.
+    Global {
+        /// Address family: ipv4 or ipv6.
+        #[arg(short = 'a', long = "address-family")]
+        family: Option<String>,
+        args: Vec<String>,
+    },
+    /// Kernel routes podbgp installed.
+    Fib,
+    /// The masquerade rules and the no-masquerade set.
+    Snat,
+}
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        None | Some("-h") | Some("--help") => {
-            println!("{USAGE}");
-            ExitCode::SUCCESS
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run { config, log_format } => run(&config, log_format),
+        command => ExitCode::from(client(&cli.api, cli.json, command)),
+    }
+}
+
+fn usage(e: &str) -> u8 {
+    eprintln!("podbgp: {e}");
+    eprintln!("Try 'podbgp --help'.");
+    2
+}
+
+fn client(api: &str, json: bool, command: Command) -> u8 {
+    let endpoint = match cli::Endpoint::parse(api) {
+        Ok(e) => e,
+        Err(e) => return usage(&e),
+    };
+    let (plan, family) = match &command {
+        Command::Neighbor { family, args } => {
+            (cli::neighbor(args, family.as_deref()), family.clone())
         }
-        Some(_) => {
-            eprintln!("podbgp: this build has the BGP codec only; the speaker is not in it yet");
+        Command::Global { family, args } => (cli::global(args, family.as_deref()), family.clone()),
+        Command::Fib => (Ok(raw("/v1/fib")), None),
+        Command::Snat => (Ok(raw("/v1/snat")), None),
+        Command::Run { .. } => return 2,
+    };
+    let plan = match plan {
+        Ok(p) => p,
+        Err(cli::Usage(e)) => return usage(&e),
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("podbgp: {e}");
+            return 1;
+        }
+    };
+    let code = runtime.block_on(cli::execute(&endpoint, plan, json, family.as_deref()));
+    u8::try_from(code).unwrap_or(1)
+}
+
+fn raw(path: &str) -> cli::Plan {
+    cli::Plan {
+        method: hyper::Method::GET,
+        path: path.into(),
+        body: None,
+        print: cli::Print::Raw,
+    }
+}
+
+fn run(config: &std::path::Path, log_format: Option<String>) -> ExitCode {
+    let settings = match settings::Settings::load(config) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("podbgp: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let format = log_format
+        .or_else(|| settings.log.format.clone())
+        .unwrap_or_else(|| "text".into());
+    if format != "text" && format != "json" {
+        return ExitCode::from(usage(&format!(
+            "--log-format {format}: expected text or json"
+        )));
+    }
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| {
+            tracing_subscriber::EnvFilter::try_new(settings.log.level.as_deref().unwrap_or("info"))
+        })
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("podbgp: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(daemon::run(settings)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("podbgp: {e}");
             ExitCode::from(1)
         }
     }

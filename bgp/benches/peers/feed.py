@@ -118,7 +118,6 @@ class Peer:
     def __init__(self, index, local, args):
         self.index = index
         self.local = local
-        self.args = args
         self.sock = None
         self.state = "Idle"
         self.inbuf = bytearray()
@@ -130,7 +129,6 @@ class Peer:
         self.next_connect = 0.0
         self.received = {OPEN: 0, UPDATE: 0, NOTIFICATION: 0, KEEPALIVE: 0}
         self.feed = b""
-        self.withdraw = b""
         self.hold_warned = False
 
     def queue(self, data):
@@ -147,7 +145,6 @@ class Feeder:
         self.peers = [Peer(n, first + n, args) for n in range(args.peers)]
         self.daemon = (args.daemon, args.port)
         self.stdin_buf = b""
-        self.stdin_open = True
         self.established_reported = False
         self.feeding = False
         self.withdrawing = None
@@ -159,9 +156,8 @@ class Feeder:
         for p in self.peers:
             p.feed = announcements(path_attributes(p.index, p.local), chunks)
         self.withdraw_bytes = withdrawals(chunks)
-        sizes = [len(m) for m in (self.peers[0].feed,)]
         event("encoded", peers=len(self.peers), updates_per_peer=len(chunks),
-              feed_bytes=sum(len(p.feed) for p in self.peers), first_peer_bytes=sizes[0],
+              feed_bytes=sum(len(p.feed) for p in self.peers),
               withdraw_bytes=len(self.withdraw_bytes), seconds=f"{now() - t:.3f}")
 
     # ---------------------------------------------------------------- sockets
@@ -424,7 +420,6 @@ class Feeder:
             return
         if not data:
             self.sel.unregister(sys.stdin.fileno())
-            self.stdin_open = False
             self.quit()
             return
         self.stdin_buf += data
@@ -475,18 +470,20 @@ class Feeder:
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--daemon", required=True, help="address of the daemon under test")
-    ap.add_argument("--port", type=int, default=179)
+    ap.add_argument("--port", type=int, default=179, help="the daemon's BGP port (179)")
     ap.add_argument("--local", required=True,
                     help="first source address; peer n uses this address + n")
-    ap.add_argument("--peers", type=int, default=10)
+    ap.add_argument("--peers", type=int, default=10, help="sessions, one per address (10)")
     ap.add_argument("--local-as", type=int, default=65000,
-                    help="our AS, the same as the daemon's (iBGP); must not be in 64512.. "
-                         "(the paths' ASNs) or the daemon drops the paths as loops")
-    ap.add_argument("--prefixes", type=int, default=100000)
-    ap.add_argument("--per-update", type=int, default=1000)
-    ap.add_argument("--hold", type=int, default=90)
-    ap.add_argument("--connect-timeout", type=float, default=30.0)
-    ap.add_argument("--max-seconds", type=float, default=600.0)
+                    help="our AS and the daemon's (iBGP; 65000); not one of the paths' "
+                         "ASNs 64512-64514, or the daemon drops the paths as loops")
+    ap.add_argument("--prefixes", type=int, default=100000, help="prefixes per peer (100000)")
+    ap.add_argument("--per-update", type=int, default=1000, help="prefixes per UPDATE (1000)")
+    ap.add_argument("--hold", type=int, default=90, help="hold time we offer (90 s)")
+    ap.add_argument("--connect-timeout", type=float, default=30.0,
+                    help="seconds for all sessions to reach Established (30)")
+    ap.add_argument("--max-seconds", type=float, default=600.0,
+                    help="the feeder exits after this many seconds whatever happens (600)")
     args = ap.parse_args()
     if not 0 < args.prefixes <= (0xFFFFFFFF - 0x0A000000) >> 8:
         ap.error("--prefixes out of range")

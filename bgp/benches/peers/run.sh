@@ -32,6 +32,8 @@ PREFIXES=100000
 PATHS=$((PEERS * PREFIXES))
 WITHDRAWN_PEER=0          # peer 0 holds the best path of every prefix, as in rib.rs
 DAEMON_IP=10.255.0.1
+SAMPLE=11.134.159.0/24    # the last prefix of the table, checked after each phase
+NEXT_BEST_IP=10.255.0.14  # peer 3: best once peer 0 is gone (one-AS path, MED 3)
 FEED_FIRST_IP=10.255.0.11
 
 P="pb$$"                  # per-run prefix of every namespace name
@@ -40,6 +42,7 @@ WORK=""
 PIDS=""                   # every process we started, by PID
 FRR_RUN=""                # FRR pathspace directory, if we made one
 FRR_RUN_PARENT_MADE=0
+WITHDRAW_METHOD=""
 
 log() { printf '[peers %s] %s\n' "$(date +%T)" "$*" >&2; }
 die() { log "FAILED: $*"; exit 1; }
@@ -84,6 +87,7 @@ chmod 755 "$WORK"         # FRR drops to the frr user and must read its config
 
 # ---------------------------------------------------------------- helpers
 now() { date +%s.%N; }
+CLK_TCK=$(getconf CLK_TCK)
 calc() { awk "BEGIN { printf \"%.${2:-3}f\", $1 }"; }
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 # CPU time of the whole process: clock ticks (utime + stime, all threads, dead ones too)
@@ -101,15 +105,15 @@ wait_for() {
   done
 }
 
-# settle PID MAX_SECONDS: print the time the daemon's CPU use fell below 4%
-# (less than 10 ms in a 0.25 s window), polling every 0.25 s
+# settle PID MAX_SECONDS: print the time the daemon's CPU use fell below 5%
+# (less than 5 ms of CPU in a 0.1 s window)
 settle() {
   spid=$1; send=$(( $(date +%s) + $2 ))
   sprev=$(cpu_ns "$spid"); stprev=$(now)
   while [ "$(date +%s)" -lt "$send" ]; do
-    sleep 0.25
+    sleep 0.1
     scur=$(cpu_ns "$spid"); stcur=$(now)
-    if [ $(( scur - sprev )) -lt 10000000 ]; then echo "$stprev"; return 0; fi
+    if [ $(( scur - sprev )) -lt 5000000 ]; then echo "$stprev"; return 0; fi
     sprev=$scur; stprev=$stcur
   done
   log "daemon still busy after $2 s"
@@ -129,21 +133,23 @@ wait_event() {  # NAME SECONDS
   done
 }
 
-# wait_count ge|le TARGET: poll the daemon's path count until it is >= or <=
-# TARGET; print the time of the answer that got there. Every 0.1 s for the
-# first 5 s, then every 0.2 s; at most PHASE_TIMEOUT seconds.
+# wait_count ge|le TARGET SAMPLE_PATHS: poll the daemon's path count until
+# it is >= or <= TARGET; print the time of the answer that got there.
+# SAMPLE_PATHS is the sample prefix's path count once done, for daemons whose
+# count is costly. Polls every 1/20 of the time waited so far, at least 0.02 s
+# and at most 0.2 s apart; gives up after PHASE_TIMEOUT seconds.
 wait_count() {
-  op=$1; target=$2
-  start=$(date +%s); end=$(( start + PHASE_TIMEOUT ))
+  op=$1; target=$2; GATE=$3
+  pstart=$(now); end=$(( $(date +%s) + PHASE_TIMEOUT ))
   while :; do
     c=$(count_paths || true); t=$(now)
     if [ -n "$c" ]; then
-      LAST_COUNT=$c
       if [ "$op" = ge ] && [ "$c" -ge "$target" ]; then echo "$t"; return 0; fi
       if [ "$op" = le ] && [ "$c" -le "$target" ]; then echo "$t"; return 0; fi
     fi
     [ "$(date +%s)" -lt "$end" ] || { log "path count still ${c:-unknown} after $PHASE_TIMEOUT s (want $op $target)"; return 1; }
-    if [ $(( $(date +%s) - start )) -lt 5 ]; then sleep 0.1; else sleep 0.2; fi
+    sleep "$(awk -v s="$pstart" -v t="$t" 'BEGIN {
+      e = (t - s) / 20; if (e < 0.02) e = 0.02; if (e > 0.2) e = 0.2; printf "%.3f", e }')"
   done
 }
 
@@ -199,6 +205,13 @@ count_bird() {  # sum of the BGP channels' imported routes: counters, no table w
     awk '$1 == "Routes:" { s += $2; n++ } END { if (n) print s }'
 }
 
+best_bird() {  # SAMPLE's paths: "COUNT BEST_NEXT_HOP"
+  timeout 20 birdc -s "$BIRDC" show route "$SAMPLE" 2>/dev/null | awk '
+    / unicast \[/ { n++; best = ($0 ~ / \* /) }
+    best && $1 == "via" { hop = $2; best = 0 }
+    END { print n + 0, (hop == "" ? "-" : hop) }'
+}
+
 start_frr() {
   d="$WORK/frr"; mkdir -p "$d"
   {
@@ -243,6 +256,17 @@ count_frr() {  # sum of the peers' pfxRcd (Adj-RIB-In after import)
     grep -o '"pfxRcd": *[0-9]*' | awk -F: '{ s += $2; n++ } END { if (n) print s }'
 }
 
+best_frr() {
+  vty -c "show bgp ipv4 unicast $SAMPLE json" | python3 -c '
+import json, sys
+try:
+    paths = json.load(sys.stdin).get("paths", [])
+except ValueError:
+    paths = []
+best = [p["nexthops"][0]["ip"] for p in paths if p.get("bestpath", {}).get("overall")]
+print(len(paths), best[0] if best else "-")'
+}
+
 start_gobgp() {
   d="$WORK/gobgp"; mkdir -p "$d"
   {
@@ -269,12 +293,29 @@ start_gobgp() {
   wait_for "GoBGP API" 20 gobgp --target "$GOBGP_API" global || die "GoBGP did not start: $(tail -5 "$d/gobgpd.log")"
   VERSION=$(gobgpd --version | awk '{ print $3 }')
 }
-count_gobgp() {  # paths in the global RIB (the server walks its 100,000 destinations to count)
+count_gobgp() {  # paths in the global RIB
+  # gobgpd counts by walking all 100,000 destinations in its main loop, about
+  # 50 ms of its CPU at 1,000,000 paths: ask only once the sample prefix, the
+  # last one each peer sends and withdraws, has the number of paths wanted
+  # (an exact lookup, about 1 ms).
+  if [ -n "${GATE:-}" ] && [ "$(best_gobgp | cut -d' ' -f1)" != "$GATE" ]; then return 0; fi
   timeout 20 gobgp --target "$GOBGP_API" global rib summary -a ipv4 2>/dev/null |
     sed -n 's/.*Path: *\([0-9]*\).*/\1/p'
 }
 
-stop_pids() {  # stop these PIDs: TERM, then KILL after 10 s
+best_gobgp() {
+  timeout 20 gobgp --target "$GOBGP_API" global rib -a ipv4 "$SAMPLE" 2>/dev/null |
+    awk '$1 ~ /^\*/ { n++ } $1 == "*>" { hop = $3 } END { print n + 0, (hop == "" ? "-" : hop) }'
+}
+
+forget_pids() {  # drop these PIDs from PIDS once they are gone (a PID can be reused)
+  keep=""
+  for pid in $PIDS; do
+    case " $* " in *" $pid "*) ;; *) keep="$keep $pid" ;; esac
+  done
+  PIDS=$keep
+}
+stop_pids() {  # stop these PIDs: SIGTERM, then SIGKILL after 10 s; fails if SIGKILL was needed
   for pid in "$@"; do kill "$pid" 2>/dev/null || true; done
   for _ in $(seq 1 100); do
     alive=0
@@ -283,11 +324,18 @@ stop_pids() {  # stop these PIDs: TERM, then KILL after 10 s
     sleep 0.1
   done
   for pid in "$@"; do kill -9 "$pid" 2>/dev/null || true; done
-  sleep 0.2
+  for _ in $(seq 1 50); do
+    alive=0
+    for pid in "$@"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [ $alive = 0 ] && break
+    sleep 0.1
+  done
+  return 1
 }
 
 # ---------------------------------------------------------------- one run
 RESULTS="$WORK/results"
+FORMAT='%-6s %-7s %7s %9s %7s %7s %11s %10s %11s %7s  %s\n'
 : >"$RESULTS"
 
 measure() {
@@ -320,7 +368,7 @@ measure() {
   echo feed >&3
   wait_event feed-start 10 || die "$name: the feed did not start"
   t0=$(event_time feed-start)
-  t1=$(wait_count ge "$PATHS") || die "$name: did not load $PATHS paths"
+  t1=$(wait_count ge "$PATHS" "$PEERS") || die "$name: did not load $PATHS paths"
   ts=$(settle "$DPID" 60)
   cpu1=$(cpu_ticks "$DPID")
   rss1=$(rss_kb "$DPID")
@@ -329,41 +377,54 @@ measure() {
   log "$name: $c1 paths after $(calc "$t1 - $t0") s (all sent after $(calc "$tsent - $t0") s, daemon idle after $(calc "$ts - $t0") s); RSS $rss0 -> $rss1 kB"
   [ "$c1" -le "$PATHS" ] || die "$name holds $c1 paths, more than $PATHS"
 
-  [ -n "${DEBUG_PAUSE:-}" ] && { log "pausing"; sleep "$DEBUG_PAUSE"; }
+  # Checks: the kernel holds only the connected subnet; the sample prefix has
+  # all its paths and the best is peer 0's (lowest MED of the shortest paths).
+  checks=""
   kroutes=$(ip -n "$NS_D" -4 route show table all | grep -vc 'table local' || true)
+  [ "$kroutes" = 1 ] || checks="$checks kernel-routes=$kroutes"
+  best=$("best_$name")
+  [ "$best" = "$PEERS $FEED_FIRST_IP" ] || checks="$checks after-load:$(echo "$best" | tr ' ' /)"
 
   target=$(( PATHS - PREFIXES ))
   if [ "$WITHDRAW_BY" = close ]; then
     echo "close $WITHDRAWN_PEER" >&3
     wait_event close 10 || die "$name: the close did not start"
     w0=$(event_time close)
-    method="peer $WITHDRAWN_PEER's session closed (Cease)"
+    method="peer $WITHDRAWN_PEER's session is closed (NOTIFICATION Cease)"
   else
     echo "withdraw $WITHDRAWN_PEER" >&3
     wait_event withdraw-start 10 || die "$name: the withdrawal did not start"
     w0=$(event_time withdraw-start)
-    method="peer $WITHDRAWN_PEER's $PREFIXES prefixes in UPDATE withdrawn routes"
+    method="peer $WITHDRAWN_PEER withdraws its $PREFIXES prefixes in UPDATEs (withdrawn routes)"
   fi
-  w1=$(wait_count le "$target") || die "$name: did not drop to $target paths"
+  w1=$(wait_count le "$target" "$((PEERS - 1))") || die "$name: did not drop to $target paths"
   ws=$(settle "$DPID" 60)
   c2=$(count_paths)
   log "$name: $c2 paths $(calc "$w1 - $w0") s after the withdrawal started (daemon idle after $(calc "$ws - $w0") s)"
+  best=$("best_$name")
+  [ "$best" = "$((PEERS - 1)) $NEXT_BEST_IP" ] || checks="$checks after-withdraw:$(echo "$best" | tr ' ' /)"
+  log "$name: checks ${checks:-ok}"
 
   # Stop the daemon first (by PID), so it does not spend time on sessions going down.
+  tstop=$(now)
   case $name in
-    frr) stop_pids "$(cat "$FRR_RUN/bgpd.pid")" "$(cat "$FRR_RUN/zebra.pid")" ;;
-    *) stop_pids "$DPID" ;;
+    frr) set -- "$DPID" "$(cat "$FRR_RUN/zebra.pid")" ;;
+    *) set -- "$DPID" ;;
   esac
+  if stop_pids "$@"; then how="SIGTERM"; else how="SIGKILL, 10 s after SIGTERM"; fi
+  forget_pids "$@"
+  log "$name: stopped by $how in $(calc "$(now) - $tstop" 1) s"
   echo quit >&3
   exec 3>&-
-  stop_pids "$FEED_PID"
+  stop_pids "$FEED_PID" || log "feeder needed SIGKILL"
+  forget_pids "$FEED_PID"
   [ "$name" = frr ] && { rm -rf "$FRR_RUN"; FRR_RUN=""; }
 
   load=$(calc "$t1 - $t0"); wd=$(calc "$w1 - $w0")
-  printf '%-6s %-7s %7s %9s %9s %7s %11s %10s %11s %7s\n' "$label" "$VERSION" "$load" \
-    "$(calc "$PATHS / ($t1 - $t0)" 0)" "$(calc "$ts - $t0" 2)" "$(calc "($cpu1 - $cpu0) / 100" 2)" \
+  printf "$FORMAT" "$label" "$VERSION" "$load" \
+    "$(calc "$PATHS / ($t1 - $t0)" 0)" "$(calc "$ts - $t0" 2)" "$(calc "($cpu1 - $cpu0) / $CLK_TCK" 2)" \
     "$(calc "($rss1 - $rss0) * 1024 / $PATHS" 1)" "$wd" "$(calc "$PREFIXES / ($w1 - $w0)" 0)" \
-    "$kroutes" >>"$RESULTS"
+    "$(calc "$ws - $w0" 2)" "$(echo "${checks:-ok}" | sed 's/^ //; s/ /,/g')" >>"$RESULTS"
   WITHDRAW_METHOD=$method
 }
 
@@ -374,11 +435,14 @@ for name in $DAEMONS; do
 done
 
 echo "# $PEERS iBGP peers (AS $BENCH_AS) x $PREFIXES IPv4 /24s = $PATHS paths over TCP in 4 KB UPDATEs of 1000 prefixes, all peers at once;"
-echo "# then $WITHDRAW_METHOD (peer $WITHDRAWN_PEER holds every best path)."
-echo "# CPUs: $(nproc); load average at start: $LOADAVG0"
-echo "# load s: first UPDATE sent -> daemon reports $PATHS paths; idle s: -> daemon CPU below 4%; cpu s: daemon CPU time in that span"
+echo "# then $WITHDRAW_METHOD; peer $WITHDRAWN_PEER holds every best path."
+echo "# CPUs: $(nproc) ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)); load average at start: $LOADAVG0"
+echo "# Debian packages: $(dpkg-query -W -f '${Package} ${Version}, ' bird2 frr gobgpd 2>/dev/null | sed 's/, $//')"
+echo "# load s: first UPDATE sent -> daemon reports $PATHS paths; idle s: -> daemon CPU below 5%; cpu s: daemon CPU time in that span"
 echo "# RSS B/path: growth of the daemon process's VmRSS (FRR: bgpd) over the load / $PATHS; RSS growth, not allocator-counted heap"
-echo "# withdraw s: first withdrawal sent -> daemon reports $((PATHS - PREFIXES)) paths; kernel routes: IPv4 routes in the daemon's namespace"
-printf '%-6s %-7s %7s %9s %9s %7s %11s %10s %11s %7s\n' daemon version "load s" "paths/s" "idle s" "cpu s" \
-  "RSS B/path" "withdraw s" "prefixes/s" "kernel"
+echo "# withdraw s: first withdrawal sent -> daemon reports $((PATHS - PREFIXES)) paths; idle s: -> daemon CPU below 5%"
+echo "# checks: no route in the daemon's kernel table but the connected subnet; $SAMPLE has $PEERS paths, best via $FEED_FIRST_IP,"
+echo "#   then $((PEERS - 1)) paths, best via $NEXT_BEST_IP (\"ok\", or what differed)"
+printf "$FORMAT" daemon version "load s" "paths/s" "idle s" "cpu s" \
+  "RSS B/path" "withdraw s" "prefixes/s" "idle s" "checks"
 cat "$RESULTS"

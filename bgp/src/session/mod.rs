@@ -33,6 +33,10 @@ pub enum Event {
     /// ManualStop: close with Cease / Administrative Shutdown and this
     /// RFC 9003 message, and stay down until started again.
     Stop { message: String },
+    /// As `Stop`, but we are going away to come back (a daemon restart):
+    /// never wrapped in a Hard Reset, so a peer that helps with graceful
+    /// restart keeps our routes meanwhile (RFC 8538 §4).
+    StopForRestart { message: String },
     /// Our connection attempt succeeded.
     Connected,
     /// We accepted the peer's connection.
@@ -106,6 +110,8 @@ pub struct Session {
     idle_hold: Duration,
     /// Started by the operator, so failures restart it.
     enabled: bool,
+    /// Stopped to restart: no Hard Reset on the way out.
+    soft_stop: bool,
     rng: u64,
 }
 
@@ -126,6 +132,7 @@ impl Session {
             restart_at: None,
             idle_hold: IDLE_HOLD_FIRST,
             enabled: false,
+            soft_stop: false,
             rng: seed | 1,
         }
     }
@@ -176,9 +183,11 @@ impl Session {
     /// Handle an event.
     pub fn handle(&mut self, now: Instant, event: Event) -> Vec<Output> {
         let mut out = Vec::new();
+        let soft_stop = matches!(event, Event::StopForRestart { .. });
         match event {
             Event::Start => self.start(now, &mut out),
-            Event::Stop { message } => {
+            Event::Stop { message } | Event::StopForRestart { message } => {
+                self.soft_stop = soft_stop;
                 self.enabled = false;
                 self.restart_at = None;
                 if matches!(
@@ -281,6 +290,7 @@ impl Session {
 
     fn start(&mut self, now: Instant, out: &mut Vec<Output>) {
         self.enabled = true;
+        self.soft_stop = false;
         if self.state != State::Idle {
             return;
         }
@@ -366,7 +376,8 @@ impl Session {
     /// the Ceases meant to flush the peer's routes go as a Hard Reset, or
     /// the peer would keep them as stale (§5 of that RFC).
     fn hard_reset_applies(&self, n: &Notification) -> bool {
-        let both = self.config.graceful_restart.is_some()
+        let both = !self.soft_stop
+            && self.config.graceful_restart.is_some()
             && self
                 .negotiated
                 .as_ref()

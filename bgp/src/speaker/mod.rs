@@ -90,6 +90,8 @@ pub struct PeerConfig {
     /// not of (IPv6 routes over an IPv4 session, say).
     pub next_hop_v4: Option<Ipv4Addr>,
     pub next_hop_v6: Option<Ipv6Addr>,
+    /// Added shut down (Idle, admin): the session waits for `start_peer`.
+    pub admin_down: bool,
 }
 
 impl PeerConfig {
@@ -105,6 +107,7 @@ impl PeerConfig {
             stale_time: Duration::from_secs(360),
             next_hop_v4: None,
             next_hop_v6: None,
+            admin_down: false,
         }
     }
 }
@@ -286,8 +289,11 @@ impl Speaker {
         if self.peers.len() <= slot {
             self.peers.resize_with(slot + 1, || None);
         }
+        let start = !peer.config.admin_down;
         self.peers[slot] = Some(peer);
-        self.session_event(now, id, Event::Start);
+        if start {
+            self.session_event(now, id, Event::Start);
+        }
         Ok(id)
     }
 
@@ -323,6 +329,21 @@ impl Speaker {
         self.peer(id).ok_or(PeerError::Unknown(id))?;
         let message = message.to_string();
         self.stop_all(now, id, Event::Stop { message });
+        Ok(())
+    }
+
+    /// Close the session as [`Speaker::stop_peer`] does, because this
+    /// speaker is going away to restart: never as a Hard Reset, so a peer
+    /// with graceful restart keeps our routes until we are back.
+    pub fn stop_peer_for_restart(
+        &mut self,
+        now: Instant,
+        id: PeerId,
+        message: &str,
+    ) -> Result<(), PeerError> {
+        self.peer(id).ok_or(PeerError::Unknown(id))?;
+        let message = message.to_string();
+        self.stop_all(now, id, Event::StopForRestart { message });
         Ok(())
     }
 

@@ -556,3 +556,50 @@ fn the_initial_table_is_packed_into_few_updates() {
         assert_eq!(status.advertised, [2000, 0]);
     }
 }
+
+// A -- B, graceful restart with the N-bit on both sides (RFC 8538): an
+// operator's shutdown goes as a Hard Reset and B drops A's routes; A
+// stopping to restart sends a plain Cease and B keeps them, stale.
+#[test]
+fn shutdown_is_a_hard_reset_but_stopping_to_restart_is_not() {
+    for restarting in [false, true] {
+        let mut n = Net::new();
+        let cfg = gr_node(&mut n, 1, None);
+        let a = n.node_with(1, cfg);
+        let cfg = gr_node(&mut n, 2, None);
+        let b = n.node_with(2, cfg);
+        gr_peer(&mut n, a, b);
+        gr_peer(&mut n, b, a);
+        originate(&mut n, a, "10.244.1.0/24");
+        n.advance(Duration::from_secs(1));
+        assert_eq!(n.nodes[b].fib.len(), 1);
+        let id = n.id(a, b);
+        let now = n.now;
+        if restarting {
+            n.nodes[a]
+                .speaker
+                .stop_peer_for_restart(now, id, "upgrade")
+                .expect("peer");
+        } else {
+            n.nodes[a]
+                .speaker
+                .stop_peer(now, id, "retired")
+                .expect("peer");
+        }
+        n.settle();
+        let cause = n.nodes[b].downs.iter().find_map(|(_, d)| match d {
+            Down::Received(m) => Some(m.cause),
+            _ => None,
+        });
+        if restarting {
+            assert_eq!(
+                cause,
+                Some(Cause::Cease(CeaseSubcode::AdministrativeShutdown))
+            );
+            assert_eq!(n.nodes[b].fib.len(), 1, "kept for the restart");
+        } else {
+            assert_eq!(cause, Some(Cause::Cease(CeaseSubcode::HardReset)));
+            assert!(n.nodes[b].fib.is_empty());
+        }
+    }
+}

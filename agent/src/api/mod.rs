@@ -1,0 +1,287 @@
+//! The control API: HTTP and JSON on loopback or a unix socket. Handlers
+//! turn a request into an [`ApiCall`] for the owner and wait for its answer;
+//! nothing here touches the speaker's state directly.
+
+pub mod model;
+mod view;
+
+use std::net::IpAddr;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use bgp::wire::Family;
+use ipnet::IpNet;
+use serde::Deserialize;
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::daemon::owner::Command;
+use crate::settings::ApiListen;
+
+pub use view::answer;
+
+/// What the API asks of the owner.
+#[derive(Debug)]
+pub enum Request {
+    Global,
+    Neighbors,
+    Neighbor(IpAddr),
+    AdjIn(IpAddr, Option<Family>),
+    AdjOut(IpAddr, Option<Family>),
+    Op(IpAddr, Op),
+    Rib {
+        family: Option<Family>,
+        prefix: Option<IpNet>,
+    },
+    RibSummary(Option<Family>),
+    RibAdd(model::RibAdd),
+    RibDel(IpNet),
+}
+
+/// What an operator can do to a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Reset,
+    SoftReset,
+    SoftResetIn,
+    SoftResetOut,
+    Shutdown,
+    Enable,
+}
+
+/// An answer: a JSON document, or a status and one line of error.
+pub type Answer = Result<Value, (StatusCode, String)>;
+
+pub struct ApiCall {
+    pub request: Request,
+    pub reply: oneshot::Sender<Answer>,
+}
+
+type Owner = mpsc::Sender<Command>;
+
+async fn ask(owner: &Owner, request: Request) -> Response {
+    let (reply, answer) = oneshot::channel();
+    let call = ApiCall { request, reply };
+    if owner.send(Command::Api(call)).await.is_err() {
+        return failure(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the speaker is shutting down",
+        );
+    }
+    match answer.await {
+        Ok(Ok(v)) => Json(v).into_response(),
+        Ok(Err((status, e))) => failure(status, &e),
+        Err(_) => failure(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the speaker is shutting down",
+        ),
+    }
+}
+
+fn failure(status: StatusCode, e: &str) -> Response {
+    (
+        status,
+        Json(model::ApiError {
+            error: e.to_string(),
+        }),
+    )
+        .into_response()
+}
+
+/// A request the API cannot take, answered with 400.
+struct BadRequest(String);
+
+impl IntoResponse for BadRequest {
+    fn into_response(self) -> Response {
+        failure(StatusCode::BAD_REQUEST, &self.0)
+    }
+}
+
+#[derive(Deserialize)]
+struct FamilyQuery {
+    family: Option<String>,
+    prefix: Option<String>,
+}
+
+fn family(q: &FamilyQuery) -> Result<Option<Family>, BadRequest> {
+    match q.family.as_deref() {
+        None | Some("") => Ok(None),
+        Some("ipv4") => Ok(Some(Family::IPV4_UNICAST)),
+        Some("ipv6") => Ok(Some(Family::IPV6_UNICAST)),
+        Some(other) => Err(BadRequest(format!("family {other}: expected ipv4 or ipv6"))),
+    }
+}
+
+fn address(s: &str) -> Result<IpAddr, BadRequest> {
+    s.parse()
+        .map_err(|_| BadRequest(format!("{s}: not an IP address")))
+}
+
+fn prefix(s: &str) -> Result<IpNet, BadRequest> {
+    s.parse::<IpNet>()
+        .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
+        .map_err(|_| BadRequest(format!("{s}: not a prefix")))
+}
+
+async fn global(State(o): State<Owner>) -> Response {
+    ask(&o, Request::Global).await
+}
+
+async fn neighbors(State(o): State<Owner>) -> Response {
+    ask(&o, Request::Neighbors).await
+}
+
+async fn neighbor(State(o): State<Owner>, Path(addr): Path<String>) -> Response {
+    match address(&addr) {
+        Ok(a) => ask(&o, Request::Neighbor(a)).await,
+        Err(r) => r.into_response(),
+    }
+}
+
+async fn adj(
+    State(o): State<Owner>,
+    Path((addr, which)): Path<(String, String)>,
+    Query(q): Query<FamilyQuery>,
+) -> Response {
+    let (a, f) = match (address(&addr), family(&q)) {
+        (Ok(a), Ok(f)) => (a, f),
+        (Err(r), _) | (_, Err(r)) => return r.into_response(),
+    };
+    match which.as_str() {
+        "adj-in" => ask(&o, Request::AdjIn(a, f)).await,
+        "adj-out" => ask(&o, Request::AdjOut(a, f)).await,
+        _ => failure(StatusCode::NOT_FOUND, "expected adj-in or adj-out"),
+    }
+}
+
+async fn op(State(o): State<Owner>, Path((addr, op)): Path<(String, String)>) -> Response {
+    let a = match address(&addr) {
+        Ok(a) => a,
+        Err(r) => return r.into_response(),
+    };
+    let op = match op.as_str() {
+        "reset" => Op::Reset,
+        "softreset" => Op::SoftReset,
+        "softresetin" => Op::SoftResetIn,
+        "softresetout" => Op::SoftResetOut,
+        "shutdown" => Op::Shutdown,
+        "enable" => Op::Enable,
+        other => {
+            return failure(
+                StatusCode::NOT_FOUND,
+                &format!("{other}: expected reset, softreset, shutdown or enable"),
+            )
+        }
+    };
+    ask(&o, Request::Op(a, op)).await
+}
+
+async fn rib(State(o): State<Owner>, Query(q): Query<FamilyQuery>) -> Response {
+    let f = match family(&q) {
+        Ok(f) => f,
+        Err(r) => return r.into_response(),
+    };
+    let p = match q.prefix.as_deref().filter(|p| !p.is_empty()).map(prefix) {
+        Some(Ok(p)) => Some(p),
+        Some(Err(r)) => return r.into_response(),
+        None => None,
+    };
+    ask(
+        &o,
+        Request::Rib {
+            family: f,
+            prefix: p,
+        },
+    )
+    .await
+}
+
+async fn rib_summary(State(o): State<Owner>, Query(q): Query<FamilyQuery>) -> Response {
+    match family(&q) {
+        Ok(f) => ask(&o, Request::RibSummary(f)).await,
+        Err(r) => r.into_response(),
+    }
+}
+
+async fn rib_add(
+    State(o): State<Owner>,
+    body: Result<Json<model::RibAdd>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    match body {
+        Ok(Json(add)) => ask(&o, Request::RibAdd(add)).await,
+        Err(e) => failure(StatusCode::BAD_REQUEST, &e.body_text()),
+    }
+}
+
+async fn rib_del(State(o): State<Owner>, Query(q): Query<FamilyQuery>) -> Response {
+    match q.prefix.as_deref().map(prefix) {
+        Some(Ok(p)) => ask(&o, Request::RibDel(p)).await,
+        Some(Err(r)) => r.into_response(),
+        None => failure(StatusCode::BAD_REQUEST, "prefix= is required"),
+    }
+}
+
+fn router(owner: Owner) -> Router {
+    Router::new()
+        .route("/v1/global", get(global))
+        .route("/v1/neighbors", get(neighbors))
+        .route("/v1/neighbors/:addr", get(neighbor))
+        .route("/v1/neighbors/:addr/:which", get(adj).post(op))
+        .route("/v1/rib", get(rib).post(rib_add).delete(rib_del))
+        .route("/v1/rib/summary", get(rib_summary))
+        .fallback(|| async { failure(StatusCode::NOT_FOUND, "no such API path") })
+        .with_state(owner)
+}
+
+/// Start serving the API on `at`.
+pub async fn serve(at: ApiListen, owner: Owner) -> Result<(), String> {
+    let app = router(owner);
+    match at {
+        ApiListen::Tcp(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| format!("api.listen = {addr}: {e}"))?;
+            tokio::spawn(async move {
+                let _ = axum::serve(listener, app).await;
+            });
+        }
+        ApiListen::Unix(path) => {
+            // A socket left by an earlier run is ours to replace.
+            if std::fs::metadata(&path).is_ok_and(|m| {
+                use std::os::unix::fs::FileTypeExt;
+                m.file_type().is_socket()
+            }) {
+                let _ = std::fs::remove_file(&path);
+            }
+            let listener = tokio::net::UnixListener::bind(&path)
+                .map_err(|e| format!("api.listen = unix:{}: {e}", path.display()))?;
+            tokio::spawn(serve_unix(listener, app));
+        }
+    }
+    Ok(())
+}
+
+async fn serve_unix(listener: tokio::net::UnixListener, app: Router) {
+    use hyper_util::rt::TokioIo;
+    use hyper_util::service::TowerToHyperService;
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let service = TowerToHyperService::new(app.clone());
+        tokio::spawn(async move {
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+/// For a POST or DELETE that has nothing else to say.
+pub fn done(what: impl Into<String>) -> Answer {
+    serde_json::to_value(model::Done { done: what.into() })
+        .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+}

@@ -1,0 +1,346 @@
+//! `podbgp run`: the speaker as a daemon. Settings become the speaker's
+//! configuration; listeners, the control API and the metrics server start;
+//! the owner loop runs until SIGTERM, when every peer gets a Cease.
+
+mod conn;
+pub mod owner;
+mod sockopt;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bgp::session::{Down, SessionConfig};
+use bgp::speaker::{PeerConfig, Speaker, SpeakerConfig};
+use bgp::wire::Family;
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{info, warn};
+
+use crate::metrics::Metrics;
+use crate::settings::{Neighbor, Settings};
+use owner::{Command, Owner};
+
+/// Facts about this speaker the API shows.
+#[derive(Debug, Clone)]
+pub struct Info {
+    pub listen_addresses: Vec<IpAddr>,
+    pub listen_port: u16,
+    pub graceful_restart: bool,
+}
+
+/// A peer as the daemon runs it: the core's configuration and the socket
+/// settings the I/O needs.
+#[derive(Debug, Clone)]
+pub struct PeerSettings {
+    pub config: PeerConfig,
+    pub neighbor: Neighbor,
+    pub ebgp: bool,
+}
+
+impl PeerSettings {
+    pub fn new(settings: &Settings, router_id: Ipv4Addr, n: &Neighbor) -> PeerSettings {
+        let g = &settings.global;
+        let mut session = SessionConfig::new(g.asn, router_id, n.asn);
+        session.hold_time = n.hold_time;
+        session.connect_retry = Duration::from_secs(u64::from(n.connect_retry));
+        session.passive = n.passive;
+        session.families = n
+            .families
+            .iter()
+            .map(|f| {
+                if f == "ipv6" {
+                    Family::IPV6_UNICAST
+                } else {
+                    Family::IPV4_UNICAST
+                }
+            })
+            .collect();
+        session.graceful_restart = g
+            .graceful_restart
+            .enabled
+            .then_some(g.graceful_restart.restart_time);
+        session.hostname = hostname();
+        let mut config = PeerConfig::new(n.address, session);
+        config.rr_client = n.route_reflector_client;
+        config.next_hop_self = n.next_hop_self;
+        config.max_prefixes = n.max_prefixes;
+        config.mrai = Duration::from_secs(u64::from(n.mrai));
+        config.stale_time = Duration::from_secs(u64::from(g.graceful_restart.stale_time));
+        config.admin_down = !n.enabled;
+        // Checked when the settings were loaded.
+        config.prefixes.rules = n
+            .import
+            .iter()
+            .filter_map(|r| crate::settings::parse_rule(r).ok())
+            .collect();
+        PeerSettings {
+            ebgp: n.asn != g.asn,
+            config,
+            neighbor: n.clone(),
+        }
+    }
+
+    /// The TTL we send with: 255 under GTSM, the multihop count for eBGP,
+    /// the system's default for iBGP.
+    fn ttl(&self) -> Option<u8> {
+        if self.neighbor.ttl_security {
+            Some(255)
+        } else if self.ebgp {
+            Some(self.neighbor.multihop.unwrap_or(1))
+        } else {
+            self.neighbor.multihop
+        }
+    }
+
+    /// Socket options on a connection the peer opened.
+    fn prepare_accepted(&self, stream: &TcpStream) -> std::io::Result<()> {
+        let v6 = self.neighbor.address.is_ipv6();
+        if let Some(ttl) = self.ttl() {
+            sockopt::set_ttl(stream, v6, ttl)?;
+        }
+        if self.neighbor.ttl_security {
+            sockopt::set_min_ttl(stream, v6, self.min_ttl())?;
+        }
+        Ok(())
+    }
+
+    /// GTSM: the lowest TTL a packet from a peer `multihop` hops away has.
+    fn min_ttl(&self) -> u8 {
+        255 - (self.neighbor.multihop.unwrap_or(1) - 1)
+    }
+}
+
+/// Open a connection to the peer with its source address, TTL, GTSM and
+/// MD5 settings, giving up after the connect-retry time.
+pub async fn connect(p: &PeerSettings) -> std::io::Result<TcpStream> {
+    let n = &p.neighbor;
+    let remote = SocketAddr::new(n.address, n.port);
+    let v6 = n.address.is_ipv6();
+    let socket = if v6 {
+        TcpSocket::new_v6()?
+    } else {
+        TcpSocket::new_v4()?
+    };
+    if let Some(local) = n.local_address {
+        socket.set_reuseaddr(true)?;
+        socket.bind(SocketAddr::new(local, n.local_port.unwrap_or(0)))?;
+    } else if let Some(port) = n.local_port {
+        socket.set_reuseaddr(true)?;
+        let any = if v6 {
+            IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)
+        } else {
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+        };
+        socket.bind(SocketAddr::new(any, port))?;
+    }
+    if let Some(ttl) = p.ttl() {
+        sockopt::set_ttl(&socket, v6, ttl)?;
+    }
+    if n.ttl_security {
+        sockopt::set_min_ttl(&socket, v6, p.min_ttl())?;
+    }
+    if let Some(pw) = &n.password {
+        sockopt::set_md5(&socket, n.address, pw.as_bytes())?;
+    }
+    let limit = Duration::from_secs(u64::from(n.connect_retry));
+    match tokio::time::timeout(limit, socket.connect(remote)).await {
+        Ok(r) => r,
+        Err(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "connection attempt timed out",
+        )),
+    }
+}
+
+/// A listening socket on `addr`, with the MD5 keys of the peers of its family.
+fn listener(addr: SocketAddr, peers: &[PeerSettings]) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv6() {
+        let s = socket2::Socket::new(socket2::Domain::IPV6, socket2::Type::STREAM, None)?;
+        s.set_only_v6(true)?;
+        s
+    } else {
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?
+    };
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    for p in peers {
+        if let Some(pw) = &p.neighbor.password {
+            if p.neighbor.address.is_ipv6() == addr.is_ipv6() {
+                sockopt::set_md5(&socket, p.neighbor.address, pw.as_bytes())?;
+            }
+        }
+    }
+    socket.bind(&addr.into())?;
+    socket.listen(128)?;
+    TcpListener::from_std(socket.into())
+}
+
+/// The words a log line uses for why a session went down.
+pub fn describe_down(d: &Down) -> String {
+    match d {
+        Down::Sent(n) => format!("sent NOTIFICATION {n}"),
+        Down::Received(n) => format!("received NOTIFICATION {n}"),
+        Down::Closed => "connection closed".into(),
+        Down::ConnectFailed => "connection failed".into(),
+    }
+}
+
+/// The machine's name, for the hostname capability.
+fn hostname() -> Option<String> {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is writable for its whole length.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return None;
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    std::str::from_utf8(&buf[..end])
+        .ok()
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
+/// The first IPv4 address of an interface that is up and not loopback.
+pub fn first_ipv4() -> Option<Ipv4Addr> {
+    let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs fills `list`, which we free below.
+    if unsafe { libc::getifaddrs(&mut list) } != 0 {
+        return None;
+    }
+    let mut found = None;
+    let mut cur = list;
+    while !cur.is_null() {
+        // SAFETY: `cur` walks the list getifaddrs returned.
+        let ifa = unsafe { &*cur };
+        cur = ifa.ifa_next;
+        let up = ifa.ifa_flags & (libc::IFF_UP as u32) != 0;
+        let loopback = ifa.ifa_flags & (libc::IFF_LOOPBACK as u32) != 0;
+        if ifa.ifa_addr.is_null() || !up || loopback {
+            continue;
+        }
+        // SAFETY: a non-null ifa_addr points to a sockaddr of its family.
+        if unsafe { (*ifa.ifa_addr).sa_family } == libc::AF_INET as libc::sa_family_t {
+            let sin = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in) };
+            found = Some(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)));
+            break;
+        }
+    }
+    // SAFETY: `list` came from getifaddrs.
+    unsafe { libc::freeifaddrs(list) };
+    found
+}
+
+/// Run the daemon until SIGTERM or SIGINT.
+pub async fn run(settings: Settings) -> Result<(), String> {
+    let g = &settings.global;
+    let router_id = g.router_id.or_else(first_ipv4).ok_or(
+        "global.router_id is not set and this machine has no IPv4 address to take it from",
+    )?;
+    let mut core = SpeakerConfig::new(g.asn, router_id);
+    core.cluster_id = g.cluster_id;
+    let now = std::time::Instant::now();
+    let speaker = Speaker::new(now, core);
+    let metrics = Arc::new(Metrics::new());
+    let info = Info {
+        listen_addresses: g.listen_addresses.clone(),
+        listen_port: g.listen_port,
+        graceful_restart: g.graceful_restart.enabled,
+    };
+    let mut owner = Owner::new(speaker, Arc::clone(&metrics), info);
+    let peers: Vec<PeerSettings> = settings
+        .neighbors
+        .iter()
+        .map(|n| PeerSettings::new(&settings, router_id, n))
+        .collect();
+    for p in &peers {
+        owner.add_peer(p.clone())?;
+    }
+    let unspecified = |p: &ipnet::IpNet| match p {
+        ipnet::IpNet::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        ipnet::IpNet::V6(_) => IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+    };
+    for prefix in &g.advertise {
+        owner
+            .speaker
+            .originate(now, *prefix, &[], unspecified(prefix));
+    }
+
+    // Listeners: each one that fails is reported; none at all is fatal
+    // only when some peer waits for the other side to connect.
+    let mut listening = 0;
+    for addr in &g.listen_addresses {
+        let at = SocketAddr::new(*addr, g.listen_port);
+        match listener(at, &peers) {
+            Ok(l) => {
+                listening += 1;
+                info!(%at, "listening for BGP");
+                tokio::spawn(accept_loop(l, owner.sender()));
+            }
+            Err(e) => warn!(%at, "cannot listen for BGP: {e}"),
+        }
+    }
+    if listening == 0 && peers.iter().any(|p| p.neighbor.passive) {
+        return Err(format!(
+            "global.listen_addresses: could not listen on any of them (port {}), and passive peers need it",
+            g.listen_port
+        ));
+    }
+
+    let api = settings.api_listen().map_err(|e| e.to_string())?;
+    crate::api::serve(api, owner.sender()).await?;
+    if !settings.metrics.listen.is_empty() {
+        let at: SocketAddr = settings
+            .metrics
+            .listen
+            .parse()
+            .map_err(|_| "metrics.listen: expected HOST:PORT".to_string())?;
+        crate::metrics::serve(at, Arc::clone(&metrics)).await?;
+    }
+
+    let tx = owner.sender();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        let (done, wait) = oneshot::channel();
+        if tx.send(Command::Shutdown(done)).await.is_ok() {
+            let _ = wait.await;
+        }
+    });
+    info!(asn = g.asn, %router_id, peers = peers.len(), "podbgp running");
+    owner.run().await;
+    Ok(())
+}
+
+async fn accept_loop(listener: TcpListener, owner: mpsc::Sender<Command>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, remote)) => {
+                if owner
+                    .send(Command::Incoming { stream, remote })
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            Err(e) => {
+                warn!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}

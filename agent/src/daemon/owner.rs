@@ -1,0 +1,364 @@
+//! The owner: the one task that holds the speaker (RIB, peer table) and
+//! carries out what it asks. Connection tasks, the listeners and the API
+//! all talk to it through one channel of [`Command`]s, so state has one
+//! owner and no locks. Best-path changes go out to whoever subscribed (the
+//! FIB and SNAT writers), in batches, never waiting on them.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bgp::rib::{BestChange, PeerId};
+use bgp::speaker::{Action, ConnId, Input, Speaker};
+use bgp::wire::{DecodeError, Message};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
+
+use super::conn::{self, ConnHandle};
+use super::{connect, PeerSettings};
+use crate::api::ApiCall;
+use crate::metrics::Metrics;
+
+/// What the owner is told.
+pub enum Command {
+    /// A connection arrived on a listener.
+    Incoming {
+        stream: TcpStream,
+        remote: SocketAddr,
+    },
+    /// An outgoing attempt ended.
+    Connected {
+        peer: PeerId,
+        attempt: u64,
+        result: std::io::Result<TcpStream>,
+    },
+    /// Something happened on a connection.
+    Conn {
+        peer: PeerId,
+        conn: ConnId,
+        event: ConnEvent,
+    },
+    Api(ApiCall),
+    /// Cease every session, let them flush, and stop.
+    Shutdown(oneshot::Sender<()>),
+}
+
+pub enum ConnEvent {
+    Message(Message),
+    DecodeError(DecodeError),
+    Closed(Option<std::io::Error>),
+}
+
+/// What the owner keeps of each peer beyond the speaker's view.
+struct Runtime {
+    settings: PeerSettings,
+    /// The current outgoing attempt; results of older ones are dropped.
+    attempt: u64,
+}
+
+pub struct Owner {
+    pub speaker: Speaker,
+    pub(super) tx: mpsc::Sender<Command>,
+    rx: mpsc::Receiver<Command>,
+    peers: HashMap<PeerId, Runtime>,
+    conns: HashMap<ConnId, (PeerId, ConnHandle)>,
+    next_conn: ConnId,
+    subscribers: Vec<mpsc::UnboundedSender<Arc<Vec<BestChange>>>>,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) info: super::Info,
+}
+
+impl Owner {
+    pub fn new(speaker: Speaker, metrics: Arc<Metrics>, info: super::Info) -> Self {
+        let (tx, rx) = mpsc::channel(4096);
+        Owner {
+            speaker,
+            tx,
+            rx,
+            peers: HashMap::new(),
+            conns: HashMap::new(),
+            next_conn: 1,
+            subscribers: Vec::new(),
+            metrics,
+            info,
+        }
+    }
+
+    pub fn sender(&self) -> mpsc::Sender<Command> {
+        self.tx.clone()
+    }
+
+    /// Best-path changes, batched, for a FIB or SNAT writer.
+    #[allow(dead_code)]
+    pub fn subscribe(&mut self) -> mpsc::UnboundedReceiver<Arc<Vec<BestChange>>> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.subscribers.push(tx);
+        rx
+    }
+
+    pub fn add_peer(&mut self, settings: PeerSettings) -> Result<PeerId, String> {
+        let now = Instant::now().into_std();
+        let id = self
+            .speaker
+            .add_peer(now, settings.config.clone())
+            .map_err(|e| e.to_string())?;
+        self.peers.insert(
+            id,
+            Runtime {
+                settings,
+                attempt: 0,
+            },
+        );
+        Ok(id)
+    }
+
+    pub fn peer_settings(&self, id: PeerId) -> Option<&PeerSettings> {
+        self.peers.get(&id).map(|r| &r.settings)
+    }
+
+    /// Run until shut down.
+    pub async fn run(mut self) {
+        loop {
+            let deadline = self.speaker.poll_at().map(Instant::from_std);
+            let command = tokio::select! {
+                c = self.rx.recv() => c,
+                () = sleep_until(deadline) => None,
+            };
+            if let Some(c) = command {
+                if let Some(done) = self.command(c) {
+                    self.shutdown(done).await;
+                    return;
+                }
+                // Take what else is waiting before deciding what to send:
+                // a burst of UPDATEs is exported in one pass.
+                for _ in 0..256 {
+                    let Ok(c) = self.rx.try_recv() else { break };
+                    if let Some(done) = self.command(c) {
+                        self.shutdown(done).await;
+                        return;
+                    }
+                }
+            }
+            self.turn();
+        }
+    }
+
+    /// Let the speaker decide, carry out its actions, pass changes on.
+    pub(crate) fn turn(&mut self) {
+        let now = Instant::now().into_std();
+        for action in self.speaker.poll(now) {
+            self.carry(action);
+        }
+        let changes = self.speaker.take_best_changes();
+        if !changes.is_empty() {
+            let batch = Arc::new(changes);
+            self.subscribers
+                .retain(|s| s.send(Arc::clone(&batch)).is_ok());
+        }
+        self.metrics.observe(&self.speaker, now);
+    }
+
+    /// Handle one command; `Some` when it asks to stop.
+    fn command(&mut self, c: Command) -> Option<oneshot::Sender<()>> {
+        let now = Instant::now().into_std();
+        match c {
+            Command::Incoming { stream, remote } => self.incoming(stream, remote),
+            Command::Connected {
+                peer,
+                attempt,
+                result,
+            } => {
+                if self.peers.get(&peer).map(|r| r.attempt) != Some(attempt) {
+                    return None;
+                }
+                match result {
+                    Ok(stream) => {
+                        let local = stream.local_addr().map(|a| canonical(a.ip()));
+                        let Ok(local) = local else { return None };
+                        let conn = self.start_conn(peer, stream);
+                        self.speaker
+                            .handle(now, peer, Input::Connected { conn, local });
+                    }
+                    Err(e) => {
+                        debug!(peer = %self.name(peer), "connect failed: {e}");
+                        self.speaker.handle(now, peer, Input::ConnectFailed);
+                    }
+                }
+            }
+            Command::Conn { peer, conn, event } => {
+                let input = match event {
+                    ConnEvent::Message(message) => {
+                        if matches!(message, Message::Update(_)) {
+                            self.metrics.update_received(&self.name(peer));
+                        }
+                        Input::Message { conn, message }
+                    }
+                    ConnEvent::DecodeError(error) => {
+                        warn!(peer = %self.name(peer), "malformed message: {}", error.notification());
+                        Input::DecodeError { conn, error }
+                    }
+                    ConnEvent::Closed(error) => {
+                        // Unknown: one the speaker closed itself.
+                        self.conns.remove(&conn)?;
+                        if let Some(e) = error {
+                            debug!(peer = %self.name(peer), "connection closed: {e}");
+                        }
+                        Input::Closed { conn }
+                    }
+                };
+                self.speaker.handle(now, peer, input);
+            }
+            Command::Api(call) => crate::api::answer(self, call),
+            Command::Shutdown(done) => return Some(done),
+        }
+        None
+    }
+
+    fn incoming(&mut self, stream: TcpStream, remote: SocketAddr) {
+        let address = canonical(remote.ip());
+        let Some(peer) = self.speaker.peer_by_address(address) else {
+            warn!(%address, "refused a BGP connection: not a configured peer");
+            return;
+        };
+        if let Some(r) = self.peers.get(&peer) {
+            if let Err(e) = r.settings.prepare_accepted(&stream) {
+                warn!(peer = %address, "could not set socket options: {e}");
+                return;
+            }
+        }
+        let Ok(local) = stream.local_addr().map(|a| canonical(a.ip())) else {
+            return;
+        };
+        let conn = self.start_conn(peer, stream);
+        let now = Instant::now().into_std();
+        self.speaker
+            .handle(now, peer, Input::Accepted { conn, local });
+    }
+
+    fn start_conn(&mut self, peer: PeerId, stream: TcpStream) -> ConnId {
+        let conn = self.next_conn;
+        self.next_conn += 1;
+        let handle = conn::spawn(stream, peer, conn, self.tx.clone());
+        self.conns.insert(conn, (peer, handle));
+        conn
+    }
+
+    fn carry(&mut self, action: Action) {
+        match action {
+            Action::Connect { peer } => {
+                let Some(r) = self.peers.get_mut(&peer) else {
+                    return;
+                };
+                r.attempt += 1;
+                let attempt = r.attempt;
+                let settings = r.settings.clone();
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    let result = connect(&settings).await;
+                    let _ = tx
+                        .send(Command::Connected {
+                            peer,
+                            attempt,
+                            result,
+                        })
+                        .await;
+                });
+            }
+            Action::Send {
+                peer,
+                conn,
+                message,
+                ctx,
+            } => {
+                if matches!(message, Message::Update(_)) {
+                    self.metrics.update_sent(&self.name(peer));
+                }
+                if let Some((_, h)) = self.conns.get(&conn) {
+                    h.send(message, ctx);
+                }
+            }
+            Action::Close { conn, .. } => {
+                if let Some((_, h)) = self.conns.remove(&conn) {
+                    h.close();
+                }
+            }
+            Action::Negotiated { conn, rx, .. } => {
+                if let Some((_, h)) = self.conns.get(&conn) {
+                    h.negotiated(rx);
+                }
+            }
+            Action::State { peer, from, to } => {
+                debug!(peer = %self.name(peer), "{from:?} -> {to:?}");
+            }
+            Action::Up { peer } => {
+                let status = self.speaker.status(peer);
+                let (asn, id) = status
+                    .as_ref()
+                    .and_then(|s| s.negotiated)
+                    .map(|n| (n.peer_as, n.peer_id.to_string()))
+                    .unwrap_or_default();
+                info!(peer = %self.name(peer), asn, router_id = %id, "session Established");
+            }
+            Action::Down { peer, reason } => {
+                let was_up = self
+                    .speaker
+                    .status(peer)
+                    .is_some_and(|s| s.counters.established > 0);
+                let text = super::describe_down(&reason);
+                if was_up {
+                    warn!(peer = %self.name(peer), "session down: {text}");
+                } else {
+                    debug!(peer = %self.name(peer), "attempt failed: {text}");
+                }
+            }
+        }
+    }
+
+    /// The peer's address, for logs and metrics.
+    pub(crate) fn name(&self, peer: PeerId) -> String {
+        self.speaker
+            .status(peer)
+            .map_or_else(|| format!("#{peer}"), |s| s.config.address.to_string())
+    }
+
+    async fn shutdown(mut self, done: oneshot::Sender<()>) {
+        // A Cease, not a Hard Reset: peers that help with graceful restart
+        // keep our routes until we are back (a DaemonSet rollout).
+        info!("shutting down: Cease to every peer");
+        let now = Instant::now().into_std();
+        let ids: Vec<PeerId> = self.peers.keys().copied().collect();
+        for id in ids {
+            let _ = self
+                .speaker
+                .stop_peer_for_restart(now, id, "podbgp is shutting down");
+        }
+        for action in self.speaker.poll(now) {
+            self.carry(action);
+        }
+        // Let the writers flush their NOTIFICATIONs, a moment at most.
+        let handles: Vec<ConnHandle> = self.conns.drain().map(|(_, (_, h))| h).collect();
+        let flush = async {
+            for h in handles {
+                h.close();
+                h.finished().await;
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(2), flush).await;
+        let _ = done.send(());
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// IPv4 peers seen on IPv6 sockets come as ::ffff:a.b.c.d.
+pub fn canonical(ip: IpAddr) -> IpAddr {
+    ip.to_canonical()
+}

@@ -1,0 +1,226 @@
+//! Prometheus metrics and the health probes, on `metrics.listen`:
+//! `GET /metrics`, `/healthz` (the process works) and `/readyz` (peers
+//! tried and the first routing pass done).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::Router;
+use bgp::session::State as SessionState;
+use bgp::speaker::Speaker;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PeerLabel {
+    peer: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PeerFamily {
+    peer: String,
+    family: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FamilyLabel {
+    pub family: String,
+}
+
+pub struct Metrics {
+    registry: Mutex<Registry>,
+    peer_state: Family<PeerLabel, Gauge>,
+    received: Family<PeerFamily, Gauge>,
+    accepted: Family<PeerFamily, Gauge>,
+    advertised: Family<PeerFamily, Gauge>,
+    updates_received: Family<PeerLabel, Counter>,
+    updates_sent: Family<PeerLabel, Counter>,
+    pub fib_routes: Family<FamilyLabel, Gauge>,
+    pub fib_install_errors: Counter,
+    /// The first routing pass is in the kernel (or there is no kernel FIB).
+    pub fib_ready: AtomicBool,
+    ready: AtomicBool,
+    /// Peers last seen, so a removed peer's series go with it.
+    known: Mutex<HashMap<String, ()>>,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("podbgp");
+        let m = Metrics {
+            peer_state: Family::default(),
+            received: Family::default(),
+            accepted: Family::default(),
+            advertised: Family::default(),
+            updates_received: Family::default(),
+            updates_sent: Family::default(),
+            fib_routes: Family::default(),
+            fib_install_errors: Counter::default(),
+            fib_ready: AtomicBool::new(true),
+            ready: AtomicBool::new(false),
+            known: Mutex::new(HashMap::new()),
+            registry: Mutex::new(Registry::default()),
+        };
+        registry.register(
+            "peer_state",
+            "1 when the session with the peer is Established",
+            m.peer_state.clone(),
+        );
+        registry.register(
+            "peer_received_routes",
+            "Routes the peer sent that are held, accepted or not",
+            m.received.clone(),
+        );
+        registry.register(
+            "peer_accepted_routes",
+            "Routes from the peer accepted into the RIB",
+            m.accepted.clone(),
+        );
+        registry.register(
+            "peer_advertised_routes",
+            "Routes in the peer's Adj-RIB-Out",
+            m.advertised.clone(),
+        );
+        registry.register(
+            "updates_received",
+            "UPDATE messages received",
+            m.updates_received.clone(),
+        );
+        registry.register(
+            "updates_sent",
+            "UPDATE messages sent",
+            m.updates_sent.clone(),
+        );
+        registry.register(
+            "fib_routes",
+            "Routes podbgp has in the kernel",
+            m.fib_routes.clone(),
+        );
+        registry.register(
+            "fib_install_errors",
+            "Kernel route writes that failed",
+            m.fib_install_errors.clone(),
+        );
+        *m.registry.lock().unwrap_or_else(|e| e.into_inner()) = registry;
+        m
+    }
+
+    pub fn update_received(&self, peer: &str) {
+        self.updates_received
+            .get_or_create(&PeerLabel { peer: peer.into() })
+            .inc();
+    }
+
+    pub fn update_sent(&self, peer: &str) {
+        self.updates_sent
+            .get_or_create(&PeerLabel { peer: peer.into() })
+            .inc();
+    }
+
+    /// Bring the gauges in line with the speaker.
+    pub fn observe(&self, speaker: &Speaker, _now: Instant) {
+        let mut seen = HashMap::new();
+        for s in speaker.peers() {
+            let peer = s.config.address.to_string();
+            let up = i64::from(s.state == SessionState::Established);
+            self.peer_state
+                .get_or_create(&PeerLabel { peer: peer.clone() })
+                .set(up);
+            for (i, family) in ["ipv4", "ipv6"].iter().enumerate() {
+                let label = PeerFamily {
+                    peer: peer.clone(),
+                    family: (*family).into(),
+                };
+                self.received
+                    .get_or_create(&label)
+                    .set(s.received[i] as i64);
+                self.accepted
+                    .get_or_create(&label)
+                    .set(s.accepted[i] as i64);
+                self.advertised
+                    .get_or_create(&label)
+                    .set(s.advertised[i] as i64);
+            }
+            seen.insert(peer, ());
+        }
+        let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        for gone in known.keys().filter(|k| !seen.contains_key(*k)) {
+            let label = PeerLabel { peer: gone.clone() };
+            self.peer_state.remove(&label);
+            self.updates_received.remove(&label);
+            self.updates_sent.remove(&label);
+            for family in ["ipv4", "ipv6"] {
+                let label = PeerFamily {
+                    peer: gone.clone(),
+                    family: family.into(),
+                };
+                self.received.remove(&label);
+                self.accepted.remove(&label);
+                self.advertised.remove(&label);
+            }
+        }
+        *known = seen;
+        // Every configured peer is tried as soon as it is added; what is
+        // left is the first selection and the kernel.
+        let ready = speaker.selection_done() && self.fib_ready.load(Ordering::Relaxed);
+        self.ready.store(ready, Ordering::Relaxed);
+    }
+
+    fn encode(&self) -> String {
+        let mut out = String::new();
+        let registry = self.registry.lock().unwrap_or_else(|e| e.into_inner());
+        if prometheus_client::encoding::text::encode(&mut out, &registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+/// Serve `/metrics`, `/healthz` and `/readyz` on `at`.
+pub async fn serve(at: SocketAddr, metrics: Arc<Metrics>) -> Result<(), String> {
+    let app = Router::new()
+        .route("/metrics", get(metrics_text))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .with_state(metrics);
+    let listener = tokio::net::TcpListener::bind(at)
+        .await
+        .map_err(|e| format!("metrics.listen = {at}: {e}"))?;
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok(())
+}
+
+async fn metrics_text(State(m): State<Arc<Metrics>>) -> impl axum::response::IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        m.encode(),
+    )
+}
+
+async fn readyz(State(m): State<Arc<Metrics>>) -> (StatusCode, &'static str) {
+    if m.ready.load(Ordering::Relaxed) {
+        (StatusCode::OK, "ready\n")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
+    }
+}

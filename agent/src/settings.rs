@@ -1,0 +1,544 @@
+//! The configuration file: read with the `config` crate (TOML or YAML by
+//! extension, `PODBGP__SECTION__KEY` overrides), then checked key by key
+//! before anything starts. Every error is one line naming the key.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use ipnet::IpNet;
+use serde::Deserialize;
+
+/// A configuration that cannot be used, with the key at fault.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct SettingsError(pub String);
+
+fn bad(key: &str, value: impl std::fmt::Display, why: &str) -> SettingsError {
+    SettingsError(format!("{key} = {value}: {why}"))
+}
+
+/// Everything the daemon runs with, checked.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub global: Global,
+    #[serde(default)]
+    pub api: Api,
+    #[serde(default)]
+    pub metrics: Metrics,
+    #[serde(default, rename = "neighbor")]
+    pub neighbors: Vec<Neighbor>,
+    #[serde(default)]
+    pub fib: Fib,
+    #[serde(default)]
+    pub snat: Snat,
+    #[serde(default)]
+    pub kubernetes: Kubernetes,
+    #[serde(default)]
+    pub log: Log,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Global {
+    pub asn: u32,
+    /// Defaults to the first IPv4 address of the machine.
+    #[serde(default)]
+    pub router_id: Option<Ipv4Addr>,
+    #[serde(default = "default_port")]
+    pub listen_port: u16,
+    /// Where to accept BGP connections; empty: no listening at all.
+    #[serde(default = "default_listen_addresses")]
+    pub listen_addresses: Vec<IpAddr>,
+    /// Prefixes this speaker originates.
+    #[serde(default)]
+    pub advertise: Vec<IpNet>,
+    /// The cluster id when reflecting routes; the router id by default.
+    #[serde(default)]
+    pub cluster_id: Option<Ipv4Addr>,
+    #[serde(default)]
+    pub graceful_restart: GracefulRestart,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GracefulRestart {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Seconds peers keep our routes while we restart (at most 4095).
+    #[serde(default = "default_restart_time")]
+    pub restart_time: u16,
+    /// Seconds we keep a restarting peer's routes waiting for its End-of-RIB.
+    #[serde(default = "default_stale_time")]
+    pub stale_time: u32,
+    /// Seconds at most a restart holds back the first route selection.
+    #[serde(default = "default_deferral")]
+    pub selection_deferral: u32,
+}
+
+impl Default for GracefulRestart {
+    fn default() -> Self {
+        GracefulRestart {
+            enabled: true,
+            restart_time: default_restart_time(),
+            stale_time: default_stale_time(),
+            selection_deferral: default_deferral(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Api {
+    /// `HOST:PORT` on loopback, or `unix:PATH`.
+    #[serde(default = "default_api")]
+    pub listen: String,
+}
+
+impl Default for Api {
+    fn default() -> Self {
+        Api {
+            listen: default_api(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Metrics {
+    /// Empty: no metrics server.
+    #[serde(default = "default_metrics")]
+    pub listen: String,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            listen: default_metrics(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Neighbor {
+    pub address: IpAddr,
+    pub asn: u32,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub passive: bool,
+    /// Start the session with the daemon; `false` leaves it Idle(Admin).
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    #[serde(default = "default_hold")]
+    pub hold_time: u16,
+    /// Seconds between connection attempts.
+    #[serde(default = "default_connect_retry")]
+    pub connect_retry: u16,
+    /// The peer's BGP port.
+    #[serde(default = "default_port")]
+    pub port: u16,
+    /// TCP MD5 signature (RFC 2385), at most 80 bytes.
+    #[serde(default)]
+    pub password: Option<String>,
+    #[serde(default)]
+    pub local_address: Option<IpAddr>,
+    #[serde(default)]
+    pub local_port: Option<u16>,
+    /// eBGP TTL: 1 for directly connected peers.
+    #[serde(default)]
+    pub multihop: Option<u8>,
+    /// GTSM (RFC 5082): send with TTL 255, accept only from within `multihop` hops.
+    #[serde(default)]
+    pub ttl_security: bool,
+    #[serde(default)]
+    pub route_reflector_client: bool,
+    #[serde(default)]
+    pub next_hop_self: bool,
+    /// The most prefixes of one family the peer may send (RFC 4486).
+    #[serde(default)]
+    pub max_prefixes: Option<u32>,
+    /// Prefixes accepted from the peer, `PREFIX [ge N] [le N]`; empty: all.
+    #[serde(default)]
+    pub import: Vec<String>,
+    /// MinRouteAdvertisementInterval, seconds.
+    #[serde(default)]
+    pub mrai: u16,
+    /// `ipv4`, `ipv6`.
+    #[serde(default = "default_families")]
+    pub families: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Fib {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    #[serde(default = "default_table")]
+    pub table: u32,
+    #[serde(default = "default_protocol")]
+    pub protocol: u8,
+    #[serde(default = "default_accept")]
+    pub accept: Vec<IpNet>,
+}
+
+impl Default for Fib {
+    fn default() -> Self {
+        Fib {
+            enabled: true,
+            table: default_table(),
+            protocol: default_protocol(),
+            accept: default_accept(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Snat {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    #[serde(default)]
+    pub no_masquerade: Vec<IpNet>,
+}
+
+impl Default for Snat {
+    fn default() -> Self {
+        Snat {
+            enabled: true,
+            no_masquerade: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Kubernetes {
+    #[serde(default)]
+    pub enabled: bool,
+    #[serde(default = "yes")]
+    pub mesh: bool,
+    #[serde(default = "yes")]
+    pub cni: bool,
+    #[serde(default = "default_cni_dir")]
+    pub cni_dir: PathBuf,
+}
+
+impl Default for Kubernetes {
+    fn default() -> Self {
+        Kubernetes {
+            enabled: false,
+            mesh: true,
+            cni: true,
+            cni_dir: default_cni_dir(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Log {
+    /// `text` (the default) or `json`.
+    #[serde(default)]
+    pub format: Option<String>,
+    /// A tracing filter such as `info` or `agent=debug`.
+    #[serde(default)]
+    pub level: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_port() -> u16 {
+    179
+}
+fn default_listen_addresses() -> Vec<IpAddr> {
+    vec![
+        IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+    ]
+}
+fn default_restart_time() -> u16 {
+    120
+}
+fn default_stale_time() -> u32 {
+    360
+}
+fn default_deferral() -> u32 {
+    360
+}
+fn default_api() -> String {
+    "127.0.0.1:7179".into()
+}
+fn default_metrics() -> String {
+    "0.0.0.0:9179".into()
+}
+fn default_hold() -> u16 {
+    90
+}
+fn default_connect_retry() -> u16 {
+    5
+}
+fn default_families() -> Vec<String> {
+    vec!["ipv4".into(), "ipv6".into()]
+}
+fn default_table() -> u32 {
+    254
+}
+fn default_protocol() -> u8 {
+    200
+}
+fn default_accept() -> Vec<IpNet> {
+    ["10.0.0.0/8", "fd00::/8"]
+        .iter()
+        .filter_map(|s| s.parse().ok())
+        .collect()
+}
+fn default_cni_dir() -> PathBuf {
+    PathBuf::from("/etc/cni/net.d")
+}
+
+/// Where the control API listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiListen {
+    Tcp(SocketAddr),
+    Unix(PathBuf),
+}
+
+impl Settings {
+    /// Read `path` (TOML or YAML by its extension) with the environment's
+    /// `PODBGP__SECTION__KEY` overrides, and check it.
+    pub fn load(path: &Path) -> Result<Settings, SettingsError> {
+        Self::load_with_env(path, std::env::vars())
+    }
+
+    /// As [`Settings::load`], with the environment given (for tests).
+    pub fn load_with_env(
+        path: &Path,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Settings, SettingsError> {
+        let format = match path.extension().and_then(|e| e.to_str()) {
+            Some("toml") => config::FileFormat::Toml,
+            Some("yaml" | "yml") => config::FileFormat::Yaml,
+            _ => {
+                return Err(SettingsError(format!(
+                    "{}: the configuration file must end in .toml, .yaml or .yml",
+                    path.display()
+                )))
+            }
+        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| SettingsError(format!("{}: {e}", path.display())))?;
+        let env: config::Map<String, String> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("PODBGP__"))
+            .collect();
+        let overrides = config::Environment::with_prefix("PODBGP")
+            .prefix_separator("__")
+            .separator("__")
+            .try_parsing(true)
+            .list_separator(",")
+            .with_list_parse_key("global.advertise")
+            .with_list_parse_key("global.listen_addresses")
+            .with_list_parse_key("fib.accept")
+            .with_list_parse_key("snat.no_masquerade")
+            .source(Some(env));
+        let raw = config::Config::builder()
+            .add_source(config::File::from_str(&text, format))
+            .add_source(overrides)
+            .build()
+            .map_err(|e| SettingsError(format!("{}: {e}", path.display())))?;
+        // serde_path_to_error names the key even where the value's own
+        // parser (an address, a prefix) does not.
+        let settings: Settings = serde_path_to_error::deserialize(raw).map_err(|e| {
+            let key = e.path().to_string();
+            let why = one_line(e.inner());
+            if key.is_empty() || key == "." {
+                SettingsError(format!("{}: {why}", path.display()))
+            } else {
+                SettingsError(format!("{}: {key}: {why}", path.display()))
+            }
+        })?;
+        settings.check()?;
+        Ok(settings)
+    }
+
+    /// The checks serde cannot make.
+    pub fn check(&self) -> Result<(), SettingsError> {
+        let g = &self.global;
+        if g.asn == 0 {
+            return Err(bad("global.asn", g.asn, "AS 0 is reserved (RFC 7607)"));
+        }
+        if g.router_id.is_some_and(|id| id.is_unspecified()) {
+            return Err(bad("global.router_id", "0.0.0.0", "must not be 0.0.0.0"));
+        }
+        if g.listen_port == 0 {
+            return Err(bad("global.listen_port", 0, "must be a port number"));
+        }
+        if g.graceful_restart.restart_time > 4095 {
+            return Err(bad(
+                "global.graceful_restart.restart_time",
+                g.graceful_restart.restart_time,
+                "at most 4095 seconds (RFC 4724)",
+            ));
+        }
+        self.api_listen()?;
+        if !self.metrics.listen.is_empty() {
+            self.metrics
+                .listen
+                .parse::<SocketAddr>()
+                .map_err(|_| bad("metrics.listen", &self.metrics.listen, "expected HOST:PORT"))?;
+        }
+        let mut seen = Vec::new();
+        for (i, n) in self.neighbors.iter().enumerate() {
+            let key = |k: &str| format!("neighbor[{i}].{k}");
+            if seen.contains(&n.address) {
+                return Err(bad(&key("address"), n.address, "configured twice"));
+            }
+            seen.push(n.address);
+            if n.address.is_unspecified() || n.address.is_multicast() {
+                return Err(bad(&key("address"), n.address, "not a peer address"));
+            }
+            if n.asn == 0 {
+                return Err(bad(&key("asn"), n.asn, "AS 0 is reserved (RFC 7607)"));
+            }
+            if n.hold_time != 0 && n.hold_time < 3 {
+                return Err(bad(
+                    &key("hold_time"),
+                    n.hold_time,
+                    "must be 0 or at least 3 seconds (RFC 4271 §4.2)",
+                ));
+            }
+            if n.connect_retry == 0 {
+                return Err(bad(&key("connect_retry"), 0, "must be at least 1 second"));
+            }
+            if n.port == 0 {
+                return Err(bad(&key("port"), 0, "must be a port number"));
+            }
+            if let Some(p) = &n.password {
+                if p.is_empty() || p.len() > 80 {
+                    return Err(bad(&key("password"), "(hidden)", "must be 1 to 80 bytes"));
+                }
+            }
+            if let Some(local) = n.local_address {
+                if local.is_ipv4() != n.address.is_ipv4() {
+                    return Err(bad(
+                        &key("local_address"),
+                        local,
+                        "must be of the same family as the address",
+                    ));
+                }
+            }
+            if n.multihop == Some(0) {
+                return Err(bad(&key("multihop"), 0, "must be 1 to 255"));
+            }
+            for (j, rule) in n.import.iter().enumerate() {
+                parse_rule(rule)
+                    .map_err(|why| bad(&format!("{}[{j}]", key("import")), rule, &why))?;
+            }
+            if n.families.is_empty() {
+                return Err(bad(&key("families"), "[]", "needs ipv4, ipv6 or both"));
+            }
+            for f in &n.families {
+                if f != "ipv4" && f != "ipv6" {
+                    return Err(bad(&key("families"), f, "expected ipv4 or ipv6"));
+                }
+            }
+        }
+        if self.fib.table == 0 {
+            return Err(bad("fib.table", 0, "table 0 is not a routing table"));
+        }
+        if matches!(self.fib.protocol, 0..=4) {
+            return Err(bad(
+                "fib.protocol",
+                self.fib.protocol,
+                "0 to 4 belong to the kernel; use a number of podbgp's own such as 200",
+            ));
+        }
+        if let Some(f) = &self.log.format {
+            if f != "text" && f != "json" {
+                return Err(bad("log.format", f, "expected text or json"));
+            }
+        }
+        Ok(())
+    }
+
+    /// `api.listen`, checked: loopback or a unix socket, nothing else.
+    pub fn api_listen(&self) -> Result<ApiListen, SettingsError> {
+        let s = &self.api.listen;
+        if let Some(path) = s.strip_prefix("unix:") {
+            if path.is_empty() {
+                return Err(bad("api.listen", s, "expected unix:PATH"));
+            }
+            return Ok(ApiListen::Unix(PathBuf::from(path)));
+        }
+        let addr: SocketAddr = s.parse().map_err(|_| {
+            bad(
+                "api.listen",
+                s,
+                "expected 127.0.0.1:PORT, [::1]:PORT or unix:PATH",
+            )
+        })?;
+        if !addr.ip().is_loopback() {
+            return Err(bad(
+                "api.listen",
+                s,
+                "the control API listens on loopback or a unix socket only",
+            ));
+        }
+        Ok(ApiListen::Tcp(addr))
+    }
+}
+
+/// A prefix-list rule as written in `import`: `PREFIX [ge N] [le N]`.
+pub fn parse_rule(text: &str) -> Result<bgp::policy::PrefixRule, String> {
+    let mut words = text.split_whitespace();
+    let prefix: IpNet = words
+        .next()
+        .ok_or("empty rule")?
+        .parse()
+        .map_err(|_| "expected a prefix such as 10.244.0.0/16".to_string())?;
+    if prefix.trunc() != prefix {
+        return Err(format!("host bits set; did you mean {}?", prefix.trunc()));
+    }
+    let (mut ge, mut le) = (None, None);
+    while let Some(word) = words.next() {
+        let value: u8 = words
+            .next()
+            .and_then(|v| v.parse().ok())
+            .filter(|v| *v <= prefix.max_prefix_len() && *v >= prefix.prefix_len())
+            .ok_or_else(|| {
+                format!(
+                    "{word} needs a length from {} to {}",
+                    prefix.prefix_len(),
+                    prefix.max_prefix_len()
+                )
+            })?;
+        match word {
+            "ge" => ge = Some(value),
+            "le" => le = Some(value),
+            _ => return Err(format!("unknown word {word}; expected ge or le")),
+        }
+    }
+    if let (Some(g), Some(l)) = (ge, le) {
+        if g > l {
+            return Err("ge is greater than le".into());
+        }
+    }
+    Ok(bgp::policy::PrefixRule {
+        prefix,
+        ge,
+        le,
+        verdict: bgp::policy::Verdict::Permit,
+    })
+}
+
+/// Errors from the `config` crate on one line.
+fn one_line(e: &config::ConfigError) -> String {
+    e.to_string().replace('\n', " ")
+}
+
+#[cfg(test)]
+#[path = "settings_tests.rs"]
+mod tests;

@@ -1,0 +1,172 @@
+//! The configuration surface of SPEC: what loads, and the one line each
+//! mistake gets.
+
+use std::io::Write;
+
+use super::*;
+
+fn file(ext: &str, text: &str) -> tempfile::NamedTempFile {
+    let mut f = tempfile::Builder::new()
+        .suffix(ext)
+        .tempfile()
+        .expect("temp file");
+    f.write_all(text.as_bytes()).expect("written");
+    f
+}
+
+fn load(ext: &str, text: &str) -> Result<Settings, SettingsError> {
+    let f = file(ext, text);
+    Settings::load_with_env(f.path(), Vec::new())
+}
+
+fn error(ext: &str, text: &str) -> String {
+    match load(ext, text) {
+        Ok(s) => panic!("accepted: {s:?}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+const SPEC_EXAMPLE: &str = r#"
+[global]
+asn = 64512
+router_id = "10.255.0.1"
+listen_port = 179
+advertise = ["10.244.1.0/24"]
+
+[api]
+listen = "127.0.0.1:7179"
+[metrics]
+listen = "0.0.0.0:9179"
+
+[[neighbor]]
+address = "10.255.0.2"
+asn = 65001
+passive = false
+hold_time = 90
+password = "secret"
+local_address = "10.255.0.1"
+multihop = 1
+route_reflector_client = false
+
+[fib]
+enabled = true
+table = 254
+protocol = 200
+accept = ["10.0.0.0/8", "fd00::/8"]
+
+[snat]
+enabled = true
+no_masquerade = []
+
+[kubernetes]
+enabled = false
+mesh = true
+cni = true
+cni_dir = "/etc/cni/net.d"
+"#;
+
+#[test]
+fn the_example_of_the_spec_loads() {
+    let s = load(".toml", SPEC_EXAMPLE).expect("loads");
+    assert_eq!(s.global.asn, 64512);
+    assert_eq!(s.global.advertise, vec!["10.244.1.0/24".parse::<IpNet>().expect("net")]);
+    assert_eq!(s.neighbors.len(), 1);
+    assert_eq!(s.neighbors[0].password.as_deref(), Some("secret"));
+    assert_eq!(s.fib.protocol, 200);
+    assert_eq!(s.api_listen().expect("api"), ApiListen::Tcp("127.0.0.1:7179".parse().expect("addr")));
+}
+
+#[test]
+fn yaml_loads_the_same() {
+    let yaml = r#"
+global:
+  asn: 64512
+  router_id: 10.255.0.1
+  advertise: [10.244.1.0/24]
+neighbor:
+  - address: 10.255.0.2
+    asn: 65001
+"#;
+    let s = load(".yaml", yaml).expect("loads");
+    assert_eq!(s.neighbors[0].asn, 65001);
+    assert_eq!(s.neighbors[0].hold_time, 90, "the default");
+}
+
+#[test]
+fn environment_overrides_keys() {
+    let f = file(".toml", SPEC_EXAMPLE);
+    let env = vec![
+        ("PODBGP__GLOBAL__ASN".to_string(), "64513".to_string()),
+        ("PODBGP__GLOBAL__ADVERTISE".to_string(), "10.244.7.0/24,fd10::/64".to_string()),
+        ("UNRELATED".to_string(), "x".to_string()),
+    ];
+    let s = Settings::load_with_env(f.path(), env).expect("loads");
+    assert_eq!(s.global.asn, 64513);
+    assert_eq!(s.global.advertise.len(), 2);
+}
+
+#[test]
+fn an_unknown_key_is_named() {
+    let e = error(".toml", "[global]\nasn = 1\nrouter_idd = \"10.0.0.1\"\n");
+    assert!(e.contains("router_idd"), "{e}");
+    assert!(!e.contains('\n'));
+}
+
+#[test]
+fn bad_values_are_named_with_their_key() {
+    let cases = [
+        ("[global]\nasn = 1\nrouter_id = \"10.0.0\"\n", "router_id"),
+        ("[global]\nasn = 0\n", "global.asn"),
+        ("[global]\nasn = 1\nadvertise = [\"10.244.1.0/33\"]\n", "advertise"),
+        (
+            "[global]\nasn = 1\n[[neighbor]]\naddress = \"10.0.0.2\"\nasn = 2\nhold_time = 2\n",
+            "neighbor[0].hold_time",
+        ),
+        (
+            "[global]\nasn = 1\n[[neighbor]]\naddress = \"10.0.0.2\"\nasn = 2\n[[neighbor]]\naddress = \"10.0.0.2\"\nasn = 3\n",
+            "neighbor[1].address",
+        ),
+        (
+            "[global]\nasn = 1\n[[neighbor]]\naddress = \"10.0.0.2\"\nasn = 2\nlocal_address = \"fd00::1\"\n",
+            "neighbor[0].local_address",
+        ),
+        (
+            "[global]\nasn = 1\n[[neighbor]]\naddress = \"10.0.0.2\"\nasn = 2\nimport = [\"10.0.0.0/8 le 7\"]\n",
+            "neighbor[0].import[0]",
+        ),
+        ("[global]\nasn = 1\n[api]\nlisten = \"0.0.0.0:7179\"\n", "api.listen"),
+        ("[global]\nasn = 1\n[fib]\nprotocol = 2\n", "fib.protocol"),
+    ];
+    for (text, key) in cases {
+        let e = error(".toml", text);
+        assert!(e.contains(key), "{key}: {e}");
+        assert!(!e.contains('\n'), "one line: {e}");
+    }
+}
+
+#[test]
+fn the_api_takes_loopback_or_a_unix_socket() {
+    let mut s = load(".toml", SPEC_EXAMPLE).expect("loads");
+    s.api.listen = "[::1]:7179".into();
+    assert!(s.api_listen().is_ok());
+    s.api.listen = "unix:/run/podbgp.sock".into();
+    assert_eq!(s.api_listen().expect("unix"), ApiListen::Unix("/run/podbgp.sock".into()));
+    s.api.listen = "10.0.0.1:7179".into();
+    assert!(s.api_listen().is_err());
+}
+
+#[test]
+fn import_rules_read_like_prefix_lists() {
+    let r = parse_rule("10.244.0.0/16 le 24").expect("rule");
+    assert!(r.matches(&"10.244.3.0/24".parse().expect("net")));
+    assert!(!r.matches(&"10.244.3.0/25".parse().expect("net")));
+    assert!(parse_rule("10.244.0.1/16").is_err(), "host bits");
+    assert!(parse_rule("10.244.0.0/16 ge 20 le 18").is_err());
+    assert!(parse_rule("10.244.0.0/16 eq 20").is_err());
+}
+
+#[test]
+fn other_extensions_are_refused() {
+    let e = error(".ini", "x");
+    assert!(e.contains(".toml"), "{e}");
+}
