@@ -69,11 +69,17 @@ cni_dir = "/etc/cni/net.d"
 fn the_example_of_the_spec_loads() {
     let s = load(".toml", SPEC_EXAMPLE).expect("loads");
     assert_eq!(s.global.asn, 64512);
-    assert_eq!(s.global.advertise, vec!["10.244.1.0/24".parse::<IpNet>().expect("net")]);
+    assert_eq!(
+        s.global.advertise,
+        vec!["10.244.1.0/24".parse::<IpNet>().expect("net")]
+    );
     assert_eq!(s.neighbors.len(), 1);
     assert_eq!(s.neighbors[0].password.as_deref(), Some("secret"));
     assert_eq!(s.fib.protocol, 200);
-    assert_eq!(s.api_listen().expect("api"), ApiListen::Tcp("127.0.0.1:7179".parse().expect("addr")));
+    assert_eq!(
+        s.api_listen().expect("api"),
+        ApiListen::Tcp("127.0.0.1:7179".parse().expect("addr"))
+    );
 }
 
 #[test]
@@ -97,7 +103,10 @@ fn environment_overrides_keys() {
     let f = file(".toml", SPEC_EXAMPLE);
     let env = vec![
         ("PODBGP__GLOBAL__ASN".to_string(), "64513".to_string()),
-        ("PODBGP__GLOBAL__ADVERTISE".to_string(), "10.244.7.0/24,fd10::/64".to_string()),
+        (
+            "PODBGP__GLOBAL__ADVERTISE".to_string(),
+            "10.244.7.0/24,fd10::/64".to_string(),
+        ),
         ("UNRELATED".to_string(), "x".to_string()),
     ];
     let s = Settings::load_with_env(f.path(), env).expect("loads");
@@ -150,7 +159,10 @@ fn the_api_takes_loopback_or_a_unix_socket() {
     s.api.listen = "[::1]:7179".into();
     assert!(s.api_listen().is_ok());
     s.api.listen = "unix:/run/podbgp.sock".into();
-    assert_eq!(s.api_listen().expect("unix"), ApiListen::Unix("/run/podbgp.sock".into()));
+    assert_eq!(
+        s.api_listen().expect("unix"),
+        ApiListen::Unix("/run/podbgp.sock".into())
+    );
     s.api.listen = "10.0.0.1:7179".into();
     assert!(s.api_listen().is_err());
 }
