@@ -352,6 +352,7 @@ measure() {
   FEED_LOG="$WORK/$name/feed.log"
   FIFO="$WORK/$name/feed.in"
   mkfifo "$FIFO"
+  : >"$FEED_LOG"
   ip netns exec "$NS_F" python3 "$HERE/feed.py" --daemon "$DAEMON_IP" --local "$FEED_FIRST_IP" \
     --peers "$PEERS" --prefixes "$PREFIXES" --local-as "$BENCH_AS" --max-seconds 600 \
     <"$FIFO" >"$FEED_LOG" 2>&1 &

@@ -86,28 +86,21 @@ fn accepted(sp: &mut Speaker, now: Instant, id: PeerId, conn: ConnId, local: IpA
             peer.rival = Some(rival);
             carry(sp, now, id, Role::Rival, out);
         }
+        // A second connection while Established: a collision (§6.8) the
+        // OPEN on it settles — unless that OPEN says the peer restarted.
         State::Established => {
-            // RFC 4724 §4.2: with graceful restart a new connection means
-            // the peer restarted; the old one is dead whether or not the
-            // kernel knows yet. Without it the new connection goes (§6.8).
-            let restarts = peer
-                .negotiated
-                .as_ref()
-                .is_some_and(|n| n.peer_restart.is_some());
-            if !restarts {
+            if peer.rival.is_some() {
                 sp.actions.push(Action::Close { peer: id, conn });
                 return;
             }
-            if let Some(old) = peer.main.id.take() {
-                sp.actions.push(Action::Close {
-                    peer: id,
-                    conn: old,
-                });
-            }
-            event(sp, now, id, Role::Main, Event::Closed);
-            let Some(peer) = sp.peer_mut(id) else { return };
-            take_conn(&mut peer.main, conn, local);
-            event(sp, now, id, Role::Main, Event::Accepted);
+            let mut config = peer.main.session.config().clone();
+            config.passive = true;
+            let mut rival = Conn::new(Session::new(config));
+            take_conn(&mut rival, conn, local);
+            let mut out = rival.session.handle(now, Event::Start);
+            out.extend(rival.session.handle(now, Event::Accepted));
+            peer.rival = Some(rival);
+            carry(sp, now, id, Role::Rival, out);
         }
     }
 }
@@ -244,8 +237,29 @@ fn collision(sp: &mut Speaker, now: Instant, id: PeerId, role: Role) {
             }
             return;
         }
-        // RFC 4271 §6.8: a collision with an Established session closes the new one.
-        State::Established => role,
+        // RFC 4271 §6.8: a collision with an Established session closes
+        // the new connection. But an OPEN with the Restart State bit says
+        // the peer restarted (RFC 4724 §4.2): the Established session is a
+        // dead one, its routes kept as stale, and the new one takes over.
+        State::Established => {
+            let restarted = this
+                .session
+                .negotiated()
+                .and_then(|n| n.peer_restart.as_ref())
+                .is_some_and(|r| r.restarting);
+            if role == Role::Rival && restarted {
+                if let Some(old) = peer.main.id.take() {
+                    sp.actions.push(Action::Close {
+                        peer: id,
+                        conn: old,
+                    });
+                }
+                event(sp, now, id, Role::Main, Event::Closed);
+                promote(sp, id);
+                return;
+            }
+            role
+        }
         State::OpenSent | State::OpenConfirm => {
             let Some(neg) = this.session.negotiated() else {
                 return;

@@ -603,3 +603,42 @@ fn shutdown_is_a_hard_reset_but_stopping_to_restart_is_not() {
         }
     }
 }
+
+// A -- B with graceful restart. B's host dies silently, so A's connection
+// stays Established, half-open. B comes back restarting (Restart State bit
+// in its OPEN): A takes the new connection as B's restart at once, keeps
+// B's routes meanwhile, and does not wait out its hold timer (RFC 4724
+// §4.2). A second connection without that bit is a plain collision with an
+// Established session, and the new connection goes (RFC 4271 §6.8).
+#[test]
+fn a_restarted_peers_new_connection_replaces_the_dead_one() {
+    let mut n = Net::new();
+    let cfg = gr_node(&mut n, 1, None);
+    let a = n.node_with(1, cfg);
+    let cfg = gr_node(&mut n, 2, None);
+    let b = n.node_with(2, cfg);
+    n.peer(a, b, |c| {
+        c.session.graceful_restart = Some(120);
+        c.session.hold_time = 90;
+    });
+    gr_peer(&mut n, b, a);
+    originate(&mut n, b, "10.244.2.0/24");
+    n.advance(Duration::from_secs(1));
+    assert_eq!(n.nodes[a].fib.len(), 1);
+
+    let before = n.nodes[a].downs.len();
+    n.vanish(b);
+    let cfg = gr_node(&mut n, 2, Some(Duration::from_secs(60)));
+    n.restart(b, cfg);
+    gr_peer(&mut n, b, a);
+    originate(&mut n, b, "10.244.2.0/24");
+    n.advance(Duration::from_secs(2));
+    assert_eq!(n.state(a, b), State::Established);
+    assert_eq!(n.state(b, a), State::Established);
+    assert_eq!(n.nodes[a].fib.len(), 1);
+    assert_eq!(
+        n.nodes[a].downs[before..],
+        [(addr(2), Down::Closed)],
+        "the old session just closed"
+    );
+}

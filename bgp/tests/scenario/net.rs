@@ -218,6 +218,14 @@ impl Net {
         }
     }
 
+    /// The node's host dies without a word: its peers' connections stay
+    /// half-open, with nothing more coming on them.
+    pub fn vanish(&mut self, node: usize) {
+        self.nodes[node].running = false;
+        self.links
+            .retain(|_, l| !l.ends.iter().any(|e| e.0 == node));
+    }
+
     /// A new speaker process on a killed node.
     pub fn restart(&mut self, node: usize, config: SpeakerConfig) {
         self.nodes[node].speaker = Speaker::new(self.now, config);
