@@ -2,7 +2,8 @@
 #
 #   make test    every test of the workspace, and the codec against live FRR, BIRD and
 #                GoBGP (installs the Debian packages it needs first; root)
-#   make bench   the codec benchmarks (podbgp's and GoBGP's on the same messages) and the RIB's
+#   make bench   the codec benchmarks (podbgp's and GoBGP's on the same messages), the RIB's,
+#                and BIRD, FRR and GoBGP loading the same table over TCP (root)
 #   make fuzz    fuzz the message decoder (FUZZ_SECONDS, default 300)
 #   make vectors re-capture the wire test vectors from FRR, BIRD and GoBGP (root)
 
@@ -55,6 +56,8 @@ bench:
 	$(CARGO) bench -p bgp --bench wire
 	sh bgp/benches/gobgp/run.sh
 	$(CARGO) bench -p bgp --bench rib
+	@if [ "$$(id -u)" = 0 ]; then sh bgp/benches/peers/run.sh; \
+	else echo "bench: BIRD, FRR and GoBGP loading the RIB table need root (bgp/benches/peers/run.sh)"; exit 1; fi
 
 fuzz:
 	cd bgp/fuzz && python3 seed.py
