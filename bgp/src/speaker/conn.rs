@@ -70,25 +70,10 @@ fn accepted(sp: &mut Speaker, now: Instant, id: PeerId, conn: ConnId, local: IpA
             take_conn(&mut peer.main, conn, local);
             event(sp, now, id, Role::Main, Event::Accepted);
         }
-        // Our own attempt, or our own connection, is under way: run both
-        // until one side's OPEN tells which to keep.
-        State::Connect | State::OpenSent | State::OpenConfirm => {
-            if peer.rival.is_some() {
-                sp.actions.push(Action::Close { peer: id, conn });
-                return;
-            }
-            let mut config = peer.main.session.config().clone();
-            config.passive = true;
-            let mut rival = Conn::new(Session::new(config));
-            take_conn(&mut rival, conn, local);
-            let mut out = rival.session.handle(now, Event::Start);
-            out.extend(rival.session.handle(now, Event::Accepted));
-            peer.rival = Some(rival);
-            carry(sp, now, id, Role::Rival, out);
-        }
-        // A second connection while Established: a collision (§6.8) the
-        // OPEN on it settles — unless that OPEN says the peer restarted.
-        State::Established => {
+        // Our own attempt or connection is under way, or up: run both until
+        // the OPEN on the new one tells which to keep (§6.8), or that the
+        // peer restarted (see `collision`).
+        State::Connect | State::OpenSent | State::OpenConfirm | State::Established => {
             if peer.rival.is_some() {
                 sp.actions.push(Action::Close { peer: id, conn });
                 return;
