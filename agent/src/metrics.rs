@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -127,7 +126,7 @@ impl Metrics {
     }
 
     /// Bring the gauges in line with the speaker.
-    pub fn observe(&self, speaker: &Speaker, _now: Instant) {
+    pub fn observe(&self, speaker: &Speaker) {
         let mut seen = HashMap::new();
         for s in speaker.peers() {
             let peer = s.config.address.to_string();

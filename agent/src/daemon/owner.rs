@@ -5,7 +5,7 @@
 //! FIB and SNAT writers), in batches, never waiting on them.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -158,7 +158,7 @@ impl Owner {
             self.subscribers
                 .retain(|s| s.send(Arc::clone(&batch)).is_ok());
         }
-        self.metrics.observe(&self.speaker, now);
+        self.metrics.observe(&self.speaker);
     }
 
     /// Handle one command; `Some` when it asks to stop.
@@ -176,7 +176,7 @@ impl Owner {
                 }
                 match result {
                     Ok(stream) => {
-                        let local = stream.local_addr().map(|a| canonical(a.ip()));
+                        let local = stream.local_addr().map(|a| a.ip().to_canonical());
                         let Ok(local) = local else { return None };
                         let conn = self.start_conn(peer, stream);
                         self.speaker
@@ -218,7 +218,7 @@ impl Owner {
     }
 
     fn incoming(&mut self, stream: TcpStream, remote: SocketAddr) {
-        let address = canonical(remote.ip());
+        let address = remote.ip().to_canonical();
         let Some(peer) = self.speaker.peer_by_address(address) else {
             warn!(%address, "refused a BGP connection: not a configured peer");
             return;
@@ -229,7 +229,7 @@ impl Owner {
                 return;
             }
         }
-        let Ok(local) = stream.local_addr().map(|a| canonical(a.ip())) else {
+        let Ok(local) = stream.local_addr().map(|a| a.ip().to_canonical()) else {
             return;
         };
         let conn = self.start_conn(peer, stream);
@@ -356,9 +356,4 @@ async fn sleep_until(deadline: Option<Instant>) {
         Some(t) => tokio::time::sleep_until(t).await,
         None => std::future::pending().await,
     }
-}
-
-/// IPv4 peers seen on IPv6 sockets come as ::ffff:a.b.c.d.
-pub fn canonical(ip: IpAddr) -> IpAddr {
-    ip.to_canonical()
 }

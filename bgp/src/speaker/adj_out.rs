@@ -61,6 +61,14 @@ impl AdjOut {
         }
     }
 
+    /// Nothing to send: no marked prefix, no refresh, no marker owed.
+    fn idle(&self) -> bool {
+        self.dirty.is_empty()
+            && self.refresh.is_empty()
+            && self.eor_due.is_empty()
+            && self.eorr_due.is_empty()
+    }
+
     /// Routes in the Adj-RIB-Out, per family.
     pub fn counts(&self) -> [usize; 2] {
         self.counts
@@ -93,7 +101,11 @@ pub(super) fn flush(sp: &mut Speaker, now: Instant, id: PeerId) {
     if !sp.selected {
         return;
     }
-    if !sp.peer(id).is_some_and(|p| p.negotiated.is_some()) {
+    // Every poll comes here for every peer: leave at once when idle.
+    if !sp
+        .peer(id)
+        .is_some_and(|p| p.negotiated.is_some() && !p.out.idle())
+    {
         return;
     }
     let sources: Vec<Source> = (0..sp.peers.len().max(sp.local as usize + 1) as PeerId)

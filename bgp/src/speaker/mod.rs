@@ -23,7 +23,7 @@ use ipnet::IpNet;
 pub use peer::{Counters, PeerStatus};
 
 use crate::policy::{ImportPolicy, PrefixList, Rejection};
-use crate::restart::{Deferral, Helper};
+use crate::restart::Deferral;
 use crate::rib::{
     AttrTable, BestChange, DecisionConfig, PathAttrs, PeerId, PeerInfo, Reachability, Rib,
 };
@@ -361,23 +361,13 @@ impl Speaker {
     /// both sides have; `false` when the peer does not do route refresh.
     pub fn soft_reset_in(&mut self, id: PeerId) -> Result<bool, PeerError> {
         let peer = self.peer(id).ok_or(PeerError::Unknown(id))?;
-        let (Some(neg), Some(conn)) = (&peer.negotiated, peer.main.id) else {
-            return Ok(false);
+        let families = match &peer.negotiated {
+            Some(neg) if neg.route_refresh && peer.main.id.is_some() => neg.families.clone(),
+            _ => return Ok(false),
         };
-        if !neg.route_refresh {
-            return Ok(false);
-        }
-        let ctx = neg.tx();
-        for family in neg.families.clone() {
-            self.actions.push(Action::Send {
-                peer: id,
-                conn,
-                message: Message::RouteRefresh(RouteRefresh::new(
-                    family,
-                    RouteRefreshSubtype::Normal,
-                )),
-                ctx,
-            });
+        for family in families {
+            let ask = RouteRefresh::new(family, RouteRefreshSubtype::Normal);
+            conn::send(self, id, Message::RouteRefresh(ask));
         }
         Ok(true)
     }
@@ -635,9 +625,4 @@ fn family_counts(rejected: &HashMap<(IpNet, u32), Rejection>) -> [usize; 2] {
         counts[usize::from(Family::of(prefix) == Family::IPV6_UNICAST)] += 1;
     }
     counts
-}
-
-/// The helper state a new peer starts with.
-fn helper_for(config: &PeerConfig) -> Helper {
-    Helper::new(config.stale_time)
 }

@@ -7,7 +7,7 @@ use std::time::Instant;
 use ipnet::IpNet;
 
 use super::adj_out::AdjOut;
-use super::{helper_for, ConnId, PeerConfig};
+use super::{ConnId, PeerConfig};
 use crate::policy::{ImportPolicy, Rejection};
 use crate::restart::Helper;
 use crate::rib::{PeerId, Rib};
@@ -78,7 +78,7 @@ pub(super) struct Peer {
 impl Peer {
     pub fn new(config: PeerConfig, session: SessionConfig, import: ImportPolicy) -> Self {
         Peer {
-            helper: helper_for(&config),
+            helper: Helper::new(config.stale_time),
             main: Conn::new(Session::new(session)),
             rival: None,
             config,

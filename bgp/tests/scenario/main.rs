@@ -123,10 +123,8 @@ fn routes_propagate_across_three_speakers() {
     let a = n.node(1, 64501);
     let b = n.node(2, 64502);
     let c = n.node(3, 64503);
-    n.peer(a, b, |_| {});
-    n.peer(b, a, |_| {});
-    n.peer(b, c, |_| {});
-    n.peer(c, b, |_| {});
+    n.link(a, b);
+    n.link(b, c);
     originate(&mut n, a, "10.244.1.0/24");
     n.advance(Duration::from_secs(1));
     let p = net("10.244.1.0/24");
@@ -163,9 +161,8 @@ fn ibgp_routes_are_not_passed_between_ibgp_peers() {
     let a = n.node(1, 64512);
     let b = n.node(2, 64512);
     let c = n.node(3, 64512);
-    for (x, y) in [(a, b), (b, a), (b, c), (c, b)] {
-        n.peer(x, y, |_| {});
-    }
+    n.link(a, b);
+    n.link(b, c);
     originate(&mut n, a, "10.244.1.0/24");
     n.advance(Duration::from_secs(1));
     assert_eq!(n.nodes[b].fib.len(), 1);
@@ -223,9 +220,9 @@ fn as_path_loops_are_dropped() {
     let b = n.node(2, 64502);
     let c = n.node(3, 64503);
     let d = n.node(4, 64501);
-    for (x, y) in [(a, b), (b, a), (b, c), (c, b), (c, d), (d, c)] {
-        n.peer(x, y, |_| {});
-    }
+    n.link(a, b);
+    n.link(b, c);
+    n.link(c, d);
     originate(&mut n, a, "10.244.1.0/24");
     n.advance(Duration::from_secs(1));
     let p = net("10.244.1.0/24");
@@ -259,8 +256,7 @@ fn cluster_and_originator_loops_are_dropped() {
         let rr1 = rr(&mut n, 1, 1);
         let rr2 = rr(&mut n, 2, if same_cluster { 1 } else { 2 });
         let c = n.node(3, 64512);
-        n.peer(rr1, rr2, |_| {});
-        n.peer(rr2, rr1, |_| {});
+        n.link(rr1, rr2);
         n.peer(rr1, c, |p| p.rr_client = true);
         n.peer(rr2, c, |p| {
             p.rr_client = true;
@@ -338,9 +334,8 @@ fn routes_are_withdrawn_when_their_session_goes() {
     let a = n.node(1, 64501);
     let b = n.node(2, 64502);
     let c = n.node(3, 64503);
-    for (x, y) in [(a, b), (b, a), (b, c), (c, b)] {
-        n.peer(x, y, |_| {});
-    }
+    n.link(a, b);
+    n.link(b, c);
     originate(&mut n, a, "10.244.1.0/24");
     n.advance(Duration::from_secs(1));
     assert_eq!(n.nodes[c].fib.len(), 1);
@@ -364,8 +359,7 @@ fn routes_are_withdrawn_when_their_session_goes() {
     assert_eq!(n.state(b, a), State::Idle);
 }
 
-fn gr_node(n: &mut Net, id: u8, deferral: Option<Duration>) -> SpeakerConfig {
-    let _ = n;
+fn gr_node(id: u8, deferral: Option<Duration>) -> SpeakerConfig {
     let mut cfg = SpeakerConfig::new(64512, format!("10.255.0.{id}").parse().expect("id"));
     cfg.selection_deferral = deferral;
     cfg
@@ -381,10 +375,8 @@ fn gr_peer(n: &mut Net, x: usize, y: usize) {
 #[test]
 fn graceful_restart_keeps_stale_routes_until_end_of_rib() {
     let mut n = Net::new();
-    let cfg = gr_node(&mut n, 1, None);
-    let a = n.node_with(1, cfg);
-    let cfg = gr_node(&mut n, 2, None);
-    let b = n.node_with(2, cfg);
+    let a = n.node_with(1, gr_node(1, None));
+    let b = n.node_with(2, gr_node(2, None));
     gr_peer(&mut n, a, b);
     gr_peer(&mut n, b, a);
     originate(&mut n, b, "10.244.1.0/24");
@@ -398,8 +390,7 @@ fn graceful_restart_keeps_stale_routes_until_end_of_rib() {
     let stale = n.nodes[a].speaker.rib().paths(&net("10.244.2.0/24"))[0].stale;
     assert!(stale);
 
-    let cfg = gr_node(&mut n, 2, Some(Duration::from_secs(60)));
-    n.restart(b, cfg);
+    n.restart(b, gr_node(2, Some(Duration::from_secs(60))));
     gr_peer(&mut n, b, a);
     originate(&mut n, b, "10.244.1.0/24");
     n.advance(Duration::from_secs(10));
@@ -418,10 +409,8 @@ fn graceful_restart_keeps_stale_routes_until_end_of_rib() {
 #[test]
 fn graceful_restart_sweeps_when_the_restart_time_runs_out() {
     let mut n = Net::new();
-    let cfg = gr_node(&mut n, 1, None);
-    let a = n.node_with(1, cfg);
-    let cfg = gr_node(&mut n, 2, None);
-    let b = n.node_with(2, cfg);
+    let a = n.node_with(1, gr_node(1, None));
+    let b = n.node_with(2, gr_node(2, None));
     gr_peer(&mut n, a, b);
     gr_peer(&mut n, b, a);
     originate(&mut n, b, "10.244.1.0/24");
@@ -439,10 +428,8 @@ fn graceful_restart_sweeps_when_the_restart_time_runs_out() {
 #[test]
 fn a_restarting_speaker_defers_selection_until_end_of_rib() {
     let mut n = Net::new();
-    let cfg = gr_node(&mut n, 1, None);
-    let a = n.node_with(1, cfg);
-    let cfg = gr_node(&mut n, 2, Some(Duration::from_secs(60)));
-    let b = n.node_with(2, cfg);
+    let a = n.node_with(1, gr_node(1, None));
+    let b = n.node_with(2, gr_node(2, Some(Duration::from_secs(60))));
     gr_peer(&mut n, a, b);
     originate(&mut n, a, "10.244.1.0/24");
     // B has no peer yet: selection waits.
@@ -564,10 +551,8 @@ fn the_initial_table_is_packed_into_few_updates() {
 fn shutdown_is_a_hard_reset_but_stopping_to_restart_is_not() {
     for restarting in [false, true] {
         let mut n = Net::new();
-        let cfg = gr_node(&mut n, 1, None);
-        let a = n.node_with(1, cfg);
-        let cfg = gr_node(&mut n, 2, None);
-        let b = n.node_with(2, cfg);
+        let a = n.node_with(1, gr_node(1, None));
+        let b = n.node_with(2, gr_node(2, None));
         gr_peer(&mut n, a, b);
         gr_peer(&mut n, b, a);
         originate(&mut n, a, "10.244.1.0/24");
@@ -613,10 +598,8 @@ fn shutdown_is_a_hard_reset_but_stopping_to_restart_is_not() {
 #[test]
 fn a_restarted_peers_new_connection_replaces_the_dead_one() {
     let mut n = Net::new();
-    let cfg = gr_node(&mut n, 1, None);
-    let a = n.node_with(1, cfg);
-    let cfg = gr_node(&mut n, 2, None);
-    let b = n.node_with(2, cfg);
+    let a = n.node_with(1, gr_node(1, None));
+    let b = n.node_with(2, gr_node(2, None));
     n.peer(a, b, |c| {
         c.session.graceful_restart = Some(120);
         c.session.hold_time = 90;
@@ -628,8 +611,7 @@ fn a_restarted_peers_new_connection_replaces_the_dead_one() {
 
     let before = n.nodes[a].downs.len();
     n.vanish(b);
-    let cfg = gr_node(&mut n, 2, Some(Duration::from_secs(60)));
-    n.restart(b, cfg);
+    n.restart(b, gr_node(2, Some(Duration::from_secs(60))));
     gr_peer(&mut n, b, a);
     originate(&mut n, b, "10.244.2.0/24");
     n.advance(Duration::from_secs(2));

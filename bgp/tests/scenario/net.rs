@@ -109,6 +109,12 @@ impl Net {
             .expect("peer added")
     }
 
+    /// Configure both ends of a session between `a` and `b`, with defaults.
+    pub fn link(&mut self, a: usize, b: usize) {
+        self.peer(a, b, |_| {});
+        self.peer(b, a, |_| {});
+    }
+
     /// The peer id `node` has for `other`.
     pub fn id(&self, node: usize, other: usize) -> PeerId {
         self.nodes[node]
