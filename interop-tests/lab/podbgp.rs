@@ -1,0 +1,200 @@
+//! The adapter for podbgp itself: a config file, `podbgp run`, and the
+//! CLI (`-j`) to look at it, as a user would.
+
+use std::fmt::Write;
+use std::net::IpAddr;
+
+use serde_json::Value;
+
+use super::{Advert, Host, Lab, PeerSpec, Route, Speaker};
+
+pub struct Podbgp {
+    host: Host,
+    asn: u32,
+    peers: Vec<PeerSpec>,
+    adverts: Vec<Advert>,
+    /// Extra TOML for `[global]`.
+    pub global_extra: String,
+}
+
+impl Podbgp {
+    pub fn new(host: &Host, asn: u32) -> Podbgp {
+        Podbgp {
+            host: host.clone(),
+            asn,
+            peers: Vec::new(),
+            adverts: Vec::new(),
+            global_extra: String::new(),
+        }
+    }
+
+    fn bin() -> &'static str {
+        env!("CARGO_BIN_EXE_podbgp")
+    }
+
+    /// Run the CLI in the host's namespace: (exit status, stdout, stderr).
+    pub fn cli(&self, args: &[&str]) -> (i32, String, String) {
+        let mut all = vec![Self::bin()];
+        all.extend_from_slice(args);
+        let out = self.host.exec(&all);
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// The CLI's JSON answer, or `Value::Null` when it failed.
+    pub fn json(&self, args: &[&str]) -> Value {
+        let mut all = vec!["-j"];
+        all.extend_from_slice(args);
+        let (code, out, _) = self.cli(&all);
+        if code != 0 {
+            return Value::Null;
+        }
+        serde_json::from_str(&out).unwrap_or(Value::Null)
+    }
+
+    fn config(&self) -> String {
+        let mut c = String::new();
+        let plain: Vec<String> = self
+            .adverts
+            .iter()
+            .filter(|a| a.med.is_none() && a.communities.is_empty())
+            .map(|a| format!("\"{}\"", a.prefix))
+            .collect();
+        let _ = writeln!(
+            c,
+            "[global]\nasn = {}\nrouter_id = \"{}\"\nadvertise = [{}]\n{}",
+            self.asn,
+            self.host.v4,
+            plain.join(", "),
+            self.global_extra
+        );
+        let _ = writeln!(
+            c,
+            "[metrics]\nlisten = \"\"\n[fib]\nenabled = false\n[snat]\nenabled = false\n"
+        );
+        for p in &self.peers {
+            let _ = writeln!(
+                c,
+                "[[neighbor]]\naddress = \"{}\"\nasn = {}\npassive = {}\nhold_time = 9\nconnect_retry = 1\nroute_reflector_client = {}",
+                p.address, p.asn, p.passive, p.rr_client
+            );
+            if let Some(pw) = &p.password {
+                let _ = writeln!(c, "password = \"{pw}\"");
+            }
+        }
+        c
+    }
+}
+
+impl Speaker for Podbgp {
+    fn host(&self) -> &Host {
+        &self.host
+    }
+
+    fn asn(&self) -> u32 {
+        self.asn
+    }
+
+    fn add_peer(&mut self, peer: PeerSpec) {
+        self.peers.push(peer);
+    }
+
+    fn advertise(&mut self, advert: Advert) {
+        self.adverts.push(advert);
+    }
+
+    fn start(&mut self, lab: &mut Lab) {
+        let path = self.host.dir.join("podbgp.toml");
+        std::fs::write(&path, self.config()).expect("config written");
+        let path = path.to_string_lossy().into_owned();
+        lab.spawn(
+            &self.host,
+            &[Self::bin(), "run", "--config", &path],
+            "podbgp.log",
+        );
+        // The API is up once `global` answers.
+        let up = super::eventually(std::time::Duration::from_secs(10), || {
+            self.cli(&["global"]).0 == 0
+        });
+        assert!(up, "podbgp did not start\n{}", lab.logs(&self.host));
+        // Attributes on originated routes go through `global rib add`.
+        for a in self
+            .adverts
+            .iter()
+            .filter(|a| a.med.is_some() || !a.communities.is_empty())
+        {
+            let mut args = vec!["global", "rib", "add", a.prefix.as_str()];
+            let med = a.med.map(|m| m.to_string());
+            if let Some(m) = &med {
+                args.extend(["med", m.as_str()]);
+            }
+            for c in &a.communities {
+                args.extend(["community", c.as_str()]);
+            }
+            for c in &a.large_communities {
+                args.extend(["large-community", c.as_str()]);
+            }
+            let (code, _, err) = self.cli(&args);
+            assert_eq!(code, 0, "global rib add: {err}");
+        }
+    }
+
+    fn shutdown_peer(&self, peer: IpAddr) {
+        let (code, _, err) = self.cli(&["neighbor", &peer.to_string(), "shutdown"]);
+        assert_eq!(code, 0, "neighbor shutdown: {err}");
+    }
+
+    fn established(&self, peer: IpAddr) -> bool {
+        let v = self.json(&["neighbor", &peer.to_string()]);
+        v["state"] == "Established"
+    }
+
+    fn rib(&self, v6: bool) -> Vec<Route> {
+        let family = if v6 { "ipv6" } else { "ipv4" };
+        let v = self.json(&["global", "rib", "-a", family]);
+        let Some(dests) = v.as_array() else {
+            return Vec::new();
+        };
+        dests
+            .iter()
+            .filter_map(|d| {
+                let best = d["paths"].as_array()?.iter().find(|p| p["best"] == true)?;
+                if best["source"] == "local" {
+                    return None;
+                }
+                let strings = |k: &str| -> Vec<String> {
+                    best[k]
+                        .as_array()
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|x| x.as_str().map(String::from))
+                                .collect()
+                        })
+                        .unwrap_or_default()
+                };
+                Some(Route {
+                    prefix: d["prefix"].as_str()?.to_string(),
+                    next_hop: best["next_hop"]
+                        .as_str()?
+                        .split_whitespace()
+                        .next()?
+                        .to_string(),
+                    as_path: best["as_path"]
+                        .as_str()?
+                        .split_whitespace()
+                        .filter_map(|a| a.parse().ok())
+                        .collect(),
+                    med: best["med"].as_u64().map(|m| m as u32),
+                    local_pref: best["local_pref"].as_u64().map(|m| m as u32),
+                    communities: strings("communities"),
+                    large_communities: strings("large_communities"),
+                    originator_id: best["originator_id"].as_str().map(String::from),
+                    cluster_list: strings("cluster_list"),
+                })
+            })
+            .collect()
+    }
+}
