@@ -136,8 +136,11 @@ fn run(config: &std::path::Path, log_format: Option<String>) -> ExitCode {
             tracing_subscriber::EnvFilter::try_new(settings.log.level.as_deref().unwrap_or("info"))
         })
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    use std::io::IsTerminal;
+    // Colours only for a person at a terminal, never into a log file.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     if format == "json" {
         builder.json().init();

@@ -278,3 +278,6 @@ pub async fn execute(api: &Endpoint, plan: Plan, json: bool, family: Option<&str
 fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
     serde_json::from_slice(bytes).map_err(|e| format!("unexpected answer from the speaker: {e}"))
 }
+
+#[cfg(test)]
+mod tests;

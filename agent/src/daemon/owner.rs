@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bgp::rib::{BestChange, PeerId};
+use bgp::session::State;
 use bgp::speaker::{Action, ConnId, Input, Speaker};
 use bgp::wire::{DecodeError, Message};
 use tokio::net::TcpStream;
@@ -290,30 +291,41 @@ impl Owner {
                     h.negotiated(rx);
                 }
             }
-            Action::State { peer, from, to } => {
-                debug!(peer = %self.name(peer), "{from:?} -> {to:?}");
+            Action::State { peer, from, to } => self.log_state(peer, from, to),
+            // Logged with the state change that goes with them.
+            Action::Up { .. } | Action::Down { .. } => {}
+        }
+    }
+
+    /// One line per session state change, with the reason when it falls
+    /// back. The Idle/Connect/Active round of a peer that is not there
+    /// stays at debug level, or it would fill the log every few seconds.
+    fn log_state(&self, peer: PeerId, from: State, to: State) {
+        let name = self.name(peer);
+        let status = self.speaker.status(peer);
+        let opened =
+            |s: State| matches!(s, State::OpenSent | State::OpenConfirm | State::Established);
+        if to == State::Established {
+            let (asn, id) = status
+                .as_ref()
+                .and_then(|s| s.negotiated)
+                .map(|n| (n.peer_as, n.peer_id.to_string()))
+                .unwrap_or_default();
+            info!(peer = %name, asn, router_id = %id, "{from:?} -> Established");
+        } else if opened(from) && !opened(to) {
+            let reason = status
+                .as_ref()
+                .and_then(|s| s.last_down)
+                .map_or_else(|| "stopped".to_string(), super::describe_down);
+            if from == State::Established {
+                warn!(peer = %name, "Established -> {to:?}: {reason}");
+            } else {
+                info!(peer = %name, "{from:?} -> {to:?}: {reason}");
             }
-            Action::Up { peer } => {
-                let status = self.speaker.status(peer);
-                let (asn, id) = status
-                    .as_ref()
-                    .and_then(|s| s.negotiated)
-                    .map(|n| (n.peer_as, n.peer_id.to_string()))
-                    .unwrap_or_default();
-                info!(peer = %self.name(peer), asn, router_id = %id, "session Established");
-            }
-            Action::Down { peer, reason } => {
-                let was_up = self
-                    .speaker
-                    .status(peer)
-                    .is_some_and(|s| s.counters.established > 0);
-                let text = super::describe_down(&reason);
-                if was_up {
-                    warn!(peer = %self.name(peer), "session down: {text}");
-                } else {
-                    debug!(peer = %self.name(peer), "attempt failed: {text}");
-                }
-            }
+        } else if opened(to) {
+            info!(peer = %name, "{from:?} -> {to:?}");
+        } else {
+            debug!(peer = %name, "{from:?} -> {to:?}");
         }
     }
 

@@ -1,0 +1,93 @@
+//! The CLI's grammar and its text layout.
+
+use super::format;
+use super::*;
+
+fn words(s: &str) -> Vec<String> {
+    s.split_whitespace().map(String::from).collect()
+}
+
+#[test]
+fn neighbor_commands_map_to_api_paths() {
+    let p = neighbor(&[], None).expect("plan");
+    assert_eq!((p.method, p.path.as_str()), (Method::GET, "/v1/neighbors"));
+    let p = neighbor(&words("10.0.0.2 adj-in"), Some("ipv6")).expect("plan");
+    assert_eq!(p.path, "/v1/neighbors/10.0.0.2/adj-in?family=ipv6");
+    let p = neighbor(&words("fd00::2 softreset"), None).expect("plan");
+    assert_eq!(
+        (p.method, p.path.as_str()),
+        (Method::POST, "/v1/neighbors/fd00::2/softreset")
+    );
+}
+
+#[test]
+fn global_rib_add_carries_its_attributes() {
+    let p = global(
+        &words(
+            "rib add 10.244.9.0/24 nexthop 10.0.0.9 community 65000:1 large-community 1:2:3 med 5",
+        ),
+        None,
+    )
+    .expect("plan");
+    assert_eq!((p.method, p.path.as_str()), (Method::POST, "/v1/rib"));
+    let body = p.body.expect("body");
+    assert_eq!(body["prefix"], "10.244.9.0/24");
+    assert_eq!(body["next_hop"], "10.0.0.9");
+    assert_eq!(body["communities"][0], "65000:1");
+    assert_eq!(body["large_communities"][0], "1:2:3");
+    assert_eq!(body["med"], 5);
+    let p = global(&words("rib del 10.244.9.0/24"), None).expect("plan");
+    assert_eq!(
+        (p.method, p.path.as_str()),
+        (Method::DELETE, "/v1/rib?prefix=10.244.9.0%2F24")
+    );
+}
+
+#[test]
+fn bad_usage_is_refused_with_a_reason() {
+    for (args, family) in [
+        ("10.0.0.2 frob", None),
+        ("not-an-address", None),
+        ("10.0.0.2 adj-in", Some("ipx")),
+    ] {
+        let Err(Usage(why)) = neighbor(&words(args), family) else {
+            panic!("{args} accepted");
+        };
+        assert!(!why.is_empty());
+    }
+    for args in [
+        "rib add",
+        "rib add 10.0.0.0/33",
+        "rib add 10.0.0.0/8 med x",
+        "rib frob x",
+        "frob",
+    ] {
+        assert!(global(&words(args), None).is_err(), "{args} accepted");
+    }
+    assert!(global(&words("rib add fd00::/64"), Some("ipv4")).is_err());
+}
+
+#[test]
+fn durations_read_like_gobgp() {
+    assert_eq!(format::duration(None), "never");
+    assert_eq!(format::duration(Some(3723)), "01:02:03");
+    assert_eq!(format::duration(Some(90_061)), "1d 01:01:01");
+}
+
+#[test]
+fn api_endpoints_parse() {
+    assert_eq!(
+        Endpoint::parse("http://127.0.0.1:7179/"),
+        Ok(Endpoint::Tcp {
+            authority: "127.0.0.1:7179".into()
+        })
+    );
+    assert_eq!(
+        Endpoint::parse("unix:/run/podbgp.sock"),
+        Ok(Endpoint::Unix {
+            path: "/run/podbgp.sock".into()
+        })
+    );
+    assert!(Endpoint::parse("https://x").is_err());
+    assert!(Endpoint::parse("http://host/path").is_err());
+}
