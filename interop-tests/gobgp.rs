@@ -1,7 +1,16 @@
-//! podbgp against GoBGP: eBGP and iBGP sessions both ways, routes and their
-//! attributes both ways in IPv4 and IPv6, withdrawal, shutdown and a cut
-//! cable, TCP MD5 and an unconfigured peer. The topologies and the RFC
-//! sections each scenario exercises are drawn in `lab/scenarios.rs`.
+//! podbgp against GoBGP, each in a network namespace on one switch.
+//!
+//!   ebgp_with_podbgp_connecting     podbgp P (AS 64512) --> GoBGP X (AS 65001)
+//!                                   IPv4 and IPv6 sessions, P connects
+//!   ibgp_with_the_peer_connecting   podbgp P (AS 64512) <-- GoBGP X (AS 64512)
+//!                                   then X's cable is pulled
+//!   md5_and_unconfigured_peers      podbgp P --- X1 right password, X2 wrong,
+//!                                            --- X3 none, X4 not configured on P
+//!
+//! RFC 4271 §8 (sessions both ways), §5.1 (AS_PATH, NEXT_HOP, MED,
+//! LOCAL_PREF), §6.5 (hold timer); RFC 4760 / RFC 2545 (IPv6); RFC 1997 and
+//! RFC 8092 (communities); RFC 4486 / RFC 9003 (Cease on shutdown); RFC 2385
+//! (TCP MD5). Each scenario's detail is in `lab/scenarios.rs`.
 //! Needs root and Debian's frr, bird2 and gobgpd (`make test` installs them).
 
 #[path = "lab/mod.rs"]

@@ -29,6 +29,8 @@ fn podbgp_reflects_between_an_frr_and_a_bird_client() {
     let mut lab = Lab::new("rr");
     let (hp, hf, hb) = (lab.host("pod"), lab.host("frr"), lab.host("bird"));
     let mut p = Podbgp::new(&hp, AS);
+    // The CLI reaches this one over the API's unix socket.
+    p.api_unix = true;
     let mut f = Frr::new(&hf, AS);
     let mut b = Bird::new(&hb, AS);
     for client in [&hf, &hb] {

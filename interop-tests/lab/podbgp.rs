@@ -15,6 +15,10 @@ pub struct Podbgp {
     adverts: Vec<Advert>,
     /// Extra TOML for `[global]`.
     pub global_extra: String,
+    /// Serve the API on a unix socket instead of 127.0.0.1:7179.
+    pub api_unix: bool,
+    /// Serve metrics on 127.0.0.1:9179 in the host's namespace.
+    pub metrics: bool,
 }
 
 impl Podbgp {
@@ -25,7 +29,30 @@ impl Podbgp {
             peers: Vec::new(),
             adverts: Vec::new(),
             global_extra: String::new(),
+            api_unix: false,
+            metrics: false,
         }
+    }
+
+    fn api_socket(&self) -> String {
+        format!("unix:{}", self.host.dir.join("api.sock").display())
+    }
+
+    /// GET a path of the metrics server: (status, body).
+    pub fn metrics_get(&self, path: &str) -> (u16, String) {
+        let url = format!("http://127.0.0.1:9179{path}");
+        let script = [
+            "import sys, urllib.request",
+            "try:",
+            " r = urllib.request.urlopen(sys.argv[1], timeout=5)",
+            " print(r.status); print(r.read().decode())",
+            "except Exception as e:",
+            " print(getattr(e, 'code', 0)); print(e)",
+        ]
+        .join("\n");
+        let out = self.host.text(&["python3", "-c", &script, &url]);
+        let (status, body) = out.split_once('\n').unwrap_or((out.as_str(), ""));
+        (status.trim().parse().unwrap_or(0), body.to_string())
     }
 
     fn bin() -> &'static str {
@@ -34,7 +61,11 @@ impl Podbgp {
 
     /// Run the CLI in the host's namespace: (exit status, stdout, stderr).
     pub fn cli(&self, args: &[&str]) -> (i32, String, String) {
+        let api = self.api_socket();
         let mut all = vec![Self::bin()];
+        if self.api_unix {
+            all.extend(["--api", api.as_str()]);
+        }
         all.extend_from_slice(args);
         let out = self.host.exec(&all);
         (
@@ -71,10 +102,12 @@ impl Podbgp {
             plain.join(", "),
             self.global_extra
         );
-        let _ = writeln!(
-            c,
-            "[metrics]\nlisten = \"\"\n[fib]\nenabled = false\n[snat]\nenabled = false\n"
-        );
+        let metrics = if self.metrics { "127.0.0.1:9179" } else { "" };
+        let _ = writeln!(c, "[metrics]\nlisten = \"{metrics}\"");
+        if self.api_unix {
+            let _ = writeln!(c, "[api]\nlisten = \"{}\"", self.api_socket());
+        }
+        let _ = writeln!(c, "[fib]\nenabled = false\n[snat]\nenabled = false\n");
         for p in &self.peers {
             let _ = writeln!(
                 c,

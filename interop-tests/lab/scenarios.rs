@@ -42,6 +42,7 @@ pub fn ebgp_with_podbgp_connecting(name: &str, make: Make) {
     let mut lab = Lab::new(&format!("{name}-ebgp"));
     let (hp, hx) = (lab.host("pod"), lab.host("peer"));
     let mut p = Podbgp::new(&hp, POD_AS);
+    p.metrics = true;
     let mut x = make(&hx, PEER_AS);
     peer_both_families(&mut p, x.as_mut(), false);
     p.advertise(Advert::tagged("10.244.1.0/24", 10, "64512:1", "64512:1:1"));
@@ -75,6 +76,15 @@ pub fn ebgp_with_podbgp_connecting(name: &str, make: Make) {
     assert_eq!(got.large_communities, vec!["65001:7:7"]);
     let got = p.wait_route(&lab, "fd99:1::/64");
     assert_eq!(got.next_hop, hx.v6.to_string());
+
+    // What the metrics server says of it.
+    let (status, body) = p.metrics_get("/metrics");
+    assert_eq!(status, 200, "{}", lab.logs(&hp));
+    let up = format!("podbgp_peer_state{{peer=\"{}\"}} 1", hx.v4);
+    assert!(body.contains(&up), "{body}");
+    assert!(body.contains("podbgp_updates_received_total"), "{body}");
+    assert_eq!(p.metrics_get("/readyz").0, 200);
+    assert_eq!(p.metrics_get("/healthz").0, 200);
 
     // `global rib del` withdraws from the peer.
     let (code, _, err) = p.cli(&["global", "rib", "del", "10.244.1.0/24"]);
