@@ -5,7 +5,7 @@
 #                Debian packages it needs first; root; PODBGP_INTEROP_OPT_OUT=1 skips the
 #                parts that need root and the peers)
 #   make bench   the codec benchmarks (podbgp's and GoBGP's on the same messages), the RIB's,
-#                and BIRD, FRR and GoBGP loading the same table over TCP (root)
+#                and podbgp, BIRD, FRR and GoBGP loading the same table over TCP (root)
 #   make fuzz    fuzz the message decoder (FUZZ_SECONDS, default 300)
 #   make vectors re-capture the wire test vectors from FRR, BIRD and GoBGP (root)
 
@@ -61,6 +61,7 @@ bench:
 	$(CARGO) bench -p bgp --bench wire
 	sh bgp/benches/gobgp/run.sh
 	$(CARGO) bench -p bgp --bench rib
+	$(CARGO) build --release -p agent
 	@if [ "$$(id -u)" = 0 ]; then sh bgp/benches/peers/run.sh; \
 	else echo "bench: BIRD, FRR and GoBGP loading the RIB table need root (bgp/benches/peers/run.sh)"; exit 1; fi
 

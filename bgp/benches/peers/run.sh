@@ -1,5 +1,5 @@
 #!/bin/sh
-# BIRD, FRR and GoBGP loading the table of `cargo bench -p bgp --bench rib`
+# podbgp, BIRD, FRR and GoBGP loading the table of `cargo bench -p bgp --bench rib`
 # over real BGP sessions: 10 iBGP peers x 100,000 IPv4 /24s = 1,000,000
 # paths, then one peer withdraws its 100,000 prefixes. See README.md here.
 #
@@ -13,7 +13,8 @@
 # everything is removed on exit, failed or not.
 #
 # Environment:
-#   DAEMONS="bird frr gobgp"  which daemons to measure, in this order
+#   DAEMONS="podbgp bird frr gobgp"  which daemons to measure, in this order
+#   PODBGP=target/release/podbgp     the podbgp binary (build it first)
 #   BENCH_AS=65000             the AS of both sides (must not be 64512-64514,
 #                              the ASNs in the paths, or they are loops)
 #   WITHDRAW_BY=updates        `updates`: UPDATEs listing the withdrawn routes;
@@ -23,7 +24,9 @@
 set -eu
 
 HERE=$(cd "$(dirname "$0")" && pwd)
-DAEMONS=${DAEMONS:-"bird frr gobgp"}
+DAEMONS=${DAEMONS:-"podbgp bird frr gobgp"}
+# The podbgp binary to measure (a release build).
+PODBGP=${PODBGP:-$(cd "$HERE/../../.." && pwd)/target/release/podbgp}
 BENCH_AS=${BENCH_AS:-65000}
 WITHDRAW_BY=${WITHDRAW_BY:-updates}
 PHASE_TIMEOUT=${PHASE_TIMEOUT:-150}
@@ -338,6 +341,49 @@ RESULTS="$WORK/results"
 FORMAT='%-6s %-7s %7s %9s %7s %7s %11s %10s %11s %7s  %s\n'
 : >"$RESULTS"
 
+start_podbgp() {
+  d="$WORK/podbgp"; mkdir -p "$d"
+  [ -x "$PODBGP" ] || die "missing $PODBGP (cargo build --release -p agent, or set PODBGP=path)"
+  {
+    echo "[global]"
+    echo "asn = $BENCH_AS"
+    echo "router_id = \"$DAEMON_IP\""
+    echo "listen_addresses = [\"$DAEMON_IP\"]"
+    echo "[api]"
+    echo "listen = \"unix:$d/api.sock\""
+    echo "[metrics]"
+    echo "listen = \"\""
+    echo "[fib]"
+    echo "enabled = false"
+    echo "[snat]"
+    echo "enabled = false"
+    for a in $FEED_IPS; do
+      echo "[[neighbor]]"
+      echo "address = \"$a\""
+      echo "asn = $BENCH_AS"
+      echo "passive = true"
+    done
+  } >"$d/podbgp.toml"
+  ip netns exec "$NS_D" "$PODBGP" run --config "$d/podbgp.toml" >"$d/podbgp.log" 2>&1 &
+  DPID=$!; PIDS="$PIDS $DPID"
+  PODBGP_API="unix:$d/api.sock"
+  wait_for "podbgp API" 20 "$PODBGP" --api "$PODBGP_API" global || die "podbgp did not start: $(tail -5 "$d/podbgp.log")"
+  VERSION=$("$PODBGP" --version | awk '{ print $2 }')
+}
+count_podbgp() {  # the peers' accepted routes: counters, no table walk
+  timeout 20 "$PODBGP" --api "$PODBGP_API" -j neighbor 2>/dev/null |
+    python3 -c 'import json, sys; print(sum(n["accepted"]["ipv4"] for n in json.load(sys.stdin)))'
+}
+
+best_podbgp() {
+  timeout 20 "$PODBGP" --api "$PODBGP_API" -j global rib "$SAMPLE" 2>/dev/null | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+paths = d[0]["paths"] if d else []
+best = [p["next_hop"] for p in paths if p["best"]]
+print(len(paths), best[0] if best else "-")'
+}
+
 measure() {
   name=$1
   log "$name: starting"
@@ -345,6 +391,7 @@ measure() {
     bird) start_bird; label=BIRD ;;
     frr) start_frr; label=FRR ;;
     gobgp) start_gobgp; label=GoBGP ;;
+    podbgp) start_podbgp; label=podbgp ;;
     *) die "unknown daemon $name" ;;
   esac
   count_paths() { "count_$name"; }

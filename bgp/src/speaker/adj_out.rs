@@ -181,7 +181,8 @@ pub(super) fn flush(sp: &mut Speaker, now: Instant, id: PeerId) {
     let mut withdrawn: [Vec<Nlri>; 2] = [Vec::new(), Vec::new()];
     let mut keep: Vec<IpNet> = Vec::new();
     let dirty = std::mem::take(&mut peer.out.dirty);
-    peer.out.marked.clear();
+    // Freed, not cleared: after a full table it would hold every prefix.
+    peer.out.marked = HashSet::new();
 
     for prefix in dirty {
         let family = Family::of(&prefix);
