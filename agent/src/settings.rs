@@ -430,6 +430,18 @@ impl Settings {
                     ));
                 }
             }
+            let family_all_gtsm = self
+                .neighbors
+                .iter()
+                .filter(|m| m.address.is_ipv4() == n.address.is_ipv4())
+                .all(|m| m.ttl_security);
+            if n.ttl_security && n.passive && !family_all_gtsm {
+                return Err(bad(
+                    &key("passive"),
+                    true,
+                    "a ttl_security peer can only wait for the other side when every peer of its family uses ttl_security (the listener checks TTLs for all of them)",
+                ));
+            }
             if n.multihop == Some(0) {
                 return Err(bad(&key("multihop"), 0, "must be 1 to 255"));
             }

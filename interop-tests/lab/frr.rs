@@ -57,6 +57,9 @@ impl Frr {
             if let Some(pw) = &p.password {
                 let _ = writeln!(c, " neighbor {a} password {pw}");
             }
+            if p.gtsm {
+                let _ = writeln!(c, " neighbor {a} ttl-security hops 1");
+            }
         }
         for (af, v6) in [("ipv4", false), ("ipv6", true)] {
             let _ = writeln!(c, " address-family {af} unicast");

@@ -397,6 +397,8 @@ pub struct PeerSpec {
     pub passive: bool,
     pub password: Option<String>,
     pub rr_client: bool,
+    /// GTSM (RFC 5082), one hop.
+    pub gtsm: bool,
 }
 
 impl PeerSpec {
@@ -407,6 +409,7 @@ impl PeerSpec {
             passive: false,
             password: None,
             rr_client: false,
+            gtsm: false,
         }
     }
 }

@@ -19,6 +19,8 @@ pub struct Podbgp {
     pub api_unix: bool,
     /// Serve metrics on 127.0.0.1:9179 in the host's namespace.
     pub metrics: bool,
+    /// The running daemon.
+    pid: Option<u32>,
 }
 
 impl Podbgp {
@@ -31,7 +33,36 @@ impl Podbgp {
             global_extra: String::new(),
             api_unix: false,
             metrics: false,
+            pid: None,
         }
+    }
+
+    /// SIGTERM, as a DaemonSet rollout does, and wait (bounded) for the
+    /// daemon to be gone. `ip netns exec` may run it as a child of its
+    /// own, so the daemon is found by name in the host's namespace.
+    pub fn terminate(&mut self) {
+        self.pid = None;
+        let daemons = || -> Vec<i32> {
+            self.host
+                .text(&["ip", "netns", "pids", &self.host.ns])
+                .split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .filter(|p| {
+                    let comm = std::fs::read_to_string(format!("/proc/{p}/comm"));
+                    let stat = std::fs::read_to_string(format!("/proc/{p}/stat"));
+                    comm.is_ok_and(|c| c.trim() == "podbgp")
+                        && stat.is_ok_and(|s| s.split_whitespace().nth(2) != Some("Z"))
+                })
+                .collect()
+        };
+        let pids = daemons();
+        assert!(!pids.is_empty(), "no podbgp running in {}", self.host.name);
+        for pid in pids {
+            // SAFETY: kill has no memory-safety preconditions.
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+        }
+        let gone = super::eventually(std::time::Duration::from_secs(10), || daemons().is_empty());
+        assert!(gone, "podbgp did not stop on SIGTERM");
     }
 
     fn api_socket(&self) -> String {
@@ -116,6 +147,9 @@ impl Podbgp {
             );
             if let Some(pw) = &p.password {
                 let _ = writeln!(c, "password = \"{pw}\"");
+            }
+            if p.gtsm {
+                let _ = writeln!(c, "ttl_security = true");
             }
         }
         c

@@ -93,8 +93,17 @@ impl PeerSettings {
         }
     }
 
-    /// Socket options on a connection the peer opened.
-    fn prepare_accepted(&self, stream: &TcpStream) -> std::io::Result<()> {
+    /// Socket options on a connection the peer opened. A GTSM peer's own
+    /// connection is taken only from a listener that checks the TTL from
+    /// the SYN on; elsewhere its first segments could arrive before the
+    /// option applies, so we connect to it ourselves instead.
+    fn prepare_accepted(&self, stream: &TcpStream, gtsm_listener: bool) -> std::io::Result<()> {
+        if self.neighbor.ttl_security && !gtsm_listener {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                "its TTL cannot be checked on this listener (not every peer of the family uses ttl_security); we connect to it instead",
+            ));
+        }
         let v6 = self.neighbor.address.is_ipv6();
         if let Some(ttl) = self.ttl() {
             sockopt::set_ttl(stream, v6, ttl)?;
@@ -153,6 +162,20 @@ pub async fn connect(p: &PeerSettings) -> std::io::Result<TcpStream> {
     }
 }
 
+/// When every peer of a family uses GTSM, the lowest TTL its listener may
+/// accept; a listener checks every SYN alike, so with one peer that does
+/// not use GTSM, none is checked there.
+pub fn gtsm_min_ttl(peers: &[PeerSettings], v6: bool) -> Option<u8> {
+    let family: Vec<&PeerSettings> = peers
+        .iter()
+        .filter(|p| p.neighbor.address.is_ipv6() == v6)
+        .collect();
+    if family.is_empty() || !family.iter().all(|p| p.neighbor.ttl_security) {
+        return None;
+    }
+    family.iter().map(|p| p.min_ttl()).min()
+}
+
 /// A listening socket on `addr`, with the MD5 keys of the peers of its family.
 fn listener(addr: SocketAddr, peers: &[PeerSettings]) -> std::io::Result<TcpListener> {
     let socket = if addr.is_ipv6() {
@@ -170,6 +193,12 @@ fn listener(addr: SocketAddr, peers: &[PeerSettings]) -> std::io::Result<TcpList
                 sockopt::set_md5(&socket, p.neighbor.address, pw.as_bytes())?;
             }
         }
+    }
+    // The kernel answers a SYN before we accept: under GTSM its SYN-ACK
+    // must leave with TTL 255, and the SYN itself be checked (RFC 5082 §3).
+    if let Some(min) = gtsm_min_ttl(peers, addr.is_ipv6()) {
+        sockopt::set_ttl(&socket, addr.is_ipv6(), 255)?;
+        sockopt::set_min_ttl(&socket, addr.is_ipv6(), min)?;
     }
     socket.bind(&addr.into())?;
     socket.listen(128)?;
@@ -256,6 +285,7 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     for p in &peers {
         owner.add_peer(p.clone())?;
     }
+    owner.gtsm_listener = [false, true].map(|v6| gtsm_min_ttl(&peers, v6).is_some());
     let unspecified = |p: &ipnet::IpNet| match p {
         ipnet::IpNet::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
         ipnet::IpNet::V6(_) => IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),

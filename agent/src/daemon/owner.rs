@@ -70,6 +70,8 @@ pub struct Owner {
     subscribers: Vec<mpsc::UnboundedSender<Arc<Vec<BestChange>>>>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) info: super::Info,
+    /// Whether the IPv4 and IPv6 listeners check TTLs for GTSM.
+    pub(super) gtsm_listener: [bool; 2],
 }
 
 impl Owner {
@@ -85,6 +87,7 @@ impl Owner {
             subscribers: Vec::new(),
             metrics,
             info,
+            gtsm_listener: [false; 2],
         }
     }
 
@@ -225,8 +228,9 @@ impl Owner {
             return;
         };
         if let Some(r) = self.peers.get(&peer) {
-            if let Err(e) = r.settings.prepare_accepted(&stream) {
-                warn!(peer = %address, "could not set socket options: {e}");
+            let gtsm_listener = self.gtsm_listener[usize::from(address.is_ipv6())];
+            if let Err(e) = r.settings.prepare_accepted(&stream, gtsm_listener) {
+                warn!(peer = %address, "refused a connection of a configured peer: {e}");
                 return;
             }
         }
