@@ -3,6 +3,7 @@
 mod api;
 mod cli;
 mod daemon;
+mod fib;
 mod metrics;
 mod settings;
 
@@ -84,8 +85,8 @@ fn client(api: &str, json: bool, command: Command) -> u8 {
             (cli::neighbor(args, family.as_deref()), family.clone())
         }
         Command::Global { family, args } => (cli::global(args, family.as_deref()), family.clone()),
-        Command::Fib => (Ok(raw("/v1/fib")), None),
-        Command::Snat => (Ok(raw("/v1/snat")), None),
+        Command::Fib => (Ok(plan("/v1/fib", cli::Print::Fib)), None),
+        Command::Snat => (Ok(plan("/v1/snat", cli::Print::Raw)), None),
         Command::Run { .. } => return 2,
     };
     let plan = match plan {
@@ -106,12 +107,12 @@ fn client(api: &str, json: bool, command: Command) -> u8 {
     u8::try_from(code).unwrap_or(1)
 }
 
-fn raw(path: &str) -> cli::Plan {
+fn plan(path: &str, print: cli::Print) -> cli::Plan {
     cli::Plan {
         method: hyper::Method::GET,
         path: path.into(),
         body: None,
-        print: cli::Print::Raw,
+        print,
     }
 }
 

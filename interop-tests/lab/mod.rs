@@ -248,6 +248,18 @@ impl Lab {
         }
     }
 
+    /// SIGKILL every process of this name in the host's namespace.
+    pub fn kill_all_in_named(&self, host: &Host, name: &str) {
+        for pid in host_pids(&host.ns) {
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            if comm.trim() == name {
+                // SAFETY: kill has no memory-safety preconditions.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
     /// Unplug the host from the bridge: its sessions see nothing more.
     pub fn cut(&self, host: &Host) {
         run(&[

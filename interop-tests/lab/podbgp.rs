@@ -69,6 +69,30 @@ impl Podbgp {
         format!("unix:{}", self.host.dir.join("api.sock").display())
     }
 
+    /// Routes of protocol 200 in the host's kernel, as `ip route` prints them.
+    pub fn kernel_routes(&self, v6: bool) -> Vec<String> {
+        let family = if v6 { "-6" } else { "-4" };
+        self.host
+            .text(&["ip", family, "route", "show", "proto", "200"])
+            .lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect()
+    }
+
+    /// Wait (bounded) until a kernel route of ours starts with `start`.
+    pub fn wait_kernel(&self, lab: &Lab, start: &str) {
+        let v6 = start.contains(':');
+        let ok = super::eventually(std::time::Duration::from_secs(10), || {
+            self.kernel_routes(v6).iter().any(|r| r.starts_with(start))
+        });
+        assert!(
+            ok,
+            "no kernel route {start}: {:?}\n{}",
+            self.kernel_routes(v6),
+            lab.logs(&self.host)
+        );
+    }
+
     /// GET a path of the metrics server: (status, body).
     pub fn metrics_get(&self, path: &str) -> (u16, String) {
         let url = format!("http://127.0.0.1:9179{path}");
@@ -138,7 +162,7 @@ impl Podbgp {
         if self.api_unix {
             let _ = writeln!(c, "[api]\nlisten = \"{}\"", self.api_socket());
         }
-        let _ = writeln!(c, "[fib]\nenabled = false\n[snat]\nenabled = false\n");
+        let _ = writeln!(c, "[snat]\nenabled = false\n");
         for p in &self.peers {
             let _ = writeln!(
                 c,

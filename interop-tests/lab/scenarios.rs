@@ -77,6 +77,10 @@ pub fn ebgp_with_podbgp_connecting(name: &str, make: Make) {
     let got = p.wait_route(&lab, "fd99:1::/64");
     assert_eq!(got.next_hop, hx.v6.to_string());
 
+    // And in podbgp's kernel, with protocol 200, via the peer.
+    p.wait_kernel(&lab, &format!("10.99.1.0/24 via {}", hx.v4));
+    p.wait_kernel(&lab, &format!("fd99:1::/64 via {}", hx.v6));
+
     // What the metrics server says of it.
     let (status, body) = p.metrics_get("/metrics");
     assert_eq!(status, 200, "{}", lab.logs(&hp));
@@ -98,6 +102,12 @@ pub fn ebgp_with_podbgp_connecting(name: &str, make: Make) {
     // The peer shuts the session down: a Cease, and its routes leave at once.
     x.shutdown_peer(hp.v4.into());
     p.wait_gone(&lab, "10.99.1.0/24", Duration::from_secs(3));
+    let gone = super::eventually(Duration::from_secs(5), || {
+        p.kernel_routes(false)
+            .iter()
+            .all(|r| !r.starts_with("10.99.1.0/24"))
+    });
+    assert!(gone, "{:?}", p.kernel_routes(false));
     let n = p.json(&["neighbor", &hx.v4.to_string()]);
     let said = n["last_error"].as_str().unwrap_or("").to_string();
     assert!(said.contains("Cease"), "{n}");

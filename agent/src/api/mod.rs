@@ -62,6 +62,13 @@ pub struct ApiCall {
 
 type Owner = mpsc::Sender<Command>;
 
+/// What the handlers reach: the owner, and the FIB writer when there is one.
+#[derive(Clone)]
+struct Api {
+    owner: Owner,
+    fib: Option<mpsc::Sender<crate::fib::Query>>,
+}
+
 async fn ask(owner: &Owner, request: Request) -> Response {
     let (reply, answer) = oneshot::channel();
     let call = ApiCall { request, reply };
@@ -126,15 +133,15 @@ fn prefix(s: &str) -> Result<IpNet, BadRequest> {
         .map_err(|_| BadRequest(format!("{s}: not a prefix")))
 }
 
-async fn global(State(o): State<Owner>) -> Response {
+async fn global(State(Api { owner: o, .. }): State<Api>) -> Response {
     ask(&o, Request::Global).await
 }
 
-async fn neighbors(State(o): State<Owner>) -> Response {
+async fn neighbors(State(Api { owner: o, .. }): State<Api>) -> Response {
     ask(&o, Request::Neighbors).await
 }
 
-async fn neighbor(State(o): State<Owner>, Path(addr): Path<String>) -> Response {
+async fn neighbor(State(Api { owner: o, .. }): State<Api>, Path(addr): Path<String>) -> Response {
     match address(&addr) {
         Ok(a) => ask(&o, Request::Neighbor(a)).await,
         Err(r) => r.into_response(),
@@ -142,7 +149,7 @@ async fn neighbor(State(o): State<Owner>, Path(addr): Path<String>) -> Response 
 }
 
 async fn adj(
-    State(o): State<Owner>,
+    State(Api { owner: o, .. }): State<Api>,
     Path((addr, which)): Path<(String, String)>,
     Query(q): Query<FamilyQuery>,
 ) -> Response {
@@ -157,7 +164,10 @@ async fn adj(
     }
 }
 
-async fn op(State(o): State<Owner>, Path((addr, op)): Path<(String, String)>) -> Response {
+async fn op(
+    State(Api { owner: o, .. }): State<Api>,
+    Path((addr, op)): Path<(String, String)>,
+) -> Response {
     let a = match address(&addr) {
         Ok(a) => a,
         Err(r) => return r.into_response(),
@@ -179,7 +189,7 @@ async fn op(State(o): State<Owner>, Path((addr, op)): Path<(String, String)>) ->
     ask(&o, Request::Op(a, op)).await
 }
 
-async fn rib(State(o): State<Owner>, Query(q): Query<FamilyQuery>) -> Response {
+async fn rib(State(Api { owner: o, .. }): State<Api>, Query(q): Query<FamilyQuery>) -> Response {
     let f = match family(&q) {
         Ok(f) => f,
         Err(r) => return r.into_response(),
@@ -199,7 +209,10 @@ async fn rib(State(o): State<Owner>, Query(q): Query<FamilyQuery>) -> Response {
     .await
 }
 
-async fn rib_summary(State(o): State<Owner>, Query(q): Query<FamilyQuery>) -> Response {
+async fn rib_summary(
+    State(Api { owner: o, .. }): State<Api>,
+    Query(q): Query<FamilyQuery>,
+) -> Response {
     match family(&q) {
         Ok(f) => ask(&o, Request::RibSummary(f)).await,
         Err(r) => r.into_response(),
@@ -207,7 +220,7 @@ async fn rib_summary(State(o): State<Owner>, Query(q): Query<FamilyQuery>) -> Re
 }
 
 async fn rib_add(
-    State(o): State<Owner>,
+    State(Api { owner: o, .. }): State<Api>,
     body: Result<Json<model::RibAdd>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
     match body {
@@ -216,7 +229,10 @@ async fn rib_add(
     }
 }
 
-async fn rib_del(State(o): State<Owner>, Query(q): Query<FamilyQuery>) -> Response {
+async fn rib_del(
+    State(Api { owner: o, .. }): State<Api>,
+    Query(q): Query<FamilyQuery>,
+) -> Response {
     match q.prefix.as_deref().map(prefix) {
         Some(Ok(p)) => ask(&o, Request::RibDel(p)).await,
         Some(Err(r)) => r.into_response(),
@@ -224,8 +240,26 @@ async fn rib_del(State(o): State<Owner>, Query(q): Query<FamilyQuery>) -> Respon
     }
 }
 
-fn router(owner: Owner) -> Router {
+async fn fib(State(api): State<Api>) -> Response {
+    let Some(fib) = api.fib else {
+        return failure(
+            StatusCode::NOT_FOUND,
+            "the kernel FIB is off (fib.enabled = false)",
+        );
+    };
+    let (reply, answer) = oneshot::channel();
+    if fib.send(crate::fib::Query::List(reply)).await.is_err() {
+        return failure(StatusCode::SERVICE_UNAVAILABLE, "the FIB writer is gone");
+    }
+    match answer.await {
+        Ok(list) => Json(list).into_response(),
+        Err(_) => failure(StatusCode::SERVICE_UNAVAILABLE, "the FIB writer is gone"),
+    }
+}
+
+fn router(owner: Owner, fib_queries: Option<mpsc::Sender<crate::fib::Query>>) -> Router {
     Router::new()
+        .route("/v1/fib", get(fib))
         .route("/v1/global", get(global))
         .route("/v1/neighbors", get(neighbors))
         .route("/v1/neighbors/:addr", get(neighbor))
@@ -233,12 +267,19 @@ fn router(owner: Owner) -> Router {
         .route("/v1/rib", get(rib).post(rib_add).delete(rib_del))
         .route("/v1/rib/summary", get(rib_summary))
         .fallback(|| async { failure(StatusCode::NOT_FOUND, "no such API path") })
-        .with_state(owner)
+        .with_state(Api {
+            owner,
+            fib: fib_queries,
+        })
 }
 
 /// Start serving the API on `at`.
-pub async fn serve(at: ApiListen, owner: Owner) -> Result<(), String> {
-    let app = router(owner);
+pub async fn serve(
+    at: ApiListen,
+    owner: Owner,
+    fib_queries: Option<mpsc::Sender<crate::fib::Query>>,
+) -> Result<(), String> {
+    let app = router(owner, fib_queries);
     match at {
         ApiListen::Tcp(addr) => {
             let listener = tokio::net::TcpListener::bind(addr)

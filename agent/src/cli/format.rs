@@ -273,3 +273,35 @@ pub fn summary(list: &[RibSummary]) -> String {
     }
     o
 }
+
+/// `podbgp fib`: every prefix the FIB writer knows, with its state.
+pub fn fib(list: &[crate::fib::FibEntry]) -> String {
+    let net_w = list
+        .iter()
+        .map(|e| e.prefix.len())
+        .max()
+        .unwrap_or(0)
+        .max(20);
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "{:<net_w$} {:<12} {:<30} Detail",
+        "Network", "State", "Via"
+    );
+    for e in list {
+        let via = if e.gateways.is_empty() {
+            e.next_hops.join(", ")
+        } else {
+            e.gateways.join(", ")
+        };
+        let _ = writeln!(
+            o,
+            "{:<net_w$} {:<12} {:<30} {}",
+            e.prefix,
+            e.state,
+            via,
+            e.detail.as_deref().unwrap_or("")
+        );
+    }
+    o
+}

@@ -33,6 +33,7 @@ pub enum Print {
     Rib,
     Summary,
     Done,
+    Fib,
     Raw,
 }
 
@@ -261,6 +262,7 @@ pub async fn execute(api: &Endpoint, plan: Plan, json: bool, family: Option<&str
         Print::Global => parse(&bytes).map(|g: model::Global| format::global(&g)),
         Print::Summary => parse(&bytes).map(|s: Vec<model::RibSummary>| format::summary(&s)),
         Print::Done => parse(&bytes).map(|d: model::Done| format!("{}\n", d.done)),
+        Print::Fib => parse(&bytes).map(|l: Vec<crate::fib::FibEntry>| format::fib(&l)),
         Print::Raw => Ok(String::from_utf8_lossy(&bytes).into_owned()),
     };
     match text {

@@ -268,15 +268,53 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     )?;
     let mut core = SpeakerConfig::new(g.asn, router_id);
     core.cluster_id = g.cluster_id;
-    let now = std::time::Instant::now();
-    let speaker = Speaker::new(now, core);
     let metrics = Arc::new(Metrics::new());
     let info = Info {
         listen_addresses: g.listen_addresses.clone(),
         listen_port: g.listen_port,
         graceful_restart: g.graceful_restart.enabled,
     };
-    let mut owner = Owner::new(speaker, Arc::clone(&metrics), info);
+    let (owner_tx, owner_rx) = mpsc::channel(4096);
+
+    // The kernel first: routes left by an earlier run mean we restart with
+    // forwarding state kept (RFC 4724), so selection waits for End-of-RIB.
+    // The RIB's own routes are always its first peer.
+    let local_peer = 0;
+    let fib = if settings.fib.enabled {
+        let fib_settings = crate::fib::FibSettings {
+            table: settings.fib.table,
+            protocol: settings.fib.protocol,
+            accept: settings.fib.accept.clone(),
+        };
+        let (fib, adopted) = crate::fib::Fib::start(
+            fib_settings,
+            local_peer,
+            owner_tx.clone(),
+            Arc::clone(&metrics),
+        )
+        .await
+        .map_err(|e| format!("fib: {e}"))?;
+        if adopted > 0 && g.graceful_restart.enabled {
+            let limit = g.graceful_restart.selection_deferral;
+            info!(adopted, "kept {adopted} routes of an earlier run; first route selection waits for End-of-RIB (at most {limit} s)");
+            core.selection_deferral = Some(Duration::from_secs(u64::from(limit)));
+        } else if adopted > 0 {
+            info!(adopted, "found {adopted} routes of an earlier run; those still unwanted go once routes are selected");
+        }
+        Some(fib)
+    } else {
+        None
+    };
+    let now = std::time::Instant::now();
+    let speaker = Speaker::new(now, core);
+    debug_assert_eq!(speaker.local_peer(), local_peer);
+    let mut owner = Owner::new(speaker, Arc::clone(&metrics), info, owner_tx, owner_rx);
+    let fib_queries = fib.map(|fib| {
+        let feed = owner.subscribe();
+        let (tx, rx) = mpsc::channel(16);
+        tokio::spawn(fib.run(feed, rx));
+        tx
+    });
     let peers: Vec<PeerSettings> = settings
         .neighbors
         .iter()
@@ -318,7 +356,7 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     }
 
     let api = settings.api_listen().map_err(|e| e.to_string())?;
-    crate::api::serve(api, owner.sender()).await?;
+    crate::api::serve(api, owner.sender(), fib_queries).await?;
     if !settings.metrics.listen.is_empty() {
         let at: SocketAddr = settings
             .metrics

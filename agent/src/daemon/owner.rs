@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bgp::rib::{BestChange, PeerId};
+use bgp::rib::PeerId;
 use bgp::session::State;
 use bgp::speaker::{Action, ConnId, Input, Speaker};
 use bgp::wire::{DecodeError, Message};
@@ -21,6 +21,7 @@ use tracing::{debug, info, warn};
 use super::conn::{self, ConnHandle};
 use super::{connect, PeerSettings};
 use crate::api::ApiCall;
+use crate::fib::Feed;
 use crate::metrics::Metrics;
 
 /// What the owner is told.
@@ -43,6 +44,11 @@ pub enum Command {
         event: ConnEvent,
     },
     Api(ApiCall),
+    /// The FIB writer learned whether, and at what cost, a next hop is reachable.
+    NextHop {
+        addr: std::net::IpAddr,
+        reach: bgp::rib::Reachability,
+    },
     /// Cease every session, let them flush, and stop.
     Shutdown(oneshot::Sender<()>),
 }
@@ -67,7 +73,9 @@ pub struct Owner {
     peers: HashMap<PeerId, Runtime>,
     conns: HashMap<ConnId, (PeerId, ConnHandle)>,
     next_conn: ConnId,
-    subscribers: Vec<mpsc::UnboundedSender<Arc<Vec<BestChange>>>>,
+    subscribers: Vec<mpsc::UnboundedSender<Feed>>,
+    /// Subscribers were told route selection has run.
+    converged: bool,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) info: super::Info,
     /// Whether the IPv4 and IPv6 listeners check TTLs for GTSM.
@@ -75,8 +83,13 @@ pub struct Owner {
 }
 
 impl Owner {
-    pub fn new(speaker: Speaker, metrics: Arc<Metrics>, info: super::Info) -> Self {
-        let (tx, rx) = mpsc::channel(4096);
+    pub fn new(
+        speaker: Speaker,
+        metrics: Arc<Metrics>,
+        info: super::Info,
+        tx: mpsc::Sender<Command>,
+        rx: mpsc::Receiver<Command>,
+    ) -> Self {
         Owner {
             speaker,
             tx,
@@ -85,6 +98,7 @@ impl Owner {
             conns: HashMap::new(),
             next_conn: 1,
             subscribers: Vec::new(),
+            converged: false,
             metrics,
             info,
             gtsm_listener: [false; 2],
@@ -96,8 +110,7 @@ impl Owner {
     }
 
     /// Best-path changes, batched, for a FIB or SNAT writer.
-    #[allow(dead_code)]
-    pub fn subscribe(&mut self) -> mpsc::UnboundedReceiver<Arc<Vec<BestChange>>> {
+    pub fn subscribe(&mut self) -> mpsc::UnboundedReceiver<Feed> {
         let (tx, rx) = mpsc::unbounded_channel();
         self.subscribers.push(tx);
         rx
@@ -160,7 +173,11 @@ impl Owner {
         if !changes.is_empty() {
             let batch = Arc::new(changes);
             self.subscribers
-                .retain(|s| s.send(Arc::clone(&batch)).is_ok());
+                .retain(|s| s.send(Feed::Changes(Arc::clone(&batch))).is_ok());
+        }
+        if !self.converged && self.speaker.selection_done() {
+            self.converged = true;
+            self.subscribers.retain(|s| s.send(Feed::Converged).is_ok());
         }
         self.metrics.observe(&self.speaker);
     }
@@ -216,6 +233,7 @@ impl Owner {
                 self.speaker.handle(now, peer, input);
             }
             Command::Api(call) => crate::api::answer(self, call),
+            Command::NextHop { addr, reach } => self.speaker.set_next_hop(addr, reach),
             Command::Shutdown(done) => return Some(done),
         }
         None

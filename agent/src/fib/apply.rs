@@ -1,0 +1,277 @@
+//! Bringing the kernel in line: resolve next hops, decide per prefix what
+//! to write, write it with many requests in flight, record the outcome.
+
+use std::net::IpAddr;
+use std::sync::atomic::Ordering;
+
+use bgp::rib::Reachability;
+use futures::stream::{self, StreamExt};
+use ipnet::IpNet;
+use tracing::{debug, warn};
+
+use super::guard;
+use super::kernel::Gateway;
+use super::{Entry, Fib, FibEntry, Op, Status, IN_FLIGHT};
+use crate::daemon::owner::Command;
+use crate::metrics::FamilyLabel;
+
+impl Fib {
+    /// Do what the dirty prefixes call for.
+    pub(super) async fn apply(&mut self) {
+        if self.local_again {
+            self.local_again = false;
+            match self.kernel.local().await {
+                Ok(local) => self.local = local,
+                Err(e) => warn!("{e}"),
+            }
+            self.resolve_again = true;
+        }
+        if self.resolve_again {
+            self.resolve_again = false;
+            self.refresh_resolutions().await;
+        }
+        if self.dirty.is_empty() {
+            return;
+        }
+        let dirty: Vec<IpNet> = self.dirty.drain().collect();
+        self.resolve_missing(&dirty).await;
+        let ops: Vec<(IpNet, Op)> = dirty
+            .iter()
+            .filter_map(|p| self.decide(p).map(|op| (*p, op)))
+            .collect();
+        self.write(ops).await;
+        self.publish();
+    }
+
+    /// Resolve the next hops of `prefixes` that were never resolved.
+    async fn resolve_missing(&mut self, prefixes: &[IpNet]) {
+        let mut wanted: Vec<IpAddr> = prefixes
+            .iter()
+            .filter_map(|p| self.entries.get(p))
+            .flat_map(|e| e.want.iter().copied())
+            .filter(|nh| !self.resolved.contains_key(nh))
+            .collect();
+        wanted.sort();
+        wanted.dedup();
+        self.resolve(wanted).await;
+    }
+
+    /// Resolve these next hops again, and tell the core what changed.
+    async fn resolve(&mut self, next_hops: Vec<IpAddr>) {
+        let kernel = self.kernel.clone();
+        let local = self.local.clone();
+        let protocol = self.settings.protocol;
+        let results: Vec<(IpAddr, Option<(Gateway, u32)>)> = stream::iter(next_hops)
+            .map(|nh| {
+                let kernel = kernel.clone();
+                let local = &local;
+                async move {
+                    if local.on_link(nh) {
+                        return (
+                            nh,
+                            Some((
+                                Gateway {
+                                    addr: nh,
+                                    oif: None,
+                                },
+                                0,
+                            )),
+                        );
+                    }
+                    // Recursive: through the kernel's own table, never
+                    // through a route of ours.
+                    let found = kernel.lookup(nh).await.filter(|l| l.protocol != protocol);
+                    let via = found.map(|l| {
+                        let gw = Gateway {
+                            addr: l.gateway.unwrap_or(nh),
+                            oif: Some(l.oif),
+                        };
+                        (gw, l.metric)
+                    });
+                    (nh, via)
+                }
+            })
+            .buffer_unordered(IN_FLIGHT)
+            .collect()
+            .await;
+        for (nh, via) in results {
+            let before = self.resolved.insert(nh, via);
+            if before.as_ref() != Some(&via) {
+                let reach = match via {
+                    Some((_, cost)) => Reachability::Reachable { igp_cost: cost },
+                    None => Reachability::Unreachable,
+                };
+                let _ = self.owner.try_send(Command::NextHop { addr: nh, reach });
+                // Every prefix using it must be looked at again.
+                for (p, e) in &self.entries {
+                    if e.want.contains(&nh) {
+                        self.dirty.insert(*p);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The kernel's routes changed: resolve again what goes through them.
+    async fn refresh_resolutions(&mut self) {
+        let recursive: Vec<IpAddr> = self.resolved.keys().copied().collect();
+        self.resolve(recursive).await;
+    }
+
+    /// What to write for `prefix`, with its new status.
+    fn decide(&mut self, prefix: &IpNet) -> Option<Op> {
+        let refusal = guard::check(prefix, &self.settings.accept, &self.local).err();
+        let foreign = self.foreign.get(prefix).copied();
+        let converged = self.converged;
+        let e = self.entries.get_mut(prefix)?;
+        if e.want.is_empty() {
+            if e.ours.is_some() && (converged || e.status != Status::Adopted) {
+                return Some(Op::Remove);
+            }
+            if e.ours.is_none() {
+                self.entries.remove(prefix);
+            }
+            return None;
+        }
+        let blocked = if let Some(r) = refusal {
+            Some(Status::Refused(r))
+        } else {
+            foreign.map(Status::Conflict)
+        };
+        if let Some(status) = blocked {
+            e.status = status;
+            return e.ours.is_some().then_some(Op::Remove);
+        }
+        let mut gateways: Vec<Gateway> = e
+            .want
+            .iter()
+            .filter_map(|nh| self.resolved.get(nh).copied().flatten())
+            .map(|(g, _)| g)
+            .collect();
+        gateways.sort();
+        gateways.dedup();
+        if gateways.is_empty() {
+            e.status = Status::Unreachable;
+            return e.ours.is_some().then_some(Op::Remove);
+        }
+        if e.ours.as_ref() == Some(&gateways) {
+            // Already so in the kernel (adopted at start, say): no write.
+            e.status = Status::Installed;
+            return None;
+        }
+        e.status = Status::Pending;
+        Some(Op::Install(gateways))
+    }
+
+    /// Write, many requests in flight; record each outcome.
+    async fn write(&mut self, ops: Vec<(IpNet, Op)>) {
+        if ops.is_empty() {
+            return;
+        }
+        let kernel = self.kernel.clone();
+        let results: Vec<(IpNet, Op, Result<(), String>)> = stream::iter(ops)
+            .map(|(prefix, op)| {
+                let kernel = kernel.clone();
+                async move {
+                    let r = match &op {
+                        Op::Install(g) => kernel.install(&prefix, g).await,
+                        Op::Remove => kernel.remove(&prefix).await,
+                    };
+                    (prefix, op, r)
+                }
+            })
+            .buffer_unordered(IN_FLIGHT)
+            .collect()
+            .await;
+        for (prefix, op, result) in results {
+            let Some(e) = self.entries.get_mut(&prefix) else {
+                continue;
+            };
+            match (op, result) {
+                (Op::Install(g), Ok(())) => {
+                    e.ours = Some(g);
+                    e.status = Status::Installed;
+                }
+                (Op::Remove, Ok(())) => {
+                    e.ours = None;
+                    if e.want.is_empty() {
+                        self.entries.remove(&prefix);
+                    }
+                }
+                (Op::Remove, Err(err)) if err.contains("No such process") => {
+                    // Already gone.
+                    e.ours = None;
+                    if e.want.is_empty() {
+                        self.entries.remove(&prefix);
+                    }
+                }
+                (_, Err(err)) => {
+                    debug!(%prefix, "kernel write failed: {err}");
+                    self.metrics.fib_install_errors.inc();
+                    e.status = Status::Failed(err);
+                }
+            }
+        }
+    }
+
+    /// Metrics and readiness after a pass.
+    fn publish(&self) {
+        let mut counts = [0i64; 2];
+        for (p, e) in &self.entries {
+            if e.ours.is_some() {
+                counts[usize::from(matches!(p, IpNet::V6(_)))] += 1;
+            }
+        }
+        for (i, family) in ["ipv4", "ipv6"].iter().enumerate() {
+            self.metrics
+                .fib_routes
+                .get_or_create(&FamilyLabel {
+                    family: (*family).into(),
+                })
+                .set(counts[i]);
+        }
+        if self.converged {
+            self.metrics.fib_ready.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Every prefix the writer knows, for `podbgp fib`.
+    pub(super) fn list(&self) -> Vec<FibEntry> {
+        self.entries
+            .iter()
+            .map(|(prefix, e)| {
+                let (state, detail) = describe(e);
+                FibEntry {
+                    prefix: prefix.to_string(),
+                    state: state.into(),
+                    next_hops: e.want.iter().map(ToString::to_string).collect(),
+                    gateways: e
+                        .ours
+                        .iter()
+                        .flatten()
+                        .map(|g| g.addr.to_string())
+                        .collect(),
+                    detail,
+                }
+            })
+            .collect()
+    }
+}
+
+fn describe(e: &Entry) -> (&'static str, Option<String>) {
+    match &e.status {
+        Status::Installed => ("installed", None),
+        Status::Pending => ("pending", None),
+        Status::Unreachable => ("unreachable", Some("no next hop can be reached".into())),
+        Status::Conflict(p) => (
+            "conflict",
+            Some(format!("a route of protocol {p} holds the prefix and wins")),
+        ),
+        Status::Refused(r) => ("rejected", Some(r.describe().into())),
+        Status::Failed(err) => ("failed", Some(err.clone())),
+        Status::Adopted => (
+            "adopted",
+            Some("found at start; kept until BGP has converged".into()),
+        ),
+    }
+}
