@@ -10,6 +10,16 @@
 //! keeps winning until it goes; a restart of P, by SIGTERM or by SIGKILL,
 //! adopts its routes without deleting one (`ip monitor route` records it).
 //! RFC 4724 §4.1 (selection deferred until End-of-RIB after a restart).
+//!
+//!   FRR Y (AS 65002, 10.88.0.2, two hops away: P reaches 10.88.0.0/24
+//!   through a static route via Y's 10.77.0.x address) ---- podbgp P
+//!
+//! Y's routes name 10.88.0.2 as next hop, which is on no subnet of P's:
+//! P resolves it through its kernel table and installs them via the
+//! gateway the static route names; when that route goes, so do they.
+//!
+//!   FRR A ---- podbgp P ---- FRR B, all iBGP, A and B advertising the same
+//!   prefix with the same attributes: one multipath route via both.
 //! Needs root and Debian's frr.
 
 #[path = "lab/mod.rs"]
@@ -133,4 +143,89 @@ fn the_kernel_gets_what_is_safe_and_keeps_it_across_restarts() {
             p.kernel_routes(false)
         );
     }
+}
+
+#[test]
+fn a_next_hop_two_hops_away_resolves_through_the_kernel() {
+    if !lab::ready() {
+        return;
+    }
+    let mut lab = Lab::new("fib-recursive");
+    let (hp, hy) = (lab.host("pod"), lab.host("far"));
+    // Y's far address, reached from P through Y's near one.
+    let out = hy.exec(&["ip", "addr", "add", "10.88.0.2/24", "dev", "eth0"]);
+    assert!(out.status.success(), "{out:?}");
+    let near = hy.v4.to_string();
+    let out = hp.exec(&[
+        "ip",
+        "route",
+        "add",
+        "10.88.0.0/24",
+        "via",
+        &near,
+        "proto",
+        "static",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let far: std::net::IpAddr = "10.88.0.2".parse().expect("ip");
+    let mut p = Podbgp::new(&hp, 64512);
+    let mut y = Frr::new(&hy, 65002);
+    let mut to_y = PeerSpec::new(far, 65002);
+    to_y.multihop = Some(2);
+    p.add_peer(to_y);
+    let mut to_p = PeerSpec::new(hp.v4.into(), 64512);
+    to_p.source = Some(far);
+    to_p.multihop = Some(2);
+    y.add_peer(to_p);
+    y.advertise(Advert::plain("10.99.8.0/24"));
+    y.start(&mut lab);
+    p.start(&mut lab);
+    p.wait_established(&lab, far);
+    let got = p.wait_route(&lab, "10.99.8.0/24");
+    assert_eq!(got.next_hop, "10.88.0.2");
+    p.wait_kernel(&lab, &format!("10.99.8.0/24 via {near}"));
+
+    // The way to the next hop goes: so does the route, and the core hears
+    // the next hop is unreachable.
+    let out = hp.exec(&["ip", "route", "del", "10.88.0.0/24", "proto", "static"]);
+    assert!(out.status.success());
+    let gone = eventually(Duration::from_secs(10), || {
+        p.kernel_routes(false)
+            .iter()
+            .all(|r| !r.starts_with("10.99.8.0/24"))
+    });
+    assert!(gone, "{:?}", p.kernel_routes(false));
+    let rib = p.json(&["global", "rib", "10.99.8.0/24"]);
+    let reason = rib[0]["paths"][0]["reason"].as_str().unwrap_or("");
+    assert_eq!(reason, "NextHopUnreachable", "{rib}");
+}
+
+#[test]
+fn equal_paths_make_one_multipath_route() {
+    if !lab::ready() {
+        return;
+    }
+    let mut lab = Lab::new("fib-multipath");
+    let (hp, ha, hb) = (lab.host("pod"), lab.host("a"), lab.host("b"));
+    let mut p = Podbgp::new(&hp, 64512);
+    let mut routers = Vec::new();
+    for h in [&ha, &hb] {
+        p.add_peer(PeerSpec::new(h.v4.into(), 64512));
+        let mut r = Frr::new(h, 64512);
+        r.add_peer(PeerSpec::new(hp.v4.into(), 64512));
+        r.advertise(Advert::plain("10.99.9.0/24"));
+        r.start(&mut lab);
+        routers.push(r);
+    }
+    p.start(&mut lab);
+    let both = eventually(Duration::from_secs(20), || {
+        let text = hp.text(&["ip", "route", "show", "10.99.9.0/24", "proto", "200"]);
+        text.contains(&format!("via {} ", ha.v4)) && text.contains(&format!("via {} ", hb.v4))
+    });
+    assert!(
+        both,
+        "{}\n{}",
+        hp.text(&["ip", "route", "show", "10.99.9.0/24"]),
+        lab.logs(&hp)
+    );
 }

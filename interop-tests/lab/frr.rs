@@ -60,6 +60,12 @@ impl Frr {
             if p.gtsm {
                 let _ = writeln!(c, " neighbor {a} ttl-security hops 1");
             }
+            if let Some(src) = p.source {
+                let _ = writeln!(c, " neighbor {a} update-source {src}");
+            }
+            if let Some(hops) = p.multihop {
+                let _ = writeln!(c, " neighbor {a} ebgp-multihop {hops}");
+            }
         }
         for (af, v6) in [("ipv4", false), ("ipv6", true)] {
             let _ = writeln!(c, " address-family {af} unicast");

@@ -411,6 +411,10 @@ pub struct PeerSpec {
     pub rr_client: bool,
     /// GTSM (RFC 5082), one hop.
     pub gtsm: bool,
+    /// Our source address for the session.
+    pub source: Option<IpAddr>,
+    /// eBGP TTL, for a peer that is more than one hop away.
+    pub multihop: Option<u8>,
 }
 
 impl PeerSpec {
@@ -422,6 +426,8 @@ impl PeerSpec {
             password: None,
             rr_client: false,
             gtsm: false,
+            source: None,
+            multihop: None,
         }
     }
 }

@@ -175,6 +175,12 @@ impl Podbgp {
             if p.gtsm {
                 let _ = writeln!(c, "ttl_security = true");
             }
+            if let Some(src) = p.source {
+                let _ = writeln!(c, "local_address = \"{src}\"");
+            }
+            if let Some(hops) = p.multihop {
+                let _ = writeln!(c, "multihop = {hops}");
+            }
         }
         c
     }

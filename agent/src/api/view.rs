@@ -178,10 +178,12 @@ fn answer_one(owner: &mut Owner, request: Request) -> Answer {
     }
 }
 
-/// The prefix itself if the RIB has it, else the longest one covering it.
+/// The prefix itself if the RIB has paths to it (best or not: an
+/// unreachable next hop leaves paths with no best), else the longest
+/// prefix with a best path covering it.
 fn lookup(sp: &Speaker, p: IpNet) -> Option<IpNet> {
     let rib = sp.rib();
-    if rib.best(&p.trunc()).is_some() {
+    if !rib.paths(&p.trunc()).is_empty() {
         return Some(p.trunc());
     }
     (0..=p.prefix_len())

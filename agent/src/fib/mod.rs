@@ -327,9 +327,10 @@ impl Fib {
                 // Any other route may change how next hops resolve.
                 self.resolve_again = true;
             }
+            // A link came back, say: what failed may work now.
             KernelEvent::Addresses => {
-                self.resolve_again = true;
                 self.local_again = true;
+                self.retry();
             }
         }
     }
