@@ -294,14 +294,14 @@ pub fn fib(list: &[crate::fib::FibEntry]) -> String {
         } else {
             e.gateways.join(", ")
         };
-        let _ = writeln!(
-            o,
+        let line = format!(
             "{:<net_w$} {:<12} {:<30} {}",
             e.prefix,
             e.state,
             via,
             e.detail.as_deref().unwrap_or("")
         );
+        let _ = writeln!(o, "{}", line.trim_end());
     }
     o
 }

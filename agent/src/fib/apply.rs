@@ -189,23 +189,21 @@ impl Fib {
             };
             match (op, result) {
                 (Op::Install(g), Ok(())) => {
-                    e.ours = Some(g);
+                    if e.ours.replace(g).is_none() {
+                        super::count(&mut self.installed, &prefix, 1);
+                    }
                     e.status = Status::Installed;
                 }
-                (Op::Remove, Ok(())) => {
-                    e.ours = None;
+                (Op::Remove, r) if removed(&r) => {
+                    if e.ours.take().is_some() {
+                        super::count(&mut self.installed, &prefix, -1);
+                    }
                     if e.want.is_empty() {
                         self.entries.remove(&prefix);
                     }
                 }
-                (Op::Remove, Err(err)) if err.contains("No such process") => {
-                    // Already gone.
-                    e.ours = None;
-                    if e.want.is_empty() {
-                        self.entries.remove(&prefix);
-                    }
-                }
-                (_, Err(err)) => {
+                (_, result) => {
+                    let err = result.err().unwrap_or_default();
                     debug!(%prefix, "kernel write failed: {err}");
                     self.metrics.fib_install_errors.inc();
                     e.status = Status::Failed(err);
@@ -216,19 +214,13 @@ impl Fib {
 
     /// Metrics and readiness after a pass.
     fn publish(&self) {
-        let mut counts = [0i64; 2];
-        for (p, e) in &self.entries {
-            if e.ours.is_some() {
-                counts[usize::from(matches!(p, IpNet::V6(_)))] += 1;
-            }
-        }
         for (i, family) in ["ipv4", "ipv6"].iter().enumerate() {
             self.metrics
                 .fib_routes
                 .get_or_create(&FamilyLabel {
                     family: (*family).into(),
                 })
-                .set(counts[i]);
+                .set(self.installed[i]);
         }
         if self.converged {
             self.metrics.fib_ready.store(true, Ordering::Relaxed);
@@ -256,6 +248,12 @@ impl Fib {
             })
             .collect()
     }
+}
+
+/// A removal done, or needless: "No such process" means it was gone.
+fn removed(r: &Result<(), String>) -> bool {
+    r.as_ref()
+        .map_or_else(|e| e.contains("No such process"), |_| true)
 }
 
 fn describe(e: &Entry) -> (&'static str, Option<String>) {

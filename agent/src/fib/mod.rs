@@ -121,6 +121,13 @@ pub struct Fib {
     resolve_again: bool,
     /// Read the node's addresses again.
     local_again: bool,
+    /// Routes of ours in the kernel, IPv4 and IPv6, kept as they change.
+    installed: [i64; 2],
+}
+
+/// Count a route of ours in (`+1`) or out (`-1`) of the kernel.
+fn count(installed: &mut [i64; 2], prefix: &IpNet, delta: i64) {
+    installed[usize::from(matches!(prefix, IpNet::V6(_)))] += delta;
 }
 
 impl Fib {
@@ -155,6 +162,7 @@ impl Fib {
             dirty: HashSet::new(),
             resolve_again: false,
             local_again: false,
+            installed: [0, 0],
         };
         fib.local = fib.kernel.local().await?;
         let adopted = fib.resync().await?;
@@ -179,15 +187,17 @@ impl Fib {
                 }
             }
         }
-        let count = found.len();
+        let adopted = found.len();
         for (prefix, e) in &mut self.entries {
             let now_there = found.remove(prefix);
             if e.ours.is_some() && now_there.is_none() {
                 e.ours = None;
+                count(&mut self.installed, prefix, -1);
                 self.dirty.insert(*prefix);
             }
         }
         for (prefix, gateways) in found {
+            count(&mut self.installed, &prefix, 1);
             self.entries.insert(
                 prefix,
                 Entry {
@@ -198,7 +208,7 @@ impl Fib {
                 },
             );
         }
-        Ok(count)
+        Ok(adopted)
     }
 
     /// Run: follow the owner's feed, answer queries, watch the kernel.
@@ -295,7 +305,11 @@ impl Fib {
                 if route.table == self.settings.table && route.protocol == self.settings.protocol {
                     if !added {
                         if let Some(e) = self.entries.get_mut(&route.prefix) {
-                            if e.ours.take().is_some() && !e.want.is_empty() {
+                            let had = e.ours.take().is_some();
+                            if had {
+                                count(&mut self.installed, &route.prefix, -1);
+                            }
+                            if had && !e.want.is_empty() {
                                 // Someone removed a route of ours: put it back,
                                 // unless this has become a fight.
                                 let now = Instant::now();
