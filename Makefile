@@ -5,7 +5,9 @@
 #                Debian packages it needs first; root; PODBGP_INTEROP_OPT_OUT=1 skips the
 #                parts that need root and the peers)
 #   make bench   the codec benchmarks (podbgp's and GoBGP's on the same messages), the RIB's,
-#                and podbgp, BIRD, FRR and GoBGP loading the same table over TCP (root)
+#                podbgp, BIRD, FRR and GoBGP loading the same table over TCP, and podbgp,
+#                BIRD and FRR installing a million routes into the kernel beside the
+#                netlink limit (root)
 #   make fuzz    fuzz the message decoder (FUZZ_SECONDS, default 300)
 #   make vectors re-capture the wire test vectors from FRR, BIRD and GoBGP (root)
 
@@ -62,8 +64,9 @@ bench:
 	sh bgp/benches/gobgp/run.sh
 	$(CARGO) bench -p bgp --bench rib
 	$(CARGO) build --release -p agent
-	@if [ "$$(id -u)" = 0 ]; then sh bgp/benches/peers/run.sh; \
-	else echo "bench: BIRD, FRR and GoBGP loading the RIB table need root (bgp/benches/peers/run.sh)"; exit 1; fi
+	$(CARGO) build --release -p agent --example netlink_limit
+	@if [ "$$(id -u)" = 0 ]; then sh bgp/benches/peers/run.sh && sh bgp/benches/fib/run.sh; \
+	else echo "bench: the daemons in network namespaces need root (bgp/benches/peers/run.sh, bgp/benches/fib/run.sh)"; exit 1; fi
 
 fuzz:
 	cd bgp/fuzz && python3 seed.py

@@ -13,6 +13,12 @@ NEXT_HOP. Prefixes are packed PER_UPDATE to an UPDATE (1000 /24s make an
 UPDATE of about 4 KB). Every message is encoded before the first
 connection is made, so the feeder only copies bytes into sockets.
 
+With --unique, every peer sends prefixes of its own instead: peer n sends
+prefixes i = n * PREFIXES to (n + 1) * PREFIXES - 1 of the same sequence,
+PEERS * PREFIXES distinct prefixes in all, each with one path (the FIB
+benchmark, ../fib). With --feed-when-established the feed starts by itself
+the moment every session is Established, as if `feed` had come then.
+
 Commands, one a line on stdin:
   feed          send every peer's UPDATEs, all sessions at once
   withdraw N    send UPDATEs withdrawing all of peer N's prefixes
@@ -92,11 +98,12 @@ def path_attributes(n, next_hop):
     ])
 
 
-def prefix_chunks(prefixes, per_update):
-    """The NLRI encoding of every prefix, PER_UPDATE at a time."""
+def prefix_chunks(prefixes, per_update, first=0):
+    """The NLRI encoding of prefixes FIRST to FIRST + PREFIXES - 1, PER_UPDATE at a time."""
     chunks = []
-    for start in range(0, prefixes, per_update):
-        end = min(start + per_update, prefixes)
+    last = first + prefixes
+    for start in range(first, last, per_update):
+        end = min(start + per_update, last)
         chunks.append(b"".join(
             struct.pack("!B", 24) + struct.pack("!I", 0x0A000000 + (i << 8))[:3]
             for i in range(start, end)))
@@ -129,6 +136,7 @@ class Peer:
         self.next_connect = 0.0
         self.received = {OPEN: 0, UPDATE: 0, NOTIFICATION: 0, KEEPALIVE: 0}
         self.feed = b""
+        self.withdraw = b""
         self.hold_warned = False
 
     def queue(self, data):
@@ -152,13 +160,22 @@ class Feeder:
         self.status = 0
 
         t = now()
-        chunks = prefix_chunks(args.prefixes, args.per_update)
-        for p in self.peers:
-            p.feed = announcements(path_attributes(p.index, p.local), chunks)
-        self.withdraw_bytes = withdrawals(chunks)
+        if args.unique:
+            for p in self.peers:
+                chunks = prefix_chunks(args.prefixes, args.per_update, p.index * args.prefixes)
+                p.feed = announcements(path_attributes(p.index, p.local), chunks)
+                p.withdraw = withdrawals(chunks)
+            withdraw_bytes = sum(len(p.withdraw) for p in self.peers)
+        else:
+            chunks = prefix_chunks(args.prefixes, args.per_update)
+            shared = withdrawals(chunks)
+            for p in self.peers:
+                p.feed = announcements(path_attributes(p.index, p.local), chunks)
+                p.withdraw = shared
+            withdraw_bytes = len(shared)
         event("encoded", peers=len(self.peers), updates_per_peer=len(chunks),
               feed_bytes=sum(len(p.feed) for p in self.peers),
-              withdraw_bytes=len(self.withdraw_bytes), seconds=f"{now() - t:.3f}")
+              withdraw_bytes=withdraw_bytes, seconds=f"{now() - t:.3f}")
 
     # ---------------------------------------------------------------- sockets
     def connect(self, p):
@@ -321,13 +338,16 @@ class Feeder:
         if all(p.state == "Established" for p in self.peers):
             self.established_reported = True
             event("established", peers=len(self.peers))
+            if self.args.feed_when_established:
+                self.command("feed")
 
     def check_sent(self):
         if self.feeding and all(p.pending == 0 for p in self.peers):
             self.feeding = False
             event("feed-sent", bytes=sum(len(p.feed) for p in self.peers))
         if self.withdrawing is not None and self.peers[self.withdrawing].pending == 0:
-            event("withdraw-sent", peer=self.withdrawing, bytes=len(self.withdraw_bytes))
+            event("withdraw-sent", peer=self.withdrawing,
+                  bytes=len(self.peers[self.withdrawing].withdraw))
             self.withdrawing = None
 
     def keepalives(self):
@@ -371,7 +391,7 @@ class Feeder:
                 self.withdrawing = p.index
                 event("withdraw-start", peer=p.index, method="withdrawn-routes-in-updates",
                       prefixes=self.args.prefixes)
-                self.send_message(p, self.withdraw_bytes)
+                self.send_message(p, p.withdraw)
             else:
                 event("close", peer=p.index, method="session-close-with-cease")
                 self.close_peer(p)
@@ -478,6 +498,11 @@ def main():
                     help="our AS and the daemon's (iBGP; 65000); not one of the paths' "
                          "ASNs 64512-64514, or the daemon drops the paths as loops")
     ap.add_argument("--prefixes", type=int, default=100000, help="prefixes per peer (100000)")
+    ap.add_argument("--unique", action="store_true",
+                    help="every peer sends prefixes of its own (peer n: n * PREFIXES onwards), "
+                         "not the same PREFIXES as every other peer")
+    ap.add_argument("--feed-when-established", action="store_true",
+                    help="start the feed as soon as every session is Established")
     ap.add_argument("--per-update", type=int, default=1000, help="prefixes per UPDATE (1000)")
     ap.add_argument("--hold", type=int, default=90, help="hold time we offer (90 s)")
     ap.add_argument("--connect-timeout", type=float, default=30.0,
@@ -487,6 +512,8 @@ def main():
     args = ap.parse_args()
     if not 0 < args.prefixes <= (0xFFFFFFFF - 0x0A000000) >> 8:
         ap.error("--prefixes out of range")
+    if args.unique and args.peers * args.prefixes > ((0xFFFFFFFF - 0x0A000000) >> 8) + 1:
+        ap.error("--unique: PEERS * PREFIXES /24s from 10.0.0.0 run past 255.255.255.0")
     if not 0 < args.per_update <= 1000:
         ap.error("--per-update must be 1..1000 (an UPDATE holds at most 4096 bytes)")
     if not 0 < args.peers <= 200:
