@@ -11,6 +11,7 @@ use tracing::{debug, warn};
 
 use super::guard;
 use super::kernel::Gateway;
+use super::writer::Request;
 use super::{Entry, Fib, FibEntry, Op, Status, IN_FLIGHT};
 use crate::daemon::owner::Command;
 use crate::metrics::FamilyLabel;
@@ -168,21 +169,21 @@ impl Fib {
         if ops.is_empty() {
             return;
         }
-        let kernel = self.kernel.clone();
-        let results: Vec<(IpNet, Op, Result<(), String>)> = stream::iter(ops)
-            .map(|(prefix, op)| {
-                let kernel = kernel.clone();
-                async move {
-                    let r = match &op {
-                        Op::Install(g) => kernel.install(&prefix, g).await,
-                        Op::Remove => kernel.remove(&prefix).await,
-                    };
-                    (prefix, op, r)
-                }
-            })
-            .buffer_unordered(IN_FLIGHT)
-            .collect()
-            .await;
+        let kernel = &self.kernel;
+        let make = |i: usize| {
+            let (prefix, op) = &ops[i];
+            match op {
+                Op::Install(g) => kernel
+                    .route(prefix, g)
+                    .map_or_else(|| Request::Delete(kernel.bare(prefix)), Request::Put),
+                Op::Remove => Request::Delete(kernel.bare(prefix)),
+            }
+        };
+        let outcomes = self.writer.write(ops.len(), make).await;
+        let results = ops
+            .into_iter()
+            .zip(outcomes)
+            .map(|((prefix, op), r)| (prefix, op, r.map_err(|e| e.to_string())));
         for (prefix, op, result) in results {
             let Some(e) = self.entries.get_mut(&prefix) else {
                 continue;

@@ -169,15 +169,13 @@ impl Kernel {
         Ok(local)
     }
 
-    /// Install or replace our route to `prefix` in place.
-    pub async fn install(&self, prefix: &IpNet, gateways: &[Gateway]) -> Result<(), String> {
+    /// Our route to `prefix` via `gateways`, as a message; `None` without gateways.
+    pub fn route(&self, prefix: &IpNet, gateways: &[Gateway]) -> Option<RouteMessage> {
         let mut b = self.builder(prefix);
         match gateways {
-            [] => return Err("no gateway".into()),
+            [] => return None,
             [one] => {
-                b = b
-                    .gateway(one.addr)
-                    .map_err(|e| format!("gateway {}: {e}", one.addr))?;
+                b = b.gateway(one.addr).ok()?;
                 if let Some(oif) = one.oif {
                     b = b.output_interface(oif);
                 }
@@ -195,23 +193,12 @@ impl Kernel {
                 b = b.multipath(hops);
             }
         }
-        self.handle
-            .route()
-            .add(b.build())
-            .replace()
-            .execute()
-            .await
-            .map_err(|e| e.to_string())
+        Some(b.build())
     }
 
-    /// Delete our route to `prefix`.
-    pub async fn remove(&self, prefix: &IpNet) -> Result<(), String> {
-        self.handle
-            .route()
-            .del(self.builder(prefix).build())
-            .execute()
-            .await
-            .map_err(|e| e.to_string())
+    /// Our route to `prefix`, naming it only (for deletion).
+    pub fn bare(&self, prefix: &IpNet) -> RouteMessage {
+        self.builder(prefix).build()
     }
 
     /// Ask the kernel how it reaches `addr`.

@@ -14,6 +14,7 @@ mod apply;
 pub mod guard;
 mod kernel;
 mod watch;
+mod writer;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
@@ -105,6 +106,7 @@ const FIGHT_REPAIRS: usize = 5;
 
 pub struct Fib {
     kernel: Kernel,
+    writer: writer::Writer,
     settings: FibSettings,
     local_peer: PeerId,
     entries: BTreeMap<IpNet, Entry>,
@@ -148,8 +150,10 @@ impl Fib {
             table: settings.table,
             protocol: settings.protocol,
         };
+        let writer = writer::Writer::open().map_err(|e| format!("netlink: {e}"))?;
         let mut fib = Fib {
             kernel,
+            writer,
             settings,
             local_peer,
             entries: BTreeMap::new(),
@@ -217,7 +221,7 @@ impl Fib {
         mut feed: mpsc::UnboundedReceiver<Feed>,
         mut queries: mpsc::Receiver<Query>,
     ) {
-        let mut watch = Watch::open();
+        let mut watch = Watch::open(self.settings.protocol);
         let mut retry = tokio::time::interval(Duration::from_secs(5));
         loop {
             tokio::select! {
@@ -240,7 +244,7 @@ impl Fib {
                     Some(e) => self.kernel_event(e),
                     None => {
                         warn!("kernel route notifications lost; reading the table again");
-                        watch = Watch::open();
+                        watch = Watch::open(self.settings.protocol);
                         if let Err(e) = self.resync().await {
                             warn!("{e}");
                         }

@@ -29,50 +29,65 @@ type Messages = UnboundedReceiver<(NetlinkMessage<RouteNetlinkMessage>, SocketAd
 
 /// A subscription to the notifications; `next` gives `None` when it broke
 /// (the socket overflowed, say), and the caller reads the table again.
+///
+/// A task of its own reads them as they come and drops at once the echoes
+/// of our own route additions: while a full table goes in, the writer is
+/// busy, and a million parsed echoes waiting for it would cost a gigabyte.
 pub struct Watch {
-    messages: Option<Messages>,
+    events: Option<tokio::sync::mpsc::UnboundedReceiver<KernelEvent>>,
 }
 
 impl Watch {
-    pub fn open() -> Watch {
+    pub fn open(protocol: u8) -> Watch {
         match subscribe() {
-            Ok(messages) => Watch {
-                messages: Some(messages),
-            },
+            Ok(messages) => {
+                let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+                tokio::spawn(filter(messages, protocol, tx));
+                Watch { events: Some(rx) }
+            }
             Err(e) => {
                 warn!(
                     "cannot watch kernel routes: {e}; routes removed by hand will not be put back"
                 );
-                Watch { messages: None }
+                Watch { events: None }
             }
         }
     }
 
     pub async fn next(&mut self) -> Option<KernelEvent> {
-        let Some(messages) = self.messages.as_mut() else {
-            return std::future::pending().await;
+        match self.events.as_mut() {
+            Some(events) => events.recv().await,
+            None => std::future::pending().await,
+        }
+    }
+}
+
+async fn filter(
+    mut messages: Messages,
+    protocol: u8,
+    events: tokio::sync::mpsc::UnboundedSender<KernelEvent>,
+) {
+    while let Some((message, _)) = messages.next().await {
+        let NetlinkPayload::InnerMessage(inner) = message.payload else {
+            continue;
         };
-        loop {
-            let (message, _) = messages.next().await?;
-            let NetlinkPayload::InnerMessage(inner) = message.payload else {
-                continue;
-            };
-            let event = match inner {
-                RouteNetlinkMessage::NewRoute(m) => {
-                    parse(&m).map(|route| KernelEvent::Route { route, added: true })
-                }
-                RouteNetlinkMessage::DelRoute(m) => parse(&m).map(|route| KernelEvent::Route {
-                    route,
-                    added: false,
-                }),
-                RouteNetlinkMessage::NewAddress(_)
-                | RouteNetlinkMessage::DelAddress(_)
-                | RouteNetlinkMessage::NewLink(_)
-                | RouteNetlinkMessage::DelLink(_) => Some(KernelEvent::Addresses),
-                _ => None,
-            };
-            if event.is_some() {
-                return event;
+        let event = match inner {
+            RouteNetlinkMessage::NewRoute(m) => parse(&m)
+                .filter(|r| r.protocol != protocol)
+                .map(|route| KernelEvent::Route { route, added: true }),
+            RouteNetlinkMessage::DelRoute(m) => parse(&m).map(|route| KernelEvent::Route {
+                route,
+                added: false,
+            }),
+            RouteNetlinkMessage::NewAddress(_)
+            | RouteNetlinkMessage::DelAddress(_)
+            | RouteNetlinkMessage::NewLink(_)
+            | RouteNetlinkMessage::DelLink(_) => Some(KernelEvent::Addresses),
+            _ => None,
+        };
+        if let Some(e) = event {
+            if events.send(e).is_err() {
+                return;
             }
         }
     }

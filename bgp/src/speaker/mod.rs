@@ -601,10 +601,48 @@ impl Speaker {
         if changes.is_empty() {
             return;
         }
-        for peer in self.peers.iter_mut().flatten() {
-            if peer.negotiated.is_some() {
-                peer.out.mark_all(changes.iter().map(|c| &c.prefix));
-            }
+        // Mark only what the peer may have to hear of: a prefix it was
+        // sent, or whose new best path may go to it. iBGP split horizon
+        // rules most out at once, and a full table learned over iBGP
+        // would otherwise be marked for every iBGP peer in vain.
+        let (local, rib, peers) = (self.local, &self.rib, &mut self.peers);
+        let client = |id: PeerId, peers: &[Option<Peer>]| {
+            peers
+                .get(id as usize)
+                .and_then(Option::as_ref)
+                .is_some_and(|p| p.config.rr_client)
+        };
+        let learned: Vec<Option<(PeerId, bool, bool)>> = changes
+            .iter()
+            .map(|c| {
+                let best = c.best.as_ref()?;
+                let ebgp = rib.peer(best.peer).is_some_and(|i| i.ebgp);
+                Some((
+                    best.peer,
+                    ebgp || best.peer == local,
+                    client(best.peer, peers),
+                ))
+            })
+            .collect();
+        for (id, peer) in peers.iter_mut().enumerate() {
+            let Some(peer) = peer.as_mut() else { continue };
+            let Some(neg) = &peer.negotiated else {
+                continue;
+            };
+            let to_ebgp = neg.peer_as != self.config.local_as;
+            let to_client = peer.config.rr_client;
+            let marks: Vec<IpNet> = changes
+                .iter()
+                .zip(&learned)
+                .filter(|(c, src)| {
+                    let may_go = src.is_some_and(|(from, open, from_client)| {
+                        from != id as PeerId && (open || to_ebgp || from_client || to_client)
+                    });
+                    may_go || peer.out.sent.contains_key(&c.prefix)
+                })
+                .map(|(c, _)| c.prefix)
+                .collect();
+            peer.out.mark_all(marks.iter());
         }
         self.best_changes.extend(changes);
     }
