@@ -12,7 +12,7 @@ use tracing::{debug, warn};
 use super::guard;
 use super::kernel::Gateway;
 use super::writer::Request;
-use super::{Entry, Fib, FibEntry, Op, Status, IN_FLIGHT};
+use super::{Entry, Fib, FibEntry, Op, Status, IN_FLIGHT, PASS};
 use crate::daemon::owner::Command;
 use crate::metrics::FamilyLabel;
 
@@ -34,7 +34,10 @@ impl Fib {
         if self.dirty.is_empty() {
             return;
         }
-        let dirty: Vec<IpNet> = self.dirty.drain().collect();
+        let dirty: Vec<IpNet> = self.dirty.iter().take(PASS).copied().collect();
+        for p in &dirty {
+            self.dirty.remove(p);
+        }
         self.resolve_missing(&dirty).await;
         let ops: Vec<(IpNet, Op)> = dirty
             .iter()
@@ -46,10 +49,16 @@ impl Fib {
 
     /// Resolve the next hops of `prefixes` that were never resolved.
     async fn resolve_missing(&mut self, prefixes: &[IpNet]) {
-        let mut wanted: Vec<IpAddr> = prefixes
+        let mut sets: Vec<u32> = prefixes
             .iter()
             .filter_map(|p| self.entries.get(p))
-            .flat_map(|e| e.want.iter().copied())
+            .map(|e| e.want)
+            .collect();
+        sets.sort_unstable();
+        sets.dedup();
+        let mut wanted: Vec<IpAddr> = sets
+            .iter()
+            .flat_map(|id| self.hops.get(*id).iter().copied())
             .filter(|nh| !self.resolved.contains_key(nh))
             .collect();
         wanted.sort();
@@ -105,7 +114,7 @@ impl Fib {
                 let _ = self.owner.try_send(Command::NextHop { addr: nh, reach });
                 // Every prefix using it must be looked at again.
                 for (p, e) in &self.entries {
-                    if e.want.contains(&nh) {
+                    if self.hops.get(e.want).contains(&nh) {
                         self.dirty.insert(*p);
                     }
                 }
@@ -125,11 +134,11 @@ impl Fib {
         let foreign = self.foreign.get(prefix).copied();
         let converged = self.converged;
         let e = self.entries.get_mut(prefix)?;
-        if e.want.is_empty() {
-            if e.ours.is_some() && (converged || e.status != Status::Adopted) {
+        if e.want == 0 {
+            if e.installed() && (converged || e.status != Status::Adopted) {
                 return Some(Op::Remove);
             }
-            if e.ours.is_none() {
+            if !e.installed() {
                 self.entries.remove(prefix);
             }
             return None;
@@ -141,21 +150,21 @@ impl Fib {
         };
         if let Some(status) = blocked {
             e.status = status;
-            return e.ours.is_some().then_some(Op::Remove);
+            return e.installed().then_some(Op::Remove);
         }
-        let mut gateways: Vec<Gateway> = e
-            .want
+        let gateways: Vec<Gateway> = self
+            .hops
+            .get(e.want)
             .iter()
             .filter_map(|nh| self.resolved.get(nh).copied().flatten())
             .map(|(g, _)| g)
             .collect();
-        gateways.sort();
-        gateways.dedup();
-        if gateways.is_empty() {
+        let gateways = self.gateways.id(gateways);
+        if gateways == 0 {
             e.status = Status::Unreachable;
-            return e.ours.is_some().then_some(Op::Remove);
+            return e.installed().then_some(Op::Remove);
         }
-        if e.ours.as_ref() == Some(&gateways) {
+        if e.ours == gateways {
             // Already so in the kernel (adopted at start, say): no write.
             e.status = Status::Installed;
             return None;
@@ -170,11 +179,12 @@ impl Fib {
             return;
         }
         let kernel = &self.kernel;
+        let sets = &self.gateways;
         let make = |i: usize| {
             let (prefix, op) = &ops[i];
             match op {
                 Op::Install(g) => kernel
-                    .route(prefix, g)
+                    .route(prefix, sets.get(*g))
                     .map_or_else(|| Request::Delete(kernel.bare(prefix)), Request::Put),
                 Op::Remove => Request::Delete(kernel.bare(prefix)),
             }
@@ -183,31 +193,31 @@ impl Fib {
         let results = ops
             .into_iter()
             .zip(outcomes)
-            .map(|((prefix, op), r)| (prefix, op, r.map_err(|e| e.to_string())));
+            .map(|((prefix, op), r)| (prefix, op, r));
         for (prefix, op, result) in results {
             let Some(e) = self.entries.get_mut(&prefix) else {
                 continue;
             };
             match (op, result) {
                 (Op::Install(g), Ok(())) => {
-                    if e.ours.replace(g).is_none() {
+                    if std::mem::replace(&mut e.ours, g) == 0 {
                         super::count(&mut self.installed, &prefix, 1);
                     }
                     e.status = Status::Installed;
                 }
                 (Op::Remove, r) if removed(&r) => {
-                    if e.ours.take().is_some() {
+                    if std::mem::take(&mut e.ours) != 0 {
                         super::count(&mut self.installed, &prefix, -1);
                     }
-                    if e.want.is_empty() {
+                    if e.want == 0 {
                         self.entries.remove(&prefix);
                     }
                 }
                 (_, result) => {
-                    let err = result.err().unwrap_or_default();
-                    debug!(%prefix, "kernel write failed: {err}");
+                    let errno = result.err().and_then(|e| e.raw_os_error()).unwrap_or(-1);
+                    debug!(%prefix, errno, "kernel write failed");
                     self.metrics.fib_install_errors.inc();
-                    e.status = Status::Failed(err);
+                    e.status = Status::Failed(errno);
                 }
             }
         }
@@ -237,11 +247,16 @@ impl Fib {
                 FibEntry {
                     prefix: prefix.to_string(),
                     state: state.into(),
-                    next_hops: e.want.iter().map(ToString::to_string).collect(),
-                    gateways: e
-                        .ours
+                    next_hops: self
+                        .hops
+                        .get(e.want)
                         .iter()
-                        .flatten()
+                        .map(ToString::to_string)
+                        .collect(),
+                    gateways: self
+                        .gateways
+                        .get(e.ours)
+                        .iter()
                         .map(|g| g.addr.to_string())
                         .collect(),
                     detail,
@@ -251,10 +266,10 @@ impl Fib {
     }
 }
 
-/// A removal done, or needless: "No such process" means it was gone.
-fn removed(r: &Result<(), String>) -> bool {
+/// A removal done, or needless: ESRCH means the route was gone.
+fn removed(r: &Result<(), std::io::Error>) -> bool {
     r.as_ref()
-        .map_or_else(|e| e.contains("No such process"), |_| true)
+        .map_or_else(|e| e.raw_os_error() == Some(libc::ESRCH), |_| true)
 }
 
 fn describe(e: &Entry) -> (&'static str, Option<String>) {
@@ -267,7 +282,18 @@ fn describe(e: &Entry) -> (&'static str, Option<String>) {
             Some(format!("a route of protocol {p} holds the prefix and wins")),
         ),
         Status::Refused(r) => ("rejected", Some(r.describe().into())),
-        Status::Failed(err) => ("failed", Some(err.clone())),
+        Status::Failed(errno) => (
+            "failed",
+            Some(if *errno > 0 {
+                std::io::Error::from_raw_os_error(*errno).to_string()
+            } else {
+                "the kernel write could not be made".into()
+            }),
+        ),
+        Status::Fought => (
+            "failed",
+            Some("removed again and again by someone else; retrying later".into()),
+        ),
         Status::Adopted => (
             "adopted",
             Some("found at start; kept until BGP has converged".into()),

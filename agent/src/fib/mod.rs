@@ -13,6 +13,7 @@
 mod apply;
 pub mod guard;
 mod kernel;
+mod sets;
 mod watch;
 mod writer;
 
@@ -20,13 +21,12 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bgp::rib::{BestChange, PeerId};
 use ipnet::IpNet;
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
-use tokio::time::Instant;
 use tracing::warn;
 
 use crate::daemon::owner::Command;
@@ -69,24 +69,47 @@ enum Status {
     Unreachable,
     Conflict(u8),
     Refused(Refusal),
-    Failed(String),
+    /// The kernel refused the write: its errno (or -1).
+    Failed(i32),
+    /// Removed again and again by someone else.
+    Fought,
     /// Found at start, not (yet) wanted.
     Adopted,
 }
 
 #[derive(Debug, Clone)]
 struct Entry {
-    /// BGP next hops; empty when BGP has no route.
-    want: Vec<IpAddr>,
-    /// Our route in the kernel, as we wrote (or found) it.
-    ours: Option<Vec<Gateway>>,
+    /// BGP next hops, a set of `Fib::hops`; 0 (empty) when BGP has no route.
+    want: u32,
+    /// Our route in the kernel as we wrote or found it, a set of
+    /// `Fib::gateways`; 0 when there is none.
+    ours: u32,
     status: Status,
-    /// Repairs of routes removed by someone else, to tell a fight.
-    repairs: Vec<Instant>,
+    /// Repairs of routes removed by someone else, to tell a fight: how
+    /// many since when (seconds of the writer's clock).
+    repairs: u8,
+    repairs_since: u32,
+}
+
+impl Entry {
+    fn new(status: Status) -> Entry {
+        Entry {
+            want: 0,
+            ours: 0,
+            status,
+            repairs: 0,
+            repairs_since: 0,
+        }
+    }
+
+    fn installed(&self) -> bool {
+        self.ours != 0
+    }
 }
 
 enum Op {
-    Install(Vec<Gateway>),
+    /// Put this gateway set in the kernel.
+    Install(u32),
     Remove,
 }
 
@@ -98,11 +121,14 @@ pub struct FibSettings {
     pub accept: Vec<IpNet>,
 }
 
-/// Writes per batch in flight at once.
+/// Next-hop lookups in flight at once.
 const IN_FLIGHT: usize = 512;
+/// Prefixes looked at per pass: between passes the feed is taken in, so
+/// changes wait as compact entries rather than as queued batches.
+const PASS: usize = 16_384;
 /// Repairs of one route within this long count as a fight, and wait.
-const FIGHT_WINDOW: Duration = Duration::from_secs(60);
-const FIGHT_REPAIRS: usize = 5;
+const FIGHT_WINDOW: u32 = 60;
+const FIGHT_REPAIRS: u8 = 5;
 
 pub struct Fib {
     kernel: Kernel,
@@ -125,6 +151,10 @@ pub struct Fib {
     local_again: bool,
     /// Routes of ours in the kernel, IPv4 and IPv6, kept as they change.
     installed: [i64; 2],
+    hops: sets::Sets<IpAddr>,
+    gateways: sets::Sets<Gateway>,
+    /// The writer's clock starts here.
+    epoch: Instant,
 }
 
 /// Count a route of ours in (`+1`) or out (`-1`) of the kernel.
@@ -167,6 +197,9 @@ impl Fib {
             resolve_again: false,
             local_again: false,
             installed: [0, 0],
+            hops: sets::Sets::new(),
+            gateways: sets::Sets::new(),
+            epoch: Instant::now(),
         };
         fib.local = fib.kernel.local().await?;
         let adopted = fib.resync().await?;
@@ -194,23 +227,17 @@ impl Fib {
         let adopted = found.len();
         for (prefix, e) in &mut self.entries {
             let now_there = found.remove(prefix);
-            if e.ours.is_some() && now_there.is_none() {
-                e.ours = None;
+            if e.installed() && now_there.is_none() {
+                e.ours = 0;
                 count(&mut self.installed, prefix, -1);
                 self.dirty.insert(*prefix);
             }
         }
         for (prefix, gateways) in found {
             count(&mut self.installed, &prefix, 1);
-            self.entries.insert(
-                prefix,
-                Entry {
-                    want: Vec::new(),
-                    ours: Some(gateways),
-                    status: Status::Adopted,
-                    repairs: Vec::new(),
-                },
-            );
+            let mut e = Entry::new(Status::Adopted);
+            e.ours = self.gateways.id(gateways);
+            self.entries.insert(prefix, e);
         }
         Ok(adopted)
     }
@@ -225,12 +252,13 @@ impl Fib {
         let mut retry = tokio::time::interval(Duration::from_secs(5));
         loop {
             tokio::select! {
+                biased;
                 f = feed.recv() => match f {
                     Some(Feed::Changes(batch)) => self.take(&batch),
                     Some(Feed::Converged) => {
                         self.converged = true;
                         let adopted: Vec<IpNet> = self.entries.iter()
-                            .filter(|(_, e)| e.want.is_empty())
+                            .filter(|(_, e)| e.want == 0)
                             .map(|(p, _)| *p)
                             .collect();
                         self.dirty.extend(adopted);
@@ -252,6 +280,8 @@ impl Fib {
                     }
                 },
                 _ = retry.tick() => self.retry(),
+                // More to write: go on, after taking what the feed brought.
+                () = std::future::ready(()), if !self.dirty.is_empty() => {}
             }
             self.apply().await;
         }
@@ -260,7 +290,7 @@ impl Fib {
     /// Take the core's changes: what each prefix's best paths want now.
     fn take(&mut self, batch: &[BestChange]) {
         for c in batch {
-            let mut want: Vec<IpAddr> = match &c.best {
+            let want: Vec<IpAddr> = match &c.best {
                 Some(best) if best.peer != self.local_peer => {
                     let mut hops: Vec<IpAddr> = c
                         .multipath
@@ -276,14 +306,11 @@ impl Fib {
                 // Nothing to install for our own routes, or none at all.
                 _ => Vec::new(),
             };
-            want.sort();
-            want.dedup();
-            let e = self.entries.entry(c.prefix).or_insert_with(|| Entry {
-                want: Vec::new(),
-                ours: None,
-                status: Status::Pending,
-                repairs: Vec::new(),
-            });
+            let want = self.hops.id(want);
+            let e = self
+                .entries
+                .entry(c.prefix)
+                .or_insert_with(|| Entry::new(Status::Pending));
             e.want = want;
             self.dirty.insert(c.prefix);
         }
@@ -294,7 +321,12 @@ impl Fib {
         let again: Vec<IpNet> = self
             .entries
             .iter()
-            .filter(|(_, e)| matches!(e.status, Status::Failed(_) | Status::Unreachable))
+            .filter(|(_, e)| {
+                matches!(
+                    e.status,
+                    Status::Failed(_) | Status::Unreachable | Status::Fought
+                )
+            })
             .map(|(p, _)| *p)
             .collect();
         if !again.is_empty() {
@@ -308,24 +340,24 @@ impl Fib {
             KernelEvent::Route { route, added } => {
                 if route.table == self.settings.table && route.protocol == self.settings.protocol {
                     if !added {
+                        let now = self.epoch.elapsed().as_secs() as u32;
                         if let Some(e) = self.entries.get_mut(&route.prefix) {
-                            let had = e.ours.take().is_some();
+                            let had = std::mem::take(&mut e.ours) != 0;
                             if had {
                                 count(&mut self.installed, &route.prefix, -1);
                             }
-                            if had && !e.want.is_empty() {
+                            if had && e.want != 0 {
                                 // Someone removed a route of ours: put it back,
                                 // unless this has become a fight.
-                                let now = Instant::now();
-                                e.repairs.retain(|t| now.duration_since(*t) < FIGHT_WINDOW);
-                                e.repairs.push(now);
-                                if e.repairs.len() <= FIGHT_REPAIRS {
+                                if now.saturating_sub(e.repairs_since) > FIGHT_WINDOW {
+                                    e.repairs = 0;
+                                    e.repairs_since = now;
+                                }
+                                e.repairs = e.repairs.saturating_add(1);
+                                if e.repairs <= FIGHT_REPAIRS {
                                     self.dirty.insert(route.prefix);
                                 } else {
-                                    e.status = Status::Failed(
-                                        "removed again and again by someone else; retrying later"
-                                            .into(),
-                                    );
+                                    e.status = Status::Fought;
                                 }
                             }
                         }

@@ -116,8 +116,10 @@ pub struct BestChange {
     pub prefix: IpNet,
     /// The new best path; `None` when the prefix is gone.
     pub best: Option<Route>,
-    /// Paths as good as the best up to the IGP cost, best included.
-    pub multipath: Vec<Route>,
+    /// Paths as good as the best up to the IGP cost, best included. Most
+    /// prefixes have one path, held inline: a full table of changes makes
+    /// no allocation per prefix for it.
+    pub multipath: SmallVec<[Route; 1]>,
 }
 
 /// The routing table.
@@ -407,7 +409,7 @@ impl Rib {
         }
         if selection(paths) != before {
             let best = paths.iter().find(|p| p.is_best()).map(Path::route);
-            let mut multipath: Vec<Route> = paths
+            let mut multipath: SmallVec<[Route; 1]> = paths
                 .iter()
                 .filter(|p| p.multipath && best.is_some())
                 .map(Path::route)
