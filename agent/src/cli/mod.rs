@@ -242,7 +242,10 @@ pub async fn execute(api: &Endpoint, plan: Plan, json: bool, family: Option<&str
     }
     if json {
         match serde_json::from_slice::<serde_json::Value>(&bytes) {
-            Ok(v) => println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default()),
+            Ok(v) => emit(&format!(
+                "{}\n",
+                serde_json::to_string_pretty(&v).unwrap_or_default()
+            )),
             Err(e) => {
                 eprintln!("podbgp: the speaker's answer is not JSON: {e}");
                 return 1;
@@ -267,7 +270,7 @@ pub async fn execute(api: &Endpoint, plan: Plan, json: bool, family: Option<&str
     };
     match text {
         Ok(t) => {
-            print!("{t}");
+            emit(&t);
             0
         }
         Err(e) => {
@@ -275,6 +278,13 @@ pub async fn execute(api: &Endpoint, plan: Plan, json: bool, family: Option<&str
             1
         }
     }
+}
+
+/// Print to stdout; a reader that stops early (`| head`) is no error.
+fn emit(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
 
 fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
