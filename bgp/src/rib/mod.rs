@@ -125,7 +125,8 @@ pub struct BestChange {
 /// The routing table.
 #[derive(Debug, Default)]
 pub struct Rib {
-    dests: HashMap<IpNet, Vec<Path>>,
+    /// Most prefixes of a table have one path: it is held inline.
+    dests: HashMap<IpNet, SmallVec<[Path; 1]>>,
     attrs: AttrTable,
     peers: Vec<Option<PeerInfo>>,
     /// Per peer, how many paths it has in the RIB: IPv4 and IPv6 unicast.
@@ -347,7 +348,7 @@ impl Rib {
     }
 
     pub fn path_count(&self) -> usize {
-        self.dests.values().map(Vec::len).sum()
+        self.dests.values().map(|p| p.len()).sum()
     }
 
     /// How many attribute sets the intern table holds, including any that
