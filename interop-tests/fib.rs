@@ -6,7 +6,8 @@
 //! X advertises a plain prefix, one a static route in P's kernel already
 //! holds, one outside fib.accept, a default route and one covering P's own
 //! address. Only the first reaches P's kernel; `podbgp fib` says why not
-//! the others. A route of ours removed by hand comes back; the static route
+//! the others. A route of ours removed by hand comes back, and so do the
+//! routes a link going down and up took with it; the static route
 //! keeps winning until it goes; a restart of P, by SIGTERM or by SIGKILL,
 //! adopts its routes without deleting one (`ip monitor route` records it).
 //! RFC 4724 §4.1 (selection deferred until End-of-RIB after a restart).
@@ -102,6 +103,22 @@ fn the_kernel_gets_what_is_safe_and_keeps_it_across_restarts() {
     // The static route goes: ours takes the prefix.
     let out = hp.exec(&["ip", "route", "del", "10.99.6.0/24", "proto", "static"]);
     assert!(out.status.success());
+    p.wait_kernel(&lab, &format!("10.99.6.0/24 via {gw}"));
+
+    // The link goes down for a moment (shorter than the hold time): the
+    // kernel drops the routes through it without a word for each, and
+    // ours are back once it is up.
+    let out = hp.exec(&["ip", "link", "set", "eth0", "down"]);
+    assert!(out.status.success());
+    let dropped = eventually(Duration::from_secs(5), || p.kernel_routes(false).is_empty());
+    assert!(dropped, "{:?}", p.kernel_routes(false));
+    std::thread::sleep(Duration::from_secs(1));
+    let out = hp.exec(&["ip", "link", "set", "eth0", "up"]);
+    assert!(out.status.success());
+    let back = eventually(Duration::from_secs(10), || {
+        p.kernel_routes(false).iter().any(|r| r.starts_with(&ours))
+    });
+    assert!(back, "{}\n{}", p.json(&["fib"]), hp.text(&["ip", "route"]));
     p.wait_kernel(&lab, &format!("10.99.6.0/24 via {gw}"));
 
     // Restarts, gentle and not: not one route of ours deleted meanwhile.

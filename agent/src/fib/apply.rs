@@ -25,6 +25,9 @@ impl Fib {
                 Ok(local) => self.local = local,
                 Err(e) => warn!("{e}"),
             }
+            if let Err(e) = self.resync().await {
+                warn!("{e}");
+            }
             self.resolve_again = true;
         }
         if self.resolve_again {

@@ -147,7 +147,8 @@ pub struct Fib {
     dirty: HashSet<IpNet>,
     /// Re-resolve every next hop not on a connected subnet.
     resolve_again: bool,
-    /// Read the node's addresses again.
+    /// Read the node's addresses again, and our table: a link going down
+    /// takes its routes with it without a notification for each.
     local_again: bool,
     /// Routes of ours in the kernel, IPv4 and IPv6, kept as they change.
     installed: [i64; 2],
