@@ -4,27 +4,22 @@
 use std::fmt::Write;
 use std::net::IpAddr;
 
-use super::{Advert, Host, Lab, PeerSpec, Route, Speaker};
+use super::{Advert, Base, Host, Lab, Route, Speaker};
 
 pub struct Bird {
-    host: Host,
-    asn: u32,
-    peers: Vec<PeerSpec>,
-    adverts: Vec<Advert>,
+    base: Base,
 }
 
 impl Bird {
     pub fn new(host: &Host, asn: u32) -> Bird {
         Bird {
-            host: host.clone(),
-            asn,
-            peers: Vec::new(),
-            adverts: Vec::new(),
+            base: Base::new(host, asn),
         }
     }
 
     fn socket(&self) -> String {
-        self.host
+        self.base
+            .host
             .dir
             .join("bird.ctl")
             .to_string_lossy()
@@ -35,12 +30,13 @@ impl Bird {
         let socket = self.socket();
         let mut all = vec!["birdc", "-s", socket.as_str()];
         all.extend_from_slice(args);
-        self.host.text(&all)
+        self.base.host.text(&all)
     }
 
     /// The protocol name of the session with `peer`.
     fn protocol(&self, peer: IpAddr) -> Option<String> {
-        self.peers
+        self.base
+            .peers
             .iter()
             .position(|p| p.address == peer)
             .map(|i| format!("peer{i}"))
@@ -48,11 +44,12 @@ impl Bird {
 
     fn config(&self) -> String {
         let mut c = String::new();
-        let _ = writeln!(c, "router id {};", self.host.v4);
-        let _ = writeln!(c, "log \"{}/bird.log\" all;", self.host.dir.display());
+        let _ = writeln!(c, "router id {};", self.base.host.v4);
+        let _ = writeln!(c, "log \"{}/bird.log\" all;", self.base.host.dir.display());
         let _ = writeln!(c, "protocol device {{ }}");
         for (v6, table) in [(false, "ipv4"), (true, "ipv6")] {
             let routes: Vec<&Advert> = self
+                .base
                 .adverts
                 .iter()
                 .filter(|a| a.prefix.contains(':') == v6)
@@ -68,7 +65,7 @@ impl Bird {
         }
         // Attributes of our own routes, set on the way out.
         let _ = writeln!(c, "filter tag_own {{");
-        for a in &self.adverts {
+        for a in &self.base.adverts {
             let _ = writeln!(c, "  if net = {} then {{", a.prefix);
             if let Some(m) = a.med {
                 let _ = writeln!(c, "    bgp_med = {m};");
@@ -84,10 +81,10 @@ impl Bird {
             let _ = writeln!(c, "  }}");
         }
         let _ = writeln!(c, "  accept;\n}}");
-        for (i, p) in self.peers.iter().enumerate() {
+        for (i, p) in self.base.peers.iter().enumerate() {
             let table = if p.address.is_ipv6() { "ipv6" } else { "ipv4" };
             let _ = writeln!(c, "protocol bgp peer{i} {{");
-            let _ = writeln!(c, "  local as {};", self.asn);
+            let _ = writeln!(c, "  local as {};", self.base.asn);
             let _ = writeln!(c, "  neighbor {} as {};", p.address, p.asn);
             let _ = writeln!(c, "  hold time 9; keepalive time 3; connect retry time 1;");
             // iBGP peers here share the subnet: their next hops are direct.
@@ -108,30 +105,22 @@ impl Bird {
 }
 
 impl Speaker for Bird {
-    fn host(&self) -> &Host {
-        &self.host
+    fn base(&self) -> &Base {
+        &self.base
     }
 
-    fn asn(&self) -> u32 {
-        self.asn
-    }
-
-    fn add_peer(&mut self, peer: PeerSpec) {
-        self.peers.push(peer);
-    }
-
-    fn advertise(&mut self, advert: Advert) {
-        self.adverts.push(advert);
+    fn base_mut(&mut self) -> &mut Base {
+        &mut self.base
     }
 
     fn start(&mut self, lab: &mut Lab) {
-        let conf = self.host.dir.join("bird.conf");
+        let conf = self.base.host.dir.join("bird.conf");
         std::fs::write(&conf, self.config()).expect("bird.conf");
         let conf = conf.to_string_lossy().into_owned();
-        let pid = self.host.dir.join("bird.pid");
+        let pid = self.base.host.dir.join("bird.pid");
         let socket = self.socket();
         lab.spawn(
-            &self.host,
+            &self.base.host,
             &[
                 "bird",
                 "-f",
@@ -147,7 +136,7 @@ impl Speaker for Bird {
         let ok = super::eventually(std::time::Duration::from_secs(10), || {
             self.birdc(&["show", "status"]).contains("Daemon is up")
         });
-        assert!(ok, "BIRD did not start\n{}", lab.logs(&self.host));
+        assert!(ok, "BIRD did not start\n{}", lab.logs(&self.base.host));
     }
 
     fn shutdown_peer(&self, peer: IpAddr) {

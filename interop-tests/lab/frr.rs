@@ -7,28 +7,23 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
-use super::{Advert, Host, Lab, PeerSpec, Route, Speaker};
+use super::{Base, Host, Lab, Route, Speaker};
 
 pub struct Frr {
-    host: Host,
-    asn: u32,
-    peers: Vec<PeerSpec>,
-    adverts: Vec<Advert>,
+    base: Base,
 }
 
 impl Frr {
     pub fn new(host: &Host, asn: u32) -> Frr {
         Frr {
-            host: host.clone(),
-            asn,
-            peers: Vec::new(),
-            adverts: Vec::new(),
+            base: Base::new(host, asn),
         }
     }
 
     pub fn vtysh(&self, command: &str) -> String {
-        self.host
-            .text(&["vtysh", "-N", &self.host.ns, "-c", command])
+        self.base
+            .host
+            .text(&["vtysh", "-N", &self.base.host.ns, "-c", command])
     }
 
     fn json(&self, command: &str) -> Value {
@@ -40,14 +35,14 @@ impl Frr {
         let _ = writeln!(
             c,
             "frr defaults datacenter\nhostname {}\nlog file {}/frr.log\n!",
-            self.host.name,
-            self.host.dir.display()
+            self.base.host.name,
+            self.base.host.dir.display()
         );
-        let _ = writeln!(c, "router bgp {}", self.asn);
-        let _ = writeln!(c, " bgp router-id {}", self.host.v4);
+        let _ = writeln!(c, "router bgp {}", self.base.asn);
+        let _ = writeln!(c, " bgp router-id {}", self.base.host.v4);
         let _ = writeln!(c, " no bgp ebgp-requires-policy");
         let _ = writeln!(c, " no bgp network import-check");
-        for p in &self.peers {
+        for p in &self.base.peers {
             let a = p.address;
             let _ = writeln!(c, " neighbor {a} remote-as {}", p.asn);
             let _ = writeln!(c, " neighbor {a} timers connect 1");
@@ -69,12 +64,12 @@ impl Frr {
         }
         for (af, v6) in [("ipv4", false), ("ipv6", true)] {
             let _ = writeln!(c, " address-family {af} unicast");
-            for (i, a) in self.adverts.iter().enumerate() {
+            for (i, a) in self.base.adverts.iter().enumerate() {
                 if a.prefix.contains(':') == v6 {
                     let _ = writeln!(c, "  network {} route-map ADV{i}", a.prefix);
                 }
             }
-            for p in &self.peers {
+            for p in &self.base.peers {
                 let same = p.address.is_ipv6() == v6;
                 let verb = if same { "" } else { "no " };
                 let _ = writeln!(c, "  {verb}neighbor {} activate", p.address);
@@ -85,7 +80,7 @@ impl Frr {
             let _ = writeln!(c, " exit-address-family");
         }
         let _ = writeln!(c, "!");
-        for (i, a) in self.adverts.iter().enumerate() {
+        for (i, a) in self.base.adverts.iter().enumerate() {
             let _ = writeln!(c, "route-map ADV{i} permit 10");
             if let Some(m) = a.med {
                 let _ = writeln!(c, " set metric {m}");
@@ -109,30 +104,22 @@ fn strings(v: &Value) -> Vec<String> {
 }
 
 impl Speaker for Frr {
-    fn host(&self) -> &Host {
-        &self.host
+    fn base(&self) -> &Base {
+        &self.base
     }
 
-    fn asn(&self) -> u32 {
-        self.asn
-    }
-
-    fn add_peer(&mut self, peer: PeerSpec) {
-        self.peers.push(peer);
-    }
-
-    fn advertise(&mut self, advert: Advert) {
-        self.adverts.push(advert);
+    fn base_mut(&mut self) -> &mut Base {
+        &mut self.base
     }
 
     fn start(&mut self, lab: &mut Lab) {
         // The daemons drop to the frr user: their files must be its.
-        let run = PathBuf::from("/var/run/frr").join(&self.host.ns);
+        let run = PathBuf::from("/var/run/frr").join(&self.base.host.ns);
         std::fs::create_dir_all(&run).expect("frr run directory");
         lab.clean_up(run.clone());
-        let conf = self.host.dir.join("frr.conf");
+        let conf = self.base.host.dir.join("frr.conf");
         std::fs::write(&conf, self.config()).expect("frr.conf");
-        for path in [&run, &self.host.dir] {
+        for path in [&run, &self.base.host.dir] {
             let _ = std::process::Command::new("chown")
                 .args(["-R", "frr:frr"])
                 .arg(path)
@@ -142,24 +129,25 @@ impl Speaker for Frr {
         for daemon in ["zebra", "bgpd"] {
             let bin = format!("/usr/lib/frr/{daemon}");
             let out = self
+                .base
                 .host
-                .exec(&[&bin, "-d", "-N", &self.host.ns, "-f", &conf]);
+                .exec(&[&bin, "-d", "-N", &self.base.host.ns, "-f", &conf]);
             assert!(out.status.success(), "{daemon}: {out:?}");
         }
         let ok = super::eventually(std::time::Duration::from_secs(10), || {
             self.vtysh("show bgp summary")
                 .contains("BGP router identifier")
         });
-        assert!(ok, "FRR did not start\n{}", lab.logs(&self.host));
+        assert!(ok, "FRR did not start\n{}", lab.logs(&self.base.host));
     }
 
     fn shutdown_peer(&self, peer: IpAddr) {
-        let router = format!("router bgp {}", self.asn);
+        let router = format!("router bgp {}", self.base.asn);
         let shut = format!("neighbor {peer} shutdown");
-        self.host.exec(&[
+        self.base.host.exec(&[
             "vtysh",
             "-N",
-            &self.host.ns,
+            &self.base.host.ns,
             "-c",
             "configure terminal",
             "-c",

@@ -6,29 +6,23 @@ use std::net::IpAddr;
 
 use serde_json::Value;
 
-use super::{Advert, Host, Lab, PeerSpec, Route, Speaker};
+use super::{Base, Host, Lab, Route, Speaker};
 
 pub struct Gobgp {
-    host: Host,
-    asn: u32,
-    peers: Vec<PeerSpec>,
-    adverts: Vec<Advert>,
+    base: Base,
 }
 
 impl Gobgp {
     pub fn new(host: &Host, asn: u32) -> Gobgp {
         Gobgp {
-            host: host.clone(),
-            asn,
-            peers: Vec::new(),
-            adverts: Vec::new(),
+            base: Base::new(host, asn),
         }
     }
 
     pub fn gobgp(&self, args: &[&str]) -> String {
         let mut all = vec!["gobgp", "-u", "127.0.0.1", "-p", "50051"];
         all.extend_from_slice(args);
-        self.host.text(&all)
+        self.base.host.text(&all)
     }
 
     fn config(&self) -> String {
@@ -36,9 +30,9 @@ impl Gobgp {
         let _ = writeln!(
             c,
             "[global.config]\n  as = {}\n  router-id = \"{}\"\n",
-            self.asn, self.host.v4
+            self.base.asn, self.base.host.v4
         );
-        for p in &self.peers {
+        for p in &self.base.peers {
             let family = if p.address.is_ipv6() {
                 "ipv6-unicast"
             } else {
@@ -65,7 +59,7 @@ impl Gobgp {
                 let _ = writeln!(
                     c,
                     "  [neighbors.route-reflector.config]\n    route-reflector-client = true\n    route-reflector-cluster-id = \"{}\"",
-                    self.host.v4
+                    self.base.host.v4
                 );
             }
             let _ = writeln!(
@@ -135,28 +129,20 @@ fn route(prefix: &str, path: &Value) -> Route {
 }
 
 impl Speaker for Gobgp {
-    fn host(&self) -> &Host {
-        &self.host
+    fn base(&self) -> &Base {
+        &self.base
     }
 
-    fn asn(&self) -> u32 {
-        self.asn
-    }
-
-    fn add_peer(&mut self, peer: PeerSpec) {
-        self.peers.push(peer);
-    }
-
-    fn advertise(&mut self, advert: Advert) {
-        self.adverts.push(advert);
+    fn base_mut(&mut self) -> &mut Base {
+        &mut self.base
     }
 
     fn start(&mut self, lab: &mut Lab) {
-        let conf = self.host.dir.join("gobgp.toml");
+        let conf = self.base.host.dir.join("gobgp.toml");
         std::fs::write(&conf, self.config()).expect("gobgp.toml");
         let conf = conf.to_string_lossy().into_owned();
         lab.spawn(
-            &self.host,
+            &self.base.host,
             &[
                 "gobgpd",
                 "-f",
@@ -172,8 +158,8 @@ impl Speaker for Gobgp {
         let ok = super::eventually(std::time::Duration::from_secs(10), || {
             self.gobgp(&["global"]).contains("AS:")
         });
-        assert!(ok, "GoBGP did not start\n{}", lab.logs(&self.host));
-        for a in &self.adverts {
+        assert!(ok, "GoBGP did not start\n{}", lab.logs(&self.base.host));
+        for a in &self.base.adverts {
             let family = if a.prefix.contains(':') {
                 "ipv6"
             } else {

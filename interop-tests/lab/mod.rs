@@ -432,13 +432,48 @@ impl PeerSpec {
     }
 }
 
+/// What every adapter is given before it starts: where it runs, its AS,
+/// its sessions and the prefixes it originates.
+#[derive(Debug, Clone)]
+pub struct Base {
+    pub host: Host,
+    pub asn: u32,
+    pub peers: Vec<PeerSpec>,
+    pub adverts: Vec<Advert>,
+}
+
+impl Base {
+    pub fn new(host: &Host, asn: u32) -> Base {
+        Base {
+            host: host.clone(),
+            asn,
+            peers: Vec::new(),
+            adverts: Vec::new(),
+        }
+    }
+}
+
 /// One BGP implementation in the lab, configured then started; each
 /// adapter has the same methods (GoBGP's test/lib style).
 pub trait Speaker {
-    fn host(&self) -> &Host;
-    fn asn(&self) -> u32;
-    fn add_peer(&mut self, peer: PeerSpec);
-    fn advertise(&mut self, advert: Advert);
+    fn base(&self) -> &Base;
+    fn base_mut(&mut self) -> &mut Base;
+
+    fn host(&self) -> &Host {
+        &self.base().host
+    }
+
+    fn asn(&self) -> u32 {
+        self.base().asn
+    }
+
+    fn add_peer(&mut self, peer: PeerSpec) {
+        self.base_mut().peers.push(peer);
+    }
+
+    fn advertise(&mut self, advert: Advert) {
+        self.base_mut().adverts.push(advert);
+    }
     fn start(&mut self, lab: &mut Lab);
     /// Whether the session with `peer` is Established.
     fn established(&self, peer: IpAddr) -> bool;

@@ -6,13 +6,10 @@ use std::net::IpAddr;
 
 use serde_json::Value;
 
-use super::{Advert, Host, Lab, PeerSpec, Route, Speaker};
+use super::{Base, Host, Lab, Route, Speaker};
 
 pub struct Podbgp {
-    host: Host,
-    asn: u32,
-    peers: Vec<PeerSpec>,
-    adverts: Vec<Advert>,
+    base: Base,
     /// Extra TOML for `[global]`.
     pub global_extra: String,
     /// Serve the API on a unix socket instead of 127.0.0.1:7179.
@@ -26,10 +23,7 @@ pub struct Podbgp {
 impl Podbgp {
     pub fn new(host: &Host, asn: u32) -> Podbgp {
         Podbgp {
-            host: host.clone(),
-            asn,
-            peers: Vec::new(),
-            adverts: Vec::new(),
+            base: Base::new(host, asn),
             global_extra: String::new(),
             api_unix: false,
             metrics: false,
@@ -43,8 +37,9 @@ impl Podbgp {
     pub fn terminate(&mut self) {
         self.pid = None;
         let daemons = || -> Vec<i32> {
-            self.host
-                .text(&["ip", "netns", "pids", &self.host.ns])
+            self.base
+                .host
+                .text(&["ip", "netns", "pids", &self.base.host.ns])
                 .split_whitespace()
                 .filter_map(|p| p.parse().ok())
                 .filter(|p| {
@@ -56,7 +51,11 @@ impl Podbgp {
                 .collect()
         };
         let pids = daemons();
-        assert!(!pids.is_empty(), "no podbgp running in {}", self.host.name);
+        assert!(
+            !pids.is_empty(),
+            "no podbgp running in {}",
+            self.base.host.name
+        );
         for pid in pids {
             // SAFETY: kill has no memory-safety preconditions.
             unsafe { libc::kill(pid, libc::SIGTERM) };
@@ -66,13 +65,14 @@ impl Podbgp {
     }
 
     fn api_socket(&self) -> String {
-        format!("unix:{}", self.host.dir.join("api.sock").display())
+        format!("unix:{}", self.base.host.dir.join("api.sock").display())
     }
 
     /// Routes of protocol 200 in the host's kernel, as `ip route` prints them.
     pub fn kernel_routes(&self, v6: bool) -> Vec<String> {
         let family = if v6 { "-6" } else { "-4" };
-        self.host
+        self.base
+            .host
             .text(&["ip", family, "route", "show", "proto", "200"])
             .lines()
             .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
@@ -89,7 +89,7 @@ impl Podbgp {
             ok,
             "no kernel route {start}: {:?}\n{}",
             self.kernel_routes(v6),
-            lab.logs(&self.host)
+            lab.logs(&self.base.host)
         );
     }
 
@@ -105,7 +105,7 @@ impl Podbgp {
             " print(getattr(e, 'code', 0)); print(e)",
         ]
         .join("\n");
-        let out = self.host.text(&["python3", "-c", &script, &url]);
+        let out = self.base.host.text(&["python3", "-c", &script, &url]);
         let (status, body) = out.split_once('\n').unwrap_or((out.as_str(), ""));
         (status.trim().parse().unwrap_or(0), body.to_string())
     }
@@ -122,7 +122,7 @@ impl Podbgp {
             all.extend(["--api", api.as_str()]);
         }
         all.extend_from_slice(args);
-        let out = self.host.exec(&all);
+        let out = self.base.host.exec(&all);
         (
             out.status.code().unwrap_or(-1),
             String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -144,6 +144,7 @@ impl Podbgp {
     fn config(&self) -> String {
         let mut c = String::new();
         let plain: Vec<String> = self
+            .base
             .adverts
             .iter()
             .filter(|a| a.med.is_none() && a.communities.is_empty())
@@ -152,8 +153,8 @@ impl Podbgp {
         let _ = writeln!(
             c,
             "[global]\nasn = {}\nrouter_id = \"{}\"\nadvertise = [{}]\n{}",
-            self.asn,
-            self.host.v4,
+            self.base.asn,
+            self.base.host.v4,
             plain.join(", "),
             self.global_extra
         );
@@ -163,7 +164,7 @@ impl Podbgp {
             let _ = writeln!(c, "[api]\nlisten = \"{}\"", self.api_socket());
         }
         let _ = writeln!(c, "[snat]\nenabled = false\n");
-        for p in &self.peers {
+        for p in &self.base.peers {
             let _ = writeln!(
                 c,
                 "[[neighbor]]\naddress = \"{}\"\nasn = {}\npassive = {}\nhold_time = 9\nconnect_retry = 1\nroute_reflector_client = {}",
@@ -187,28 +188,20 @@ impl Podbgp {
 }
 
 impl Speaker for Podbgp {
-    fn host(&self) -> &Host {
-        &self.host
+    fn base(&self) -> &Base {
+        &self.base
     }
 
-    fn asn(&self) -> u32 {
-        self.asn
-    }
-
-    fn add_peer(&mut self, peer: PeerSpec) {
-        self.peers.push(peer);
-    }
-
-    fn advertise(&mut self, advert: Advert) {
-        self.adverts.push(advert);
+    fn base_mut(&mut self) -> &mut Base {
+        &mut self.base
     }
 
     fn start(&mut self, lab: &mut Lab) {
-        let path = self.host.dir.join("podbgp.toml");
+        let path = self.base.host.dir.join("podbgp.toml");
         std::fs::write(&path, self.config()).expect("config written");
         let path = path.to_string_lossy().into_owned();
         lab.spawn(
-            &self.host,
+            &self.base.host,
             &[Self::bin(), "run", "--config", &path],
             "podbgp.log",
         );
@@ -216,9 +209,10 @@ impl Speaker for Podbgp {
         let up = super::eventually(std::time::Duration::from_secs(10), || {
             self.cli(&["global"]).0 == 0
         });
-        assert!(up, "podbgp did not start\n{}", lab.logs(&self.host));
+        assert!(up, "podbgp did not start\n{}", lab.logs(&self.base.host));
         // Attributes on originated routes go through `global rib add`.
         for a in self
+            .base
             .adverts
             .iter()
             .filter(|a| a.med.is_some() || !a.communities.is_empty())
