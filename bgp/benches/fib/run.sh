@@ -30,6 +30,8 @@
 set -eu
 
 HERE=$(cd "$(dirname "$0")" && pwd)
+BENCH_TAG=fib
+. "$HERE/../lib.sh"
 ROOT=$(cd "$HERE/../../.." && pwd)
 RECEIVERS=${RECEIVERS:-"podbgp bird frr"}
 LIMIT_MODES=${LIMIT_MODES-"batch handle"}
@@ -54,9 +56,6 @@ WORK=""
 PIDS=""                   # every process we started, by PID
 FRR_RUN=""                # FRR pathspace directory, if we made one
 FRR_RUN_PARENT_MADE=0
-
-log() { printf '[fib %s] %s\n' "$(date +%T)" "$*" >&2; }
-die() { log "FAILED: $*"; exit 1; }
 
 case "$BENCH_AS" in 6451[2-4]) die "BENCH_AS=$BENCH_AS is in the paths' AS_PATH: the receivers would drop them as loops" ;; esac
 
@@ -105,22 +104,7 @@ done
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/podbgp-fib.XXXXXX")
 chmod 755 "$WORK"         # FRR drops to the frr user and must read its config
 
-# ---------------------------------------------------------------- helpers
-now() { date +%s.%N; }
-calc() { awk "BEGIN { printf \"%.${2:-3}f\", $1 }"; }
 hwm_kb() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status" 2>/dev/null; }
-# CPU time of the live threads, in ns
-cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f", s }'; }
-
-# wait_for DESCRIPTION SECONDS COMMAND...: run COMMAND every 0.2 s until it succeeds
-wait_for() {
-  what=$1; end=$(( $(date +%s) + $2 )); shift 2
-  while :; do
-    if "$@" >/dev/null 2>&1; then return 0; fi
-    [ "$(date +%s)" -lt "$end" ] || { log "gave up waiting for: $what"; return 1; }
-    sleep 0.2
-  done
-}
 
 # settle SECONDS PID...: wait until these processes together use under 5% of
 # a CPU (less than 5 ms in a 0.1 s window), at most SECONDS
@@ -219,25 +203,6 @@ wait_loaded() {
   done
 }
 
-# feeder events: `NAME TIME key=value...` lines in $FEED_LOG
-event_time() { awk -v e="$1" '$1 == e { print $2; exit }' "$FEED_LOG"; }
-wait_event() {  # NAME SECONDS
-  end=$(( $(date +%s) + $2 ))
-  while ! grep -q "^$1 " "$FEED_LOG"; do
-    if grep -q '^\(error\|down\) ' "$FEED_LOG"; then log "feeder: $(grep '^\(error\|down\) ' "$FEED_LOG" | head -3)"; return 1; fi
-    kill -0 "$FEED_PID" 2>/dev/null || { log "feeder exited: $(tail -3 "$FEED_LOG")"; return 1; }
-    [ "$(date +%s)" -lt "$end" ] || { log "no '$1' from the feeder in $2 s"; return 1; }
-    sleep 0.02
-  done
-}
-
-forget_pids() {  # drop these PIDs from PIDS once they are gone (a PID can be reused)
-  keep=""
-  for pid in $PIDS; do
-    case " $* " in *" $pid "*) ;; *) keep="$keep $pid" ;; esac
-  done
-  PIDS=$keep
-}
 kill_pids() {  # SIGKILL these PIDs and wait (bounded) until they are gone
   for pid in "$@"; do kill -9 "$pid" 2>/dev/null || true; done
   for _ in $(seq 1 100); do

@@ -24,6 +24,8 @@
 set -eu
 
 HERE=$(cd "$(dirname "$0")" && pwd)
+BENCH_TAG=peers
+. "$HERE/../lib.sh"
 DAEMONS=${DAEMONS:-"podbgp bird frr gobgp"}
 # The podbgp binary to measure (a release build).
 PODBGP=${PODBGP:-$(cd "$HERE/../../.." && pwd)/target/release/podbgp}
@@ -46,9 +48,6 @@ PIDS=""                   # every process we started, by PID
 FRR_RUN=""                # FRR pathspace directory, if we made one
 FRR_RUN_PARENT_MADE=0
 WITHDRAW_METHOD=""
-
-log() { printf '[peers %s] %s\n' "$(date +%T)" "$*" >&2; }
-die() { log "FAILED: $*"; exit 1; }
 
 case "$BENCH_AS" in 6451[2-4]) die "BENCH_AS=$BENCH_AS is in the paths' AS_PATH: the daemons would drop them as loops" ;; esac
 case "$WITHDRAW_BY" in updates|close) ;; *) die "WITHDRAW_BY must be updates or close" ;; esac
@@ -88,25 +87,10 @@ for f in /usr/lib/frr/zebra /usr/lib/frr/bgpd; do [ -x "$f" ] || die "missing $f
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/podbgp-peers.XXXXXX")
 chmod 755 "$WORK"         # FRR drops to the frr user and must read its config
 
-# ---------------------------------------------------------------- helpers
-now() { date +%s.%N; }
 CLK_TCK=$(getconf CLK_TCK)
-calc() { awk "BEGIN { printf \"%.${2:-3}f\", $1 }"; }
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 # CPU time of the whole process: clock ticks (utime + stime, all threads, dead ones too)
 cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
-# CPU time of the live threads, in ns (finer, for telling when the daemon is idle)
-cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f", s }'; }
-
-# wait_for DESCRIPTION SECONDS COMMAND...: run COMMAND every 0.2 s until it succeeds
-wait_for() {
-  what=$1; end=$(( $(date +%s) + $2 )); shift 2
-  while :; do
-    if "$@" >/dev/null 2>&1; then return 0; fi
-    [ "$(date +%s)" -lt "$end" ] || { log "gave up waiting for: $what"; return 1; }
-    sleep 0.2
-  done
-}
 
 # settle PID MAX_SECONDS: print the time the daemon's CPU use fell below 5%
 # (less than 5 ms of CPU in a 0.1 s window)
@@ -121,19 +105,6 @@ settle() {
   done
   log "daemon still busy after $2 s"
   echo "$stprev"
-}
-
-# feeder events: `NAME TIME key=value...` lines in $FEED_LOG
-event_time() { awk -v e="$1" '$1 == e { print $2; exit }' "$FEED_LOG"; }
-has_event() { grep -q "^$1 " "$FEED_LOG"; }
-wait_event() {  # NAME SECONDS
-  end=$(( $(date +%s) + $2 ))
-  while ! has_event "$1"; do
-    if grep -q '^\(error\|down\) ' "$FEED_LOG"; then log "feeder: $(grep '^\(error\|down\) ' "$FEED_LOG" | head -3)"; return 1; fi
-    kill -0 "$FEED_PID" 2>/dev/null || { log "feeder exited: $(tail -3 "$FEED_LOG")"; return 1; }
-    [ "$(date +%s)" -lt "$end" ] || { log "no '$1' from the feeder in $2 s"; return 1; }
-    sleep 0.05
-  done
 }
 
 # wait_count ge|le TARGET SAMPLE_PATHS: poll the daemon's path count until
@@ -311,13 +282,6 @@ best_gobgp() {
     awk '$1 ~ /^\*/ { n++ } $1 == "*>" { hop = $3 } END { print n + 0, (hop == "" ? "-" : hop) }'
 }
 
-forget_pids() {  # drop these PIDs from PIDS once they are gone (a PID can be reused)
-  keep=""
-  for pid in $PIDS; do
-    case " $* " in *" $pid "*) ;; *) keep="$keep $pid" ;; esac
-  done
-  PIDS=$keep
-}
 stop_pids() {  # stop these PIDs: SIGTERM, then SIGKILL after 10 s; fails if SIGKILL was needed
   for pid in "$@"; do kill "$pid" 2>/dev/null || true; done
   for _ in $(seq 1 100); do
