@@ -1,5 +1,6 @@
 //! `podbgp`: the node speaker (`podbgp run`) and its gobgp-style CLI.
 
+mod alloc;
 mod api;
 mod cli;
 mod daemon;
@@ -148,6 +149,7 @@ fn run(config: &std::path::Path, log_format: Option<String>) -> ExitCode {
     } else {
         builder.init();
     }
+    alloc::tune();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

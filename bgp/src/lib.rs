@@ -52,4 +52,5 @@ pub mod restart;
 pub mod rib;
 pub mod session;
 pub mod speaker;
+pub mod table;
 pub mod wire;

@@ -180,7 +180,7 @@ impl Speaker for Frr {
             // Routes FRR originates itself are not what the tests look for.
             if best["peer"]["peerId"]
                 .as_str()
-                .map_or(true, |p| p == "0.0.0.0")
+                .is_none_or(|p| p == "0.0.0.0")
             {
                 continue;
             }

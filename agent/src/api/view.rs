@@ -69,8 +69,8 @@ fn answer_one(owner: &mut Owner, request: Request) -> Answer {
             let mut prefixes: Vec<IpNet> = sp
                 .rib()
                 .adj_rib_in(id)
-                .map(|(p, _)| *p)
-                .filter(|p| family.map_or(true, |f| Family::of(p) == f))
+                .map(|(p, _)| p)
+                .filter(|p| family.is_none_or(|f| Family::of(p) == f))
                 .collect();
             prefixes.sort_unstable();
             prefixes.dedup();
@@ -88,7 +88,7 @@ fn answer_one(owner: &mut Owner, request: Request) -> Answer {
                 .collect();
             let mut rejected: Vec<model::Rejected> = sp
                 .rejected(id)
-                .filter(|(p, _, _)| family.map_or(true, |f| Family::of(p) == f))
+                .filter(|(p, _, _)| family.is_none_or(|f| Family::of(p) == f))
                 .map(|(p, path_id, why)| model::Rejected {
                     prefix: p.to_string(),
                     path_id,
@@ -102,7 +102,7 @@ fn answer_one(owner: &mut Owner, request: Request) -> Answer {
             let s = status(sp, addr)?;
             let mut out: Vec<Destination> = sp
                 .adj_rib_out(s.id)
-                .filter(|(p, _)| family.map_or(true, |f| Family::of(p) == f))
+                .filter(|(p, _)| family.is_none_or(|f| Family::of(p) == f))
                 .map(|(p, attrs)| {
                     let mut r = route_of(
                         attrs.attributes(),
@@ -130,8 +130,8 @@ fn answer_one(owner: &mut Owner, request: Request) -> Answer {
                 Some(p) => lookup(sp, p).into_iter().collect(),
                 None => rib
                     .loc_rib()
-                    .map(|(p, _)| *p)
-                    .filter(|p| family.map_or(true, |f| Family::of(p) == f))
+                    .map(|(p, _)| p)
+                    .filter(|p| family.is_none_or(|f| Family::of(p) == f))
                     .collect(),
             };
             prefixes.sort_unstable();
@@ -155,7 +155,7 @@ fn answer_one(owner: &mut Owner, request: Request) -> Answer {
                         let (mut destinations, mut paths) = (0, 0);
                         for (p, _) in rib.loc_rib().filter(|(p, _)| Family::of(p) == f) {
                             destinations += 1;
-                            paths += rib.paths(p).len();
+                            paths += rib.paths(&p).len();
                         }
                         model::RibSummary {
                             family: family_name(f).into(),

@@ -21,6 +21,10 @@ use crate::metrics::Metrics;
 use crate::settings::{Neighbor, Settings};
 use owner::{Command, Owner};
 
+/// Commands waiting for the owner, at most: decoded UPDATEs are many times
+/// their size on the wire, so a burst waits in the sockets instead.
+const OWNER_QUEUE: usize = 64;
+
 /// Facts about this speaker the API shows.
 #[derive(Debug, Clone)]
 pub struct Info {
@@ -274,7 +278,9 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         listen_port: g.listen_port,
         graceful_restart: g.graceful_restart.enabled,
     };
-    let (owner_tx, owner_rx) = mpsc::channel(4096);
+    // Few messages wait for the owner: a reader that gets ahead of it
+    // waits, and the rest of a burst stays in the socket, undecoded.
+    let (owner_tx, owner_rx) = mpsc::channel(OWNER_QUEUE);
 
     // The kernel first: routes left by an earlier run mean we restart with
     // forwarding state kept (RFC 4724), so selection waits for End-of-RIB.
@@ -306,6 +312,7 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         None
     };
     let now = std::time::Instant::now();
+    tokio::spawn(crate::alloc::give_back());
     let speaker = Speaker::new(now, core);
     debug_assert_eq!(speaker.local_peer(), local_peer);
     let mut owner = Owner::new(speaker, Arc::clone(&metrics), info, owner_tx, owner_rx);

@@ -24,6 +24,11 @@ use crate::api::ApiCall;
 use crate::fib::Feed;
 use crate::metrics::Metrics;
 
+/// A burst of UPDATEs is taken in until it has made this many best-path
+/// changes; then they are exported and fed to the FIB before more come in,
+/// so a full table never waits as one batch of changes.
+const TURN_CHANGES: usize = 4096;
+
 /// What the owner is told.
 pub enum Command {
     /// A connection arrived on a listener.
@@ -152,6 +157,9 @@ impl Owner {
                 // Take what else is waiting before deciding what to send:
                 // a burst of UPDATEs is exported in one pass.
                 for _ in 0..256 {
+                    if self.speaker.pending_changes() >= TURN_CHANGES {
+                        break;
+                    }
                     let Ok(c) = self.rx.try_recv() else { break };
                     if let Some(done) = self.command(c) {
                         self.shutdown(done).await;

@@ -12,13 +12,14 @@ use tracing::{debug, warn};
 use super::guard;
 use super::kernel::Gateway;
 use super::writer::Request;
-use super::{Entry, Fib, FibEntry, Op, Status, IN_FLIGHT, PASS};
+use super::{Entry, Feed, Fib, FibEntry, Op, Status, IN_FLIGHT, PASS};
 use crate::daemon::owner::Command;
 use crate::metrics::FamilyLabel;
+use tokio::sync::mpsc;
 
 impl Fib {
     /// Do what the dirty prefixes call for.
-    pub(super) async fn apply(&mut self) {
+    pub(super) async fn apply(&mut self, feed: &mut mpsc::UnboundedReceiver<Feed>) {
         if self.local_again {
             self.local_again = false;
             match self.kernel.local().await {
@@ -34,19 +35,16 @@ impl Fib {
             self.resolve_again = false;
             self.refresh_resolutions().await;
         }
-        if self.dirty.is_empty() {
+        if self.state.dirty.is_empty() {
             return;
         }
-        let dirty: Vec<IpNet> = self.dirty.iter().take(PASS).copied().collect();
-        for p in &dirty {
-            self.dirty.remove(p);
-        }
+        let dirty = self.state.dirty.take(&mut self.state.entries, PASS);
         self.resolve_missing(&dirty).await;
         let ops: Vec<(IpNet, Op)> = dirty
             .iter()
             .filter_map(|p| self.decide(p).map(|op| (*p, op)))
             .collect();
-        self.write(ops).await;
+        self.write(ops, feed).await;
         self.publish();
     }
 
@@ -54,14 +52,14 @@ impl Fib {
     async fn resolve_missing(&mut self, prefixes: &[IpNet]) {
         let mut sets: Vec<u32> = prefixes
             .iter()
-            .filter_map(|p| self.entries.get(p))
-            .map(|e| e.want)
+            .filter_map(|p| self.state.entries.get(p))
+            .map(|e| e.want(&self.state.pairs))
             .collect();
         sets.sort_unstable();
         sets.dedup();
         let mut wanted: Vec<IpAddr> = sets
             .iter()
-            .flat_map(|id| self.hops.get(*id).iter().copied())
+            .flat_map(|id| self.state.hops.get(*id).iter().copied())
             .filter(|nh| !self.resolved.contains_key(nh))
             .collect();
         wanted.sort();
@@ -116,9 +114,9 @@ impl Fib {
                 };
                 let _ = self.owner.try_send(Command::NextHop { addr: nh, reach });
                 // Every prefix using it must be looked at again.
-                for (p, e) in &self.entries {
-                    if self.hops.get(e.want).contains(&nh) {
-                        self.dirty.insert(*p);
+                for (_, e) in self.state.entries.iter_mut() {
+                    if self.state.hops.get(e.want(&self.state.pairs)).contains(&nh) {
+                        self.state.dirty.mark(e);
                     }
                 }
             }
@@ -135,14 +133,15 @@ impl Fib {
     fn decide(&mut self, prefix: &IpNet) -> Option<Op> {
         let refusal = guard::check(prefix, &self.settings.accept, &self.local).err();
         let foreign = self.foreign.get(prefix).copied();
-        let converged = self.converged;
-        let e = self.entries.get_mut(prefix)?;
-        if e.want == 0 {
-            if e.installed() && (converged || e.status != Status::Adopted) {
+        let converged = self.state.converged;
+        let e = self.state.entries.get_mut(prefix)?;
+        let (want, ours) = e.pair(&self.state.pairs);
+        if want == 0 {
+            if ours != 0 && (converged || e.status != Status::Adopted) {
                 return Some(Op::Remove);
             }
-            if !e.installed() {
-                self.entries.remove(prefix);
+            if ours == 0 {
+                self.state.remove(prefix);
             }
             return None;
         }
@@ -153,11 +152,12 @@ impl Fib {
         };
         if let Some(status) = blocked {
             e.status = status;
-            return e.installed().then_some(Op::Remove);
+            return (ours != 0).then_some(Op::Remove);
         }
         let gateways: Vec<Gateway> = self
+            .state
             .hops
-            .get(e.want)
+            .get(want)
             .iter()
             .filter_map(|nh| self.resolved.get(nh).copied().flatten())
             .map(|(g, _)| g)
@@ -165,9 +165,9 @@ impl Fib {
         let gateways = self.gateways.id(gateways);
         if gateways == 0 {
             e.status = Status::Unreachable;
-            return e.installed().then_some(Op::Remove);
+            return (ours != 0).then_some(Op::Remove);
         }
-        if e.ours == gateways {
+        if ours == gateways {
             // Already so in the kernel (adopted at start, say): no write.
             e.status = Status::Installed;
             return None;
@@ -177,7 +177,7 @@ impl Fib {
     }
 
     /// Write, many requests in flight; record each outcome.
-    async fn write(&mut self, ops: Vec<(IpNet, Op)>) {
+    async fn write(&mut self, ops: Vec<(IpNet, Op)>, feed: &mut mpsc::UnboundedReceiver<Feed>) {
         if ops.is_empty() {
             return;
         }
@@ -192,35 +192,41 @@ impl Fib {
                 Op::Remove => Request::Delete(kernel.bare(prefix)),
             }
         };
-        let outcomes = self.writer.write(ops.len(), make).await;
+        // Between sends, the feed is taken in: a full table's changes wait
+        // as entries, not as batches, however long the kernel takes.
+        let state = &mut self.state;
+        let outcomes = self
+            .writer
+            .write(ops.len(), make, || state.intake(feed))
+            .await;
         let results = ops
             .into_iter()
             .zip(outcomes)
             .map(|((prefix, op), r)| (prefix, op, r));
         for (prefix, op, result) in results {
-            let Some(e) = self.entries.get_mut(&prefix) else {
+            let Some(e) = self.state.entries.get_mut(&prefix) else {
                 continue;
             };
             match (op, result) {
                 (Op::Install(g), Ok(())) => {
-                    if std::mem::replace(&mut e.ours, g) == 0 {
+                    if e.set_ours(&mut self.state.pairs, g) == 0 {
                         super::count(&mut self.installed, &prefix, 1);
                     }
                     e.status = Status::Installed;
                 }
                 (Op::Remove, r) if removed(&r) => {
-                    if std::mem::take(&mut e.ours) != 0 {
+                    if e.set_ours(&mut self.state.pairs, 0) != 0 {
                         super::count(&mut self.installed, &prefix, -1);
                     }
-                    if e.want == 0 {
-                        self.entries.remove(&prefix);
+                    if e.want(&self.state.pairs) == 0 {
+                        self.state.remove(&prefix);
                     }
                 }
                 (_, result) => {
-                    let errno = result.err().and_then(|e| e.raw_os_error()).unwrap_or(-1);
+                    let errno = result.err().and_then(|e| e.raw_os_error()).unwrap_or(0);
                     debug!(%prefix, errno, "kernel write failed");
                     self.metrics.fib_install_errors.inc();
-                    e.status = Status::Failed(errno);
+                    e.status = Status::Failed(u8::try_from(errno).unwrap_or(0));
                 }
             }
         }
@@ -236,29 +242,32 @@ impl Fib {
                 })
                 .set(self.installed[i]);
         }
-        if self.converged {
+        if self.state.converged {
             self.metrics.fib_ready.store(true, Ordering::Relaxed);
         }
     }
 
     /// Every prefix the writer knows, for `podbgp fib`.
     pub(super) fn list(&self) -> Vec<FibEntry> {
-        self.entries
-            .iter()
+        let mut entries: Vec<(IpNet, &Entry)> = self.state.entries.iter().collect();
+        entries.sort_unstable_by_key(|(p, _)| *p);
+        entries
+            .into_iter()
             .map(|(prefix, e)| {
                 let (state, detail) = describe(e);
                 FibEntry {
                     prefix: prefix.to_string(),
                     state: state.into(),
                     next_hops: self
+                        .state
                         .hops
-                        .get(e.want)
+                        .get(e.want(&self.state.pairs))
                         .iter()
                         .map(ToString::to_string)
                         .collect(),
                     gateways: self
                         .gateways
-                        .get(e.ours)
+                        .get(e.ours(&self.state.pairs))
                         .iter()
                         .map(|g| g.addr.to_string())
                         .collect(),
@@ -288,7 +297,7 @@ fn describe(e: &Entry) -> (&'static str, Option<String>) {
         Status::Failed(errno) => (
             "failed",
             Some(if *errno > 0 {
-                std::io::Error::from_raw_os_error(*errno).to_string()
+                std::io::Error::from_raw_os_error(i32::from(*errno)).to_string()
             } else {
                 "the kernel write could not be made".into()
             }),

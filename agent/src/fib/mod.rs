@@ -13,17 +13,19 @@
 mod apply;
 pub mod guard;
 mod kernel;
+mod queue;
 mod sets;
 mod watch;
 mod writer;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bgp::rib::{BestChange, PeerId};
+use bgp::table::PrefixMap;
 use ipnet::IpNet;
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
@@ -69,41 +71,62 @@ enum Status {
     Unreachable,
     Conflict(u8),
     Refused(Refusal),
-    /// The kernel refused the write: its errno (or -1).
-    Failed(i32),
+    /// The kernel refused the write: its errno (0: unknown).
+    Failed(u8),
     /// Removed again and again by someone else.
     Fought,
     /// Found at start, not (yet) wanted.
     Adopted,
 }
 
+/// One prefix: 7 bytes (12 with its IPv4 key), for there may be a million.
 #[derive(Debug, Clone)]
 struct Entry {
-    /// BGP next hops, a set of `Fib::hops`; 0 (empty) when BGP has no route.
-    want: u32,
-    /// Our route in the kernel as we wrote or found it, a set of
-    /// `Fib::gateways`; 0 when there is none.
-    ours: u32,
+    /// What BGP wants (next hops, a set of `Fib::hops`; 0 when BGP has
+    /// no route) and our route in the kernel as we wrote or found it
+    /// (gateways, a set of `Fib::gateways`; 0 when there is none): a pair
+    /// of `Fib::pairs`, its id in bytes for the entry to pack tight.
+    pair: [u8; 4],
     status: Status,
-    /// Repairs of routes removed by someone else, to tell a fight: how
-    /// many since when (seconds of the writer's clock).
-    repairs: u8,
-    repairs_since: u32,
+    /// Waiting in `Fib::dirty`.
+    queued: bool,
 }
 
 impl Entry {
     fn new(status: Status) -> Entry {
         Entry {
-            want: 0,
-            ours: 0,
+            pair: [0; 4],
             status,
-            repairs: 0,
-            repairs_since: 0,
+            queued: false,
         }
     }
 
-    fn installed(&self) -> bool {
-        self.ours != 0
+    fn pair(&self, pairs: &sets::Pairs) -> (u32, u32) {
+        pairs.get(u32::from_ne_bytes(self.pair))
+    }
+
+    fn want(&self, pairs: &sets::Pairs) -> u32 {
+        self.pair(pairs).0
+    }
+
+    fn ours(&self, pairs: &sets::Pairs) -> u32 {
+        self.pair(pairs).1
+    }
+
+    fn installed(&self, pairs: &sets::Pairs) -> bool {
+        self.ours(pairs) != 0
+    }
+
+    fn set_want(&mut self, pairs: &mut sets::Pairs, want: u32) {
+        let (_, ours) = self.pair(pairs);
+        self.pair = pairs.id((want, ours)).to_ne_bytes();
+    }
+
+    /// Set what of ours the kernel has; returns what it had.
+    fn set_ours(&mut self, pairs: &mut sets::Pairs, ours: u32) -> u32 {
+        let (want, had) = self.pair(pairs);
+        self.pair = pairs.id((want, ours)).to_ne_bytes();
+        had
     }
 }
 
@@ -123,28 +146,29 @@ pub struct FibSettings {
 
 /// Next-hop lookups in flight at once.
 const IN_FLIGHT: usize = 512;
-/// Prefixes looked at per pass: between passes the feed is taken in, so
-/// changes wait as compact entries rather than as queued batches.
-const PASS: usize = 16_384;
+/// Prefixes looked at per pass (the feed is taken in between passes, and
+/// between the sends of one).
+const PASS: usize = 2_048;
 /// Repairs of one route within this long count as a fight, and wait.
 const FIGHT_WINDOW: u32 = 60;
 const FIGHT_REPAIRS: u8 = 5;
 
 pub struct Fib {
+    /// What BGP wants, per prefix, and what of it is done.
+    state: State,
     kernel: Kernel,
     writer: writer::Writer,
     settings: FibSettings,
-    local_peer: PeerId,
-    entries: BTreeMap<IpNet, Entry>,
     /// Routes of other protocols in our table, by prefix.
     foreign: HashMap<IpNet, u8>,
     local: Local,
     /// How each BGP next hop resolves; `None`: it does not.
     resolved: HashMap<IpAddr, Option<(Gateway, u32)>>,
-    converged: bool,
     owner: mpsc::Sender<Command>,
     metrics: Arc<Metrics>,
-    dirty: HashSet<IpNet>,
+    /// Repairs of routes removed by someone else, to tell a fight: how
+    /// many since when (seconds of the writer's clock).
+    repairs: HashMap<IpNet, (u8, u32)>,
     /// Re-resolve every next hop not on a connected subnet.
     resolve_again: bool,
     /// Read the node's addresses again, and our table: a link going down
@@ -152,10 +176,78 @@ pub struct Fib {
     local_again: bool,
     /// Routes of ours in the kernel, IPv4 and IPv6, kept as they change.
     installed: [i64; 2],
-    hops: sets::Sets<IpAddr>,
     gateways: sets::Sets<Gateway>,
     /// The writer's clock starts here.
     epoch: Instant,
+}
+
+/// The per-prefix state, apart from the kernel side so that the feed can
+/// be taken in while writes are in flight.
+struct State {
+    local_peer: PeerId,
+    entries: PrefixMap<Entry>,
+    converged: bool,
+    /// Prefixes to look at.
+    dirty: queue::Queue,
+    hops: sets::Sets<IpAddr>,
+    pairs: sets::Pairs,
+}
+
+impl State {
+    fn remove(&mut self, prefix: &IpNet) {
+        if let Some(e) = self.entries.remove(prefix) {
+            self.dirty.forget(&e);
+        }
+    }
+
+    /// Take in whatever the feed has brought, without waiting.
+    fn intake(&mut self, feed: &mut mpsc::UnboundedReceiver<Feed>) {
+        while let Ok(f) = feed.try_recv() {
+            self.fed(f);
+        }
+    }
+
+    fn fed(&mut self, f: Feed) {
+        match f {
+            Feed::Changes(batch) => self.take(&batch),
+            Feed::Converged => {
+                self.converged = true;
+                for (_, e) in self.entries.iter_mut() {
+                    if e.want(&self.pairs) == 0 {
+                        self.dirty.mark(e);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Take the core's changes: what each prefix's best paths want now.
+    fn take(&mut self, batch: &[BestChange]) {
+        for c in batch {
+            let want: Vec<IpAddr> = match &c.best {
+                Some(best) if best.peer != self.local_peer => {
+                    let mut hops: Vec<IpAddr> = c
+                        .multipath
+                        .iter()
+                        .filter(|r| r.peer != self.local_peer)
+                        .map(|r| r.attrs.next_hop_addr())
+                        .collect();
+                    if hops.is_empty() {
+                        hops.push(best.attrs.next_hop_addr());
+                    }
+                    hops
+                }
+                // Nothing to install for our own routes, or none at all.
+                _ => Vec::new(),
+            };
+            let want = self.hops.id(want);
+            let e = self
+                .entries
+                .get_or_insert_with(c.prefix, || Entry::new(Status::Pending));
+            e.set_want(&mut self.pairs, want);
+            self.dirty.mark(e);
+        }
+    }
 }
 
 /// Count a route of ours in (`+1`) or out (`-1`) of the kernel.
@@ -183,22 +275,26 @@ impl Fib {
         };
         let writer = writer::Writer::open().map_err(|e| format!("netlink: {e}"))?;
         let mut fib = Fib {
+            state: State {
+                local_peer,
+                entries: PrefixMap::new(),
+                converged: false,
+                dirty: queue::Queue::default(),
+                hops: sets::Sets::new(),
+                pairs: sets::Pairs::new(),
+            },
             kernel,
             writer,
             settings,
-            local_peer,
-            entries: BTreeMap::new(),
             foreign: HashMap::new(),
             local: Local::default(),
             resolved: HashMap::new(),
-            converged: false,
             owner,
             metrics,
-            dirty: HashSet::new(),
+            repairs: HashMap::new(),
             resolve_again: false,
             local_again: false,
             installed: [0, 0],
-            hops: sets::Sets::new(),
             gateways: sets::Sets::new(),
             epoch: Instant::now(),
         };
@@ -226,19 +322,19 @@ impl Fib {
             }
         }
         let adopted = found.len();
-        for (prefix, e) in &mut self.entries {
-            let now_there = found.remove(prefix);
-            if e.installed() && now_there.is_none() {
-                e.ours = 0;
-                count(&mut self.installed, prefix, -1);
-                self.dirty.insert(*prefix);
+        for (prefix, e) in self.state.entries.iter_mut() {
+            let now_there = found.remove(&prefix);
+            if e.installed(&self.state.pairs) && now_there.is_none() {
+                e.set_ours(&mut self.state.pairs, 0);
+                count(&mut self.installed, &prefix, -1);
+                self.state.dirty.mark(e);
             }
         }
         for (prefix, gateways) in found {
             count(&mut self.installed, &prefix, 1);
             let mut e = Entry::new(Status::Adopted);
-            e.ours = self.gateways.id(gateways);
-            self.entries.insert(prefix, e);
+            e.set_ours(&mut self.state.pairs, self.gateways.id(gateways));
+            self.state.entries.insert(prefix, e);
         }
         Ok(adopted)
     }
@@ -255,14 +351,11 @@ impl Fib {
             tokio::select! {
                 biased;
                 f = feed.recv() => match f {
-                    Some(Feed::Changes(batch)) => self.take(&batch),
-                    Some(Feed::Converged) => {
-                        self.converged = true;
-                        let adopted: Vec<IpNet> = self.entries.iter()
-                            .filter(|(_, e)| e.want == 0)
-                            .map(|(p, _)| *p)
-                            .collect();
-                        self.dirty.extend(adopted);
+                    Some(f) => {
+                        // Take in all that waits: changes are kept as
+                        // entries, far smaller than queued batches.
+                        self.state.fed(f);
+                        self.state.intake(&mut feed);
                     }
                     None => return,
                 },
@@ -282,58 +375,31 @@ impl Fib {
                 },
                 _ = retry.tick() => self.retry(),
                 // More to write: go on, after taking what the feed brought.
-                () = std::future::ready(()), if !self.dirty.is_empty() => {}
+                () = std::future::ready(()), if !self.state.dirty.is_empty() => {}
             }
-            self.apply().await;
-        }
-    }
-
-    /// Take the core's changes: what each prefix's best paths want now.
-    fn take(&mut self, batch: &[BestChange]) {
-        for c in batch {
-            let want: Vec<IpAddr> = match &c.best {
-                Some(best) if best.peer != self.local_peer => {
-                    let mut hops: Vec<IpAddr> = c
-                        .multipath
-                        .iter()
-                        .filter(|r| r.peer != self.local_peer)
-                        .map(|r| r.attrs.next_hop_addr())
-                        .collect();
-                    if hops.is_empty() {
-                        hops.push(best.attrs.next_hop_addr());
-                    }
-                    hops
-                }
-                // Nothing to install for our own routes, or none at all.
-                _ => Vec::new(),
-            };
-            let want = self.hops.id(want);
-            let e = self
-                .entries
-                .entry(c.prefix)
-                .or_insert_with(|| Entry::new(Status::Pending));
-            e.want = want;
-            self.dirty.insert(c.prefix);
+            self.apply(&mut feed).await;
         }
     }
 
     /// Failed and fought-over routes are tried again now and then.
     fn retry(&mut self) {
-        let again: Vec<IpNet> = self
-            .entries
-            .iter()
-            .filter(|(_, e)| {
-                matches!(
-                    e.status,
-                    Status::Failed(_) | Status::Unreachable | Status::Fought
-                )
-            })
-            .map(|(p, _)| *p)
-            .collect();
-        if !again.is_empty() {
-            self.resolve_again = true;
+        for (_, e) in self.state.entries.iter_mut() {
+            if matches!(
+                e.status,
+                Status::Failed(_) | Status::Unreachable | Status::Fought
+            ) {
+                self.state.dirty.mark(e);
+                self.resolve_again = true;
+            }
         }
-        self.dirty.extend(again);
+        let now = self.now();
+        self.repairs
+            .retain(|_, (_, since)| now.saturating_sub(*since) <= FIGHT_WINDOW);
+    }
+
+    /// Seconds on the writer's clock.
+    fn now(&self) -> u32 {
+        self.epoch.elapsed().as_secs() as u32
     }
 
     fn kernel_event(&mut self, event: KernelEvent) {
@@ -341,22 +407,24 @@ impl Fib {
             KernelEvent::Route { route, added } => {
                 if route.table == self.settings.table && route.protocol == self.settings.protocol {
                     if !added {
-                        let now = self.epoch.elapsed().as_secs() as u32;
-                        if let Some(e) = self.entries.get_mut(&route.prefix) {
-                            let had = std::mem::take(&mut e.ours) != 0;
+                        let now = self.now();
+                        if let Some(e) = self.state.entries.get_mut(&route.prefix) {
+                            let had = e.set_ours(&mut self.state.pairs, 0) != 0;
                             if had {
                                 count(&mut self.installed, &route.prefix, -1);
                             }
-                            if had && e.want != 0 {
+                            if had && e.want(&self.state.pairs) != 0 {
                                 // Someone removed a route of ours: put it back,
                                 // unless this has become a fight.
-                                if now.saturating_sub(e.repairs_since) > FIGHT_WINDOW {
-                                    e.repairs = 0;
-                                    e.repairs_since = now;
+                                let (repairs, since) =
+                                    self.repairs.entry(route.prefix).or_insert((0, now));
+                                if now.saturating_sub(*since) > FIGHT_WINDOW {
+                                    *repairs = 0;
+                                    *since = now;
                                 }
-                                e.repairs = e.repairs.saturating_add(1);
-                                if e.repairs <= FIGHT_REPAIRS {
-                                    self.dirty.insert(route.prefix);
+                                *repairs = repairs.saturating_add(1);
+                                if *repairs <= FIGHT_REPAIRS {
+                                    self.state.dirty.mark(e);
                                 } else {
                                     e.status = Status::Fought;
                                 }
@@ -371,8 +439,8 @@ impl Fib {
                     } else {
                         self.foreign.remove(&route.prefix);
                     }
-                    if self.entries.contains_key(&route.prefix) {
-                        self.dirty.insert(route.prefix);
+                    if let Some(e) = self.state.entries.get_mut(&route.prefix) {
+                        self.state.dirty.mark(e);
                     }
                 }
                 // Any other route may change how next hops resolve.

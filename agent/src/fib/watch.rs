@@ -1,6 +1,7 @@
 //! The kernel's route, address and link notifications, read on a netlink
-//! socket of their own with a large buffer: installing a full table makes
-//! the kernel echo every route back.
+//! socket of their own. Installing a full table makes the kernel echo
+//! every route back: a socket filter drops those echoes before they are
+//! queued.
 
 use futures::channel::mpsc::UnboundedReceiver;
 use futures::StreamExt;
@@ -9,6 +10,8 @@ use rtnetlink::constants::{
 };
 use rtnetlink::packet_core::{NetlinkMessage, NetlinkPayload};
 use rtnetlink::packet_route::RouteNetlinkMessage;
+use std::os::fd::{AsRawFd, RawFd};
+
 use rtnetlink::sys::{AsyncSocket, SocketAddr};
 use tracing::warn;
 
@@ -30,16 +33,16 @@ type Messages = UnboundedReceiver<(NetlinkMessage<RouteNetlinkMessage>, SocketAd
 /// A subscription to the notifications; `next` gives `None` when it broke
 /// (the socket overflowed, say), and the caller reads the table again.
 ///
-/// A task of its own reads them as they come and drops at once the echoes
-/// of our own route additions: while a full table goes in, the writer is
-/// busy, and a million parsed echoes waiting for it would cost a gigabyte.
+/// A task of its own reads them as they come, so the writer, busy while a
+/// full table goes in, never holds the socket up; what it passes on is
+/// what the writer must act on.
 pub struct Watch {
     events: Option<tokio::sync::mpsc::UnboundedReceiver<KernelEvent>>,
 }
 
 impl Watch {
     pub fn open(protocol: u8) -> Watch {
-        match subscribe() {
+        match subscribe(protocol) {
             Ok(messages) => {
                 let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
                 tokio::spawn(filter(messages, protocol, tx));
@@ -93,7 +96,7 @@ async fn filter(
     }
 }
 
-fn subscribe() -> std::io::Result<Messages> {
+fn subscribe(protocol: u8) -> std::io::Result<Messages> {
     let (mut conn, _handle, messages) = rtnetlink::new_connection()?;
     let groups = RTMGRP_LINK
         | RTMGRP_IPV4_IFADDR
@@ -102,7 +105,54 @@ fn subscribe() -> std::io::Result<Messages> {
         | RTMGRP_IPV6_ROUTE;
     let socket = conn.socket_mut().socket_mut();
     socket.set_rx_buf_sz(32 * 1024 * 1024)?;
+    drop_own_additions(socket.as_raw_fd(), protocol)?;
     socket.bind(&SocketAddr::new(0, groups))?;
     tokio::spawn(conn);
     Ok(messages)
+}
+
+/// Attach a socket filter that drops, in the kernel, the echo of every
+/// route of our protocol being added: installing a full table would
+/// otherwise queue a million notifications nobody needs, parse each and
+/// overflow the socket. Deletions, and everything else, still come.
+fn drop_own_additions(fd: RawFd, protocol: u8) -> std::io::Result<()> {
+    // Classic BPF over the notification, which starts with its nlmsghdr
+    // (type at byte 4, host order) and then the rtmsg (protocol at byte 5
+    // of it). Half-word loads read in network order: compare with the
+    // host-order bytes of RTM_NEWROUTE read that way.
+    const LD_H_ABS: u16 = 0x28;
+    const LD_B_ABS: u16 = 0x30;
+    const JEQ_K: u16 = 0x15;
+    const RET_K: u16 = 0x06;
+    const RTM_NEWROUTE: u16 = 24;
+    let new_route = u32::from(u16::from_be_bytes(RTM_NEWROUTE.to_ne_bytes()));
+    let op = |code, jt, jf, k| libc::sock_filter { code, jt, jf, k };
+    let mut program = [
+        op(LD_H_ABS, 0, 0, 4),
+        op(JEQ_K, 0, 3, new_route),
+        op(LD_B_ABS, 0, 0, 16 + 5),
+        op(JEQ_K, 0, 1, u32::from(protocol)),
+        op(RET_K, 0, 0, 0),
+        op(RET_K, 0, 0, u32::MAX),
+    ];
+    let fprog = libc::sock_fprog {
+        len: program.len() as u16,
+        filter: program.as_mut_ptr(),
+    };
+    // SAFETY: a valid program for the length given, on our own socket; the
+    // kernel copies it.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_ATTACH_FILTER,
+            std::ptr::addr_of!(fprog).cast(),
+            std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
 }

@@ -73,10 +73,12 @@ impl Writer {
     /// Carry out `n` requests, the `i`th made by `make(i)` only when it is
     /// sent (a full table's messages are never all in memory at once); the
     /// outcome of each, in order (an error is the kernel's errno).
+    /// `between` runs after each send, while the kernel's answers come.
     pub async fn write(
         &mut self,
         n: usize,
         make: impl Fn(usize) -> Request,
+        mut between: impl FnMut(),
     ) -> Vec<Result<(), io::Error>> {
         let mut results: Vec<Option<Result<(), io::Error>>> = (0..n).map(|_| None).collect();
         let base = self.seq;
@@ -99,6 +101,7 @@ impl Writer {
                     done += k;
                 }
                 next += k;
+                between();
                 continue;
             }
             self.inbuf.clear();

@@ -8,6 +8,7 @@
 
 mod attrs;
 mod decision;
+mod paths;
 
 use std::collections::HashMap as StdHashMap;
 use std::net::{IpAddr, Ipv4Addr};
@@ -20,8 +21,10 @@ pub use decision::{DecisionConfig, LossReason};
 
 pub(crate) use attrs::AttrTable;
 use decision::{select, Candidate, Outcome};
+use paths::Paths;
 use smallvec::SmallVec;
 
+use crate::table::PrefixMap;
 use crate::wire::{Family, Nlri};
 
 /// Maps keyed by prefix or address, hashed with foldhash: several times
@@ -125,8 +128,8 @@ pub struct BestChange {
 /// The routing table.
 #[derive(Debug, Default)]
 pub struct Rib {
-    /// Most prefixes of a table have one path: it is held inline.
-    dests: HashMap<IpNet, SmallVec<[Path; 1]>>,
+    /// Every prefix's paths; most have one, held inline.
+    dests: PrefixMap<Paths>,
     attrs: AttrTable,
     peers: Vec<Option<PeerInfo>>,
     /// Per peer, how many paths it has in the RIB: IPv4 and IPv6 unicast.
@@ -208,7 +211,7 @@ impl Rib {
         let attrs = self.attrs.intern(attrs);
         for n in nlri {
             let path_id = n.path_id.unwrap_or(0);
-            let paths = self.dests.entry(n.prefix).or_default();
+            let paths = self.dests.get_or_insert_with(n.prefix, Paths::default);
             let before = selection(paths);
             let mut replaced = None;
             match paths
@@ -271,8 +274,8 @@ impl Rib {
     /// Graceful restart (RFC 4724 §4.2): keep the peer's paths of `family`
     /// but mark them stale, until End-of-RIB or the restart time.
     pub fn mark_stale(&mut self, peer: PeerId, family: Family) {
-        for (prefix, paths) in &mut self.dests {
-            if Family::of(prefix) == family {
+        for (prefix, paths) in self.dests.iter_mut() {
+            if Family::of(&prefix) == family {
                 for p in paths.iter_mut().filter(|p| p.peer == peer) {
                     p.stale = true;
                 }
@@ -297,7 +300,7 @@ impl Rib {
             .dests
             .iter()
             .filter(|(_, paths)| paths.iter().any(|p| p.attrs.next_hop_addr() == next_hop))
-            .map(|(prefix, _)| *prefix)
+            .map(|(prefix, _)| prefix)
             .collect();
         for prefix in affected {
             let before = self
@@ -314,9 +317,19 @@ impl Rib {
         std::mem::take(&mut self.changes)
     }
 
+    /// How many changes wait to be taken.
+    pub fn pending_changes(&self) -> usize {
+        self.changes.len()
+    }
+
     /// Every path to `prefix`, best first.
     pub fn paths(&self, prefix: &IpNet) -> Vec<&Path> {
-        let mut paths: Vec<&Path> = self.dests.get(prefix).into_iter().flatten().collect();
+        let mut paths: Vec<&Path> = self
+            .dests
+            .get(prefix)
+            .into_iter()
+            .flat_map(|p| p.iter())
+            .collect();
         paths.sort_by_key(|p| (p.reason.is_some(), p.reason, p.peer, p.path_id));
         paths
     }
@@ -327,14 +340,14 @@ impl Rib {
     }
 
     /// The Loc-RIB: every prefix with its best path.
-    pub fn loc_rib(&self) -> impl Iterator<Item = (&IpNet, &Path)> {
+    pub fn loc_rib(&self) -> impl Iterator<Item = (IpNet, &Path)> {
         self.dests
             .iter()
             .filter_map(|(prefix, paths)| Some((prefix, paths.iter().find(|p| p.is_best())?)))
     }
 
     /// The peer's Adj-RIB-In.
-    pub fn adj_rib_in(&self, peer: PeerId) -> impl Iterator<Item = (&IpNet, &Path)> {
+    pub fn adj_rib_in(&self, peer: PeerId) -> impl Iterator<Item = (IpNet, &Path)> {
         self.dests.iter().flat_map(move |(prefix, paths)| {
             paths
                 .iter()
@@ -365,22 +378,22 @@ impl Rib {
     fn withdraw_matching(&mut self, gone: impl Fn(&IpNet, &Path) -> bool) {
         let mut touched = Vec::new();
         let mut released = Vec::new();
-        for (prefix, paths) in &mut self.dests {
-            if !paths.iter().any(|p| gone(prefix, p)) {
+        for (prefix, paths) in self.dests.iter_mut() {
+            if !paths.iter().any(|p| gone(&prefix, p)) {
                 continue;
             }
             let before = selection(paths);
             let mut i = 0;
             while i < paths.len() {
-                if gone(prefix, &paths[i]) {
+                if gone(&prefix, &paths[i]) {
                     let p = paths.swap_remove(i);
-                    count(&mut self.counts, p.peer, prefix, -1);
+                    count(&mut self.counts, p.peer, &prefix, -1);
                     released.push(p.attrs);
                 } else {
                     i += 1;
                 }
             }
-            touched.push((*prefix, before));
+            touched.push((prefix, before));
         }
         for (prefix, before) in touched {
             self.decide(prefix, before);

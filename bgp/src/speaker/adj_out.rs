@@ -168,7 +168,7 @@ pub(super) fn flush(sp: &mut Speaker, now: Instant, id: PeerId) {
         let prefixes: Vec<IpNet> = sp
             .rib
             .loc_rib()
-            .map(|(p, _)| *p)
+            .map(|(p, _)| p)
             .filter(|p| Family::of(p) == family)
             .collect();
         peer.out.mark_all(prefixes.iter());

@@ -308,7 +308,7 @@ fn up(sp: &mut Speaker, now: Instant, id: PeerId, neg: Negotiated) {
     peer.rejected.clear();
     peer.out.start(&neg.families);
     if sp.selected {
-        let prefixes: Vec<_> = sp.rib.loc_rib().map(|(p, _)| *p).collect();
+        let prefixes: Vec<_> = sp.rib.loc_rib().map(|(p, _)| p).collect();
         if let Some(peer) = sp.peer_mut(id) {
             peer.out.mark_all(prefixes.iter());
         }

@@ -482,6 +482,12 @@ impl Speaker {
             .min()
     }
 
+    /// Best-path changes made and not yet taken: a driver taking in a
+    /// burst of UPDATEs polls when this grows, so changes do not pile up.
+    pub fn pending_changes(&self) -> usize {
+        self.rib.pending_changes() + self.best_changes.len()
+    }
+
     /// The changes of best path since the last call, one per prefix (the
     /// latest), for the FIB and SNAT. Routes of [`Speaker::local_peer`] are
     /// our own.
@@ -577,10 +583,7 @@ impl Speaker {
     fn select(&mut self, now: Instant) {
         if !self.selected {
             let any_up = self.peers.iter().flatten().any(|p| p.negotiated.is_some());
-            let ready = self
-                .deferral
-                .as_mut()
-                .map_or(true, |d| d.ready(now, any_up));
+            let ready = self.deferral.as_mut().is_none_or(|d| d.ready(now, any_up));
             if !ready {
                 return;
             }
@@ -590,7 +593,7 @@ impl Speaker {
                 peer.main.session.set_restarting(false);
             }
             // Peers that came up meanwhile get their first table now.
-            let prefixes: Vec<IpNet> = self.rib.loc_rib().map(|(p, _)| *p).collect();
+            let prefixes: Vec<IpNet> = self.rib.loc_rib().map(|(p, _)| p).collect();
             for peer in self.peers.iter_mut().flatten() {
                 if peer.negotiated.is_some() {
                     peer.out.mark_all(prefixes.iter());

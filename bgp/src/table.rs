@@ -1,0 +1,449 @@
+//! A map keyed by prefix, sized for full tables.
+//!
+//! A hash map of a million prefixes pays twice: its buckets grow by
+//! doubling, so just past a power of two half of them sit empty, and while
+//! it grows the old and the new bucket arrays are both alive. Here the
+//! entries live in fixed-size chunks that are never moved (freed slots are
+//! reused), and the hash index holds only a 4-byte slot number per bucket,
+//! so the slack and the growth spike cost a few bytes per prefix, not the
+//! size of an entry; the index is split in 16 by hash, so it grows a
+//! sixteenth at a time. IPv4 and IPv6 prefixes are kept apart, so an IPv4
+//! key takes 5 bytes rather than an `IpNet`'s 18.
+//!
+//! Chunks are about 128 KiB whatever the entry's size: large enough for
+//! the allocator to map each on its own (see the daemon's allocator
+//! settings), so a table that grows among short-lived allocations leaves
+//! no holes behind.
+
+use std::hash::{BuildHasher, Hash};
+
+use foldhash::fast::RandomState;
+use hashbrown::HashTable;
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+
+/// Bytes a chunk aims at.
+const CHUNK_BYTES: usize = 128 * 1024;
+/// Index shards.
+const SHARDS: usize = 16;
+/// The end of the free list.
+const NONE: u32 = u32::MAX;
+
+/// A map from `IpNet` to `V`.
+#[derive(Debug)]
+pub struct PrefixMap<V> {
+    v4: Slab<Ipv4Net, V>,
+    v6: Slab<Ipv6Net, V>,
+}
+
+impl<V> Default for PrefixMap<V> {
+    fn default() -> Self {
+        PrefixMap {
+            v4: Slab::default(),
+            v6: Slab::default(),
+        }
+    }
+}
+
+impl<V> PrefixMap<V> {
+    pub fn new() -> Self {
+        PrefixMap::default()
+    }
+
+    pub fn len(&self) -> usize {
+        self.v4.len + self.v6.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn get(&self, prefix: &IpNet) -> Option<&V> {
+        match prefix {
+            IpNet::V4(p) => self.v4.get(p),
+            IpNet::V6(p) => self.v6.get(p),
+        }
+    }
+
+    pub fn get_mut(&mut self, prefix: &IpNet) -> Option<&mut V> {
+        match prefix {
+            IpNet::V4(p) => self.v4.get_mut(p),
+            IpNet::V6(p) => self.v6.get_mut(p),
+        }
+    }
+
+    pub fn contains_key(&self, prefix: &IpNet) -> bool {
+        self.get(prefix).is_some()
+    }
+
+    /// The value for `prefix`, made by `make` if there is none.
+    pub fn get_or_insert_with(&mut self, prefix: IpNet, make: impl FnOnce() -> V) -> &mut V {
+        match prefix {
+            IpNet::V4(p) => self.v4.get_or_insert_with(p, make),
+            IpNet::V6(p) => self.v6.get_or_insert_with(p, make),
+        }
+    }
+
+    /// Set the value for `prefix`; returns the one it replaces.
+    pub fn insert(&mut self, prefix: IpNet, value: V) -> Option<V> {
+        let mut value = Some(value);
+        let slot = self.get_or_insert_with(prefix, || value.take().expect("taken once"));
+        value.map(|v| std::mem::replace(slot, v))
+    }
+
+    pub fn remove(&mut self, prefix: &IpNet) -> Option<V> {
+        match prefix {
+            IpNet::V4(p) => self.v4.remove(p),
+            IpNet::V6(p) => self.v6.remove(p),
+        }
+    }
+
+    /// Every entry, IPv4 first, in no particular order within a family.
+    pub fn iter(&self) -> impl Iterator<Item = (IpNet, &V)> {
+        let v4 = self.v4.iter().map(|(p, v)| (IpNet::V4(p), v));
+        v4.chain(self.v6.iter().map(|(p, v)| (IpNet::V6(p), v)))
+    }
+
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (IpNet, &mut V)> {
+        let v4 = self.v4.iter_mut().map(|(p, v)| (IpNet::V4(p), v));
+        v4.chain(self.v6.iter_mut().map(|(p, v)| (IpNet::V6(p), v)))
+    }
+
+    pub fn values(&self) -> impl Iterator<Item = &V> {
+        self.iter().map(|(_, v)| v)
+    }
+
+    /// Keep only the entries `keep` says yes to.
+    pub fn retain(&mut self, mut keep: impl FnMut(IpNet, &mut V) -> bool) {
+        self.v4.retain(|p, v| keep(IpNet::V4(p), v));
+        self.v6.retain(|p, v| keep(IpNet::V6(p), v));
+    }
+
+    /// How many slots there are, used or free: positions for [`Self::slot_mut`].
+    pub fn slots(&self) -> usize {
+        self.v4.slots() + self.v6.slots()
+    }
+
+    /// The entry at slot position `i`, if that slot is in use. Positions
+    /// stay put while entries come and go, so a scan can stop and go on.
+    pub fn slot_mut(&mut self, i: usize) -> Option<(IpNet, &mut V)> {
+        let v4 = self.v4.slots();
+        if i < v4 {
+            self.v4.slot_mut(i).map(|(k, v)| (IpNet::V4(k), v))
+        } else {
+            self.v6.slot_mut(i - v4).map(|(k, v)| (IpNet::V6(k), v))
+        }
+    }
+
+    pub fn clear(&mut self) {
+        self.v4 = Slab::default();
+        self.v6 = Slab::default();
+    }
+}
+
+enum Slot<K, V> {
+    Used(K, V),
+    /// Free, with the next free slot.
+    Free(u32),
+}
+
+/// One family's entries: chunks of slots and an index of slot numbers.
+struct Slab<K, V> {
+    index: [HashTable<u32>; SHARDS],
+    chunks: Vec<Vec<Slot<K, V>>>,
+    free: u32,
+    len: usize,
+    hasher: RandomState,
+}
+
+impl<K, V> std::fmt::Debug for Slab<K, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Slab").field("len", &self.len).finish()
+    }
+}
+
+impl<K, V> Default for Slab<K, V> {
+    fn default() -> Self {
+        Slab {
+            index: std::array::from_fn(|_| HashTable::new()),
+            chunks: Vec::new(),
+            free: NONE,
+            len: 0,
+            hasher: RandomState::default(),
+        }
+    }
+}
+
+/// Slots per chunk: the power of two nearest below `CHUNK_BYTES` of them.
+const fn chunk_bits(slot: usize) -> u32 {
+    let slots = CHUNK_BYTES / if slot == 0 { 1 } else { slot };
+    if slots <= 1 {
+        0
+    } else {
+        slots.ilog2()
+    }
+}
+
+fn at<K, V>(chunks: &[Vec<Slot<K, V>>], i: u32) -> &Slot<K, V> {
+    let bits = Slab::<K, V>::BITS;
+    &chunks[(i >> bits) as usize][i as usize & ((1 << bits) - 1)]
+}
+
+fn at_mut<K, V>(chunks: &mut [Vec<Slot<K, V>>], i: u32) -> &mut Slot<K, V> {
+    let bits = Slab::<K, V>::BITS;
+    &mut chunks[(i >> bits) as usize][i as usize & ((1 << bits) - 1)]
+}
+
+/// The index shard for a hash: its top bits (hashbrown uses the low ones
+/// and the top seven for itself).
+fn shard(hash: u64) -> usize {
+    (hash >> 52) as usize % SHARDS
+}
+
+/// The key in slot `i`; every slot the index names is in use.
+fn key_at<K: Copy, V>(chunks: &[Vec<Slot<K, V>>], i: u32) -> Option<K> {
+    match at(chunks, i) {
+        Slot::Used(k, _) => Some(*k),
+        Slot::Free(_) => None,
+    }
+}
+
+impl<K, V> Slab<K, V> {
+    const BITS: u32 = chunk_bits(std::mem::size_of::<Slot<K, V>>());
+    const CHUNK: usize = 1 << Self::BITS;
+}
+
+impl<K: Copy + Eq + Hash, V> Slab<K, V> {
+    fn find(&self, key: &K) -> Option<u32> {
+        let hash = self.hasher.hash_one(key);
+        let chunks = &self.chunks;
+        self.index[shard(hash)]
+            .find(hash, |&i| key_at(chunks, i).as_ref() == Some(key))
+            .copied()
+    }
+
+    fn get(&self, key: &K) -> Option<&V> {
+        match at(&self.chunks, self.find(key)?) {
+            Slot::Used(_, v) => Some(v),
+            Slot::Free(_) => None,
+        }
+    }
+
+    fn get_mut(&mut self, key: &K) -> Option<&mut V> {
+        let i = self.find(key)?;
+        match at_mut(&mut self.chunks, i) {
+            Slot::Used(_, v) => Some(v),
+            Slot::Free(_) => None,
+        }
+    }
+
+    fn get_or_insert_with(&mut self, key: K, make: impl FnOnce() -> V) -> &mut V {
+        let i = match self.find(&key) {
+            Some(i) => i,
+            None => {
+                let i = self.store(key, make());
+                let hasher = &self.hasher;
+                let chunks = &self.chunks;
+                let hash = hasher.hash_one(key);
+                self.index[shard(hash)].insert_unique(hash, i, |&j| {
+                    key_at(chunks, j).map_or(0, |k| hasher.hash_one(k))
+                });
+                i
+            }
+        };
+        match at_mut(&mut self.chunks, i) {
+            Slot::Used(_, v) => v,
+            Slot::Free(_) => unreachable!("slot {i} was just filled"),
+        }
+    }
+
+    /// Put an entry in a free slot, or a new one.
+    fn store(&mut self, key: K, value: V) -> u32 {
+        self.len += 1;
+        if self.free != NONE {
+            let i = self.free;
+            let slot = at_mut(&mut self.chunks, i);
+            if let Slot::Free(next) = slot {
+                self.free = *next;
+            }
+            *slot = Slot::Used(key, value);
+            return i;
+        }
+        if self.chunks.last().is_none_or(|c| c.len() == Self::CHUNK) {
+            self.chunks.push(Vec::with_capacity(Self::CHUNK));
+        }
+        let n = self.chunks.len() - 1;
+        let last = &mut self.chunks[n];
+        last.push(Slot::Used(key, value));
+        ((n << Self::BITS) + last.len() - 1) as u32
+    }
+
+    fn remove(&mut self, key: &K) -> Option<V> {
+        let hash = self.hasher.hash_one(key);
+        let chunks = &self.chunks;
+        let found = self.index[shard(hash)]
+            .find_entry(hash, |&i| key_at(chunks, i).as_ref() == Some(key))
+            .ok()?;
+        let (i, _) = found.remove();
+        Some(self.release(i))
+    }
+
+    /// Free slot `i` (already out of the index) and return its value.
+    fn release(&mut self, i: u32) -> V {
+        let slot = std::mem::replace(at_mut(&mut self.chunks, i), Slot::Free(self.free));
+        self.free = i;
+        self.len -= 1;
+        if self.len == 0 {
+            // Empty: give the memory back rather than keep a full table's.
+            *self = Slab::default();
+        }
+        match slot {
+            Slot::Used(_, v) => v,
+            Slot::Free(_) => unreachable!("slot {i} was in the index"),
+        }
+    }
+
+    fn slots(&self) -> usize {
+        self.chunks.len().saturating_sub(1) * Self::CHUNK + self.chunks.last().map_or(0, Vec::len)
+    }
+
+    fn slot_mut(&mut self, i: usize) -> Option<(K, &mut V)> {
+        let slot = self
+            .chunks
+            .get_mut(i >> Self::BITS)?
+            .get_mut(i & (Self::CHUNK - 1))?;
+        match slot {
+            Slot::Used(k, v) => Some((*k, v)),
+            Slot::Free(_) => None,
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (K, &V)> {
+        self.chunks.iter().flatten().filter_map(|s| match s {
+            Slot::Used(k, v) => Some((*k, v)),
+            Slot::Free(_) => None,
+        })
+    }
+
+    fn iter_mut(&mut self) -> impl Iterator<Item = (K, &mut V)> {
+        self.chunks.iter_mut().flatten().filter_map(|s| match s {
+            Slot::Used(k, v) => Some((*k, v)),
+            Slot::Free(_) => None,
+        })
+    }
+
+    fn retain(&mut self, mut keep: impl FnMut(K, &mut V) -> bool) {
+        let mut gone = Vec::new();
+        for slot in self.chunks.iter_mut().flatten() {
+            if let Slot::Used(k, v) = slot {
+                if !keep(*k, v) {
+                    gone.push(*k);
+                }
+            }
+        }
+        for k in gone {
+            self.remove(&k);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn p(s: &str) -> IpNet {
+        s.parse().expect("prefix")
+    }
+
+    #[test]
+    fn slots_take_their_state_from_the_value() {
+        // An IPv4 key and a 24-byte value with a niche: 32 bytes a slot.
+        assert_eq!(
+            std::mem::size_of::<Slot<Ipv4Net, (u64, u32, u32, bool)>>(),
+            32
+        );
+        // Chunks of about 128 KiB.
+        assert_eq!(Slab::<Ipv4Net, (u64, u32, u32, bool)>::CHUNK, 4096);
+        assert_eq!(Slab::<Ipv4Net, ([u8; 4], bool, bool, u8)>::CHUNK, 8192);
+        // A 7-byte value with a niche and no alignment: 12 bytes a slot.
+        assert_eq!(
+            std::mem::size_of::<Slot<Ipv4Net, ([u8; 4], bool, bool, u8)>>(),
+            12
+        );
+    }
+
+    #[test]
+    fn behaves_as_a_map() {
+        let mut m: PrefixMap<u32> = PrefixMap::new();
+        let mut model: HashMap<IpNet, u32> = HashMap::new();
+        // A pseudo-random mix of inserts and removals over both families.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for step in 0..200_000u32 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let n = (x % 5000) as u32;
+            let prefix = if n % 3 == 0 {
+                IpNet::V6(Ipv6Net::new((u128::from(n) << 64).into(), 64).expect("len"))
+            } else {
+                IpNet::V4(Ipv4Net::new((n << 8).into(), 24).expect("len"))
+            };
+            if x % 3 == 0 {
+                assert_eq!(m.remove(&prefix), model.remove(&prefix));
+            } else {
+                assert_eq!(m.insert(prefix, step), model.insert(prefix, step));
+            }
+            assert_eq!(m.len(), model.len());
+        }
+        for (k, v) in &model {
+            assert_eq!(m.get(k), Some(v));
+        }
+        let mut seen: Vec<(IpNet, u32)> = m.iter().map(|(k, v)| (k, *v)).collect();
+        let mut want: Vec<(IpNet, u32)> = model.iter().map(|(k, v)| (*k, *v)).collect();
+        seen.sort();
+        want.sort();
+        assert_eq!(seen, want);
+
+        m.retain(|k, v| {
+            *v += 1;
+            matches!(k, IpNet::V4(_))
+        });
+        model.retain(|k, _| matches!(k, IpNet::V4(_)));
+        assert_eq!(m.len(), model.len());
+        for (k, v) in &model {
+            assert_eq!(m.get(k), Some(&(v + 1)));
+        }
+        // Every entry is at some slot position, once.
+        let mut by_slot: Vec<IpNet> = (0..m.slots())
+            .filter_map(|i| m.slot_mut(i).map(|(k, _)| k))
+            .collect();
+        by_slot.sort();
+        let mut keys: Vec<IpNet> = model.keys().copied().collect();
+        keys.sort();
+        assert_eq!(by_slot, keys);
+    }
+
+    #[test]
+    fn emptied_gives_memory_back_and_fills_again() {
+        let mut m: PrefixMap<u8> = PrefixMap::new();
+        for i in 0..40_000u32 {
+            m.insert(
+                IpNet::V4(Ipv4Net::new((i << 8).into(), 24).expect("len")),
+                1,
+            );
+        }
+        assert!(m.v4.chunks.len() > 1);
+        let keys: Vec<IpNet> = m.iter().map(|(k, _)| k).collect();
+        for k in &keys {
+            assert_eq!(m.remove(k), Some(1));
+        }
+        assert!(m.is_empty());
+        assert!(m.v4.chunks.is_empty());
+        assert_eq!(m.slots(), 0);
+        m.insert(p("10.0.0.0/8"), 7);
+        *m.get_or_insert_with(p("10.0.0.0/8"), || 0) += 1;
+        assert_eq!(m.get(&p("10.0.0.0/8")), Some(&8));
+        assert!(m.contains_key(&p("10.0.0.0/8")));
+        assert!(!m.contains_key(&p("10.0.0.0/9")));
+    }
+}
