@@ -7,6 +7,7 @@ mod daemon;
 mod fib;
 mod metrics;
 mod settings;
+mod snat;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -87,7 +88,7 @@ fn client(api: &str, json: bool, command: Command) -> u8 {
         }
         Command::Global { family, args } => (cli::global(args, family.as_deref()), family.clone()),
         Command::Fib => (Ok(plan("/v1/fib", cli::Print::Fib)), None),
-        Command::Snat => (Ok(plan("/v1/snat", cli::Print::Raw)), None),
+        Command::Snat => (Ok(plan("/v1/snat", cli::Print::Snat)), None),
         Command::Run { .. } => return 2,
     };
     let plan = match plan {

@@ -215,6 +215,67 @@ impl Lab {
         host
     }
 
+    /// A pod on `node`, attached as the CNI ptp plugin attaches one: a veth
+    /// pair, the pod's `v4`/32 on its eth0, a /32 host route to it on the
+    /// node, and the pod's default route via `gateway`, an address of the
+    /// node's end (given to every pod of the node). The node forwards.
+    pub fn pod(&mut self, node: &Host, name: &str, v4: Ipv4Addr, gateway: Ipv4Addr) -> Host {
+        let n = self.hosts.len() as u8 + 1;
+        let ns = format!("{}-{name}", self.prefix);
+        let port = format!("veth{n}");
+        run(&["ip", "netns", "add", &ns]);
+        run(&[
+            "ip", "link", "add", "eth0", "netns", &ns, "type", "veth", "peer", "name", &port,
+            "netns", &node.ns,
+        ]);
+        let gw32 = format!("{gateway}/32");
+        for args in [
+            vec!["ip", "-n", &ns, "link", "set", "lo", "up"],
+            vec!["ip", "-n", &ns, "link", "set", "eth0", "up"],
+            vec!["ip", "-n", &node.ns, "link", "set", "dev", &port, "up"],
+            vec!["ip", "-n", &node.ns, "addr", "add", &gw32, "dev", &port],
+        ] {
+            run(&args);
+        }
+        let pod32 = format!("{v4}/32");
+        let gw = gateway.to_string();
+        for args in [
+            vec!["ip", "-n", &ns, "addr", "add", &pod32, "dev", "eth0"],
+            vec![
+                "ip", "-n", &ns, "route", "add", &gw32, "dev", "eth0", "scope", "link",
+            ],
+            vec![
+                "ip", "-n", &ns, "route", "add", "default", "via", &gw, "dev", "eth0",
+            ],
+            vec![
+                "ip", "-n", &node.ns, "route", "add", &pod32, "dev", &port, "scope", "link",
+            ],
+            vec![
+                "ip",
+                "netns",
+                "exec",
+                &node.ns,
+                "sysctl",
+                "-qw",
+                "net.ipv4.ip_forward=1",
+            ],
+        ] {
+            run(&args);
+        }
+        let dir = self.work.path().join(name);
+        std::fs::create_dir_all(&dir).expect("pod directory");
+        let pod = Host {
+            name: name.into(),
+            ns,
+            v4,
+            v6: Ipv6Addr::UNSPECIFIED,
+            dir,
+            port,
+        };
+        self.hosts.push(pod.clone());
+        pod
+    }
+
     /// Start a long-running process in the host's namespace; the lab
     /// kills it when dropped.
     pub fn spawn(&mut self, host: &Host, args: &[&str], log: &str) -> u32 {

@@ -16,6 +16,8 @@ pub struct Podbgp {
     pub api_unix: bool,
     /// Serve metrics on 127.0.0.1:9179 in the host's namespace.
     pub metrics: bool,
+    /// SNAT on, with these extra `[snat]` lines.
+    pub snat: Option<String>,
     /// The running daemon.
     pid: Option<u32>,
 }
@@ -27,6 +29,7 @@ impl Podbgp {
             global_extra: String::new(),
             api_unix: false,
             metrics: false,
+            snat: None,
             pid: None,
         }
     }
@@ -163,7 +166,14 @@ impl Podbgp {
         if self.api_unix {
             let _ = writeln!(c, "[api]\nlisten = \"{}\"", self.api_socket());
         }
-        let _ = writeln!(c, "[snat]\nenabled = false\n");
+        match &self.snat {
+            Some(extra) => {
+                let _ = writeln!(c, "[snat]\nenabled = true\n{extra}");
+            }
+            None => {
+                let _ = writeln!(c, "[snat]\nenabled = false\n");
+            }
+        }
         for p in &self.base.peers {
             let _ = writeln!(
                 c,

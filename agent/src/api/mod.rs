@@ -62,11 +62,18 @@ pub struct ApiCall {
 
 type Owner = mpsc::Sender<Command>;
 
-/// What the handlers reach: the owner, and the FIB writer when there is one.
+/// The writers the API asks, those that run.
+#[derive(Clone, Default)]
+pub struct Writers {
+    pub fib: Option<mpsc::Sender<crate::fib::Query>>,
+    pub snat: Option<mpsc::Sender<crate::snat::Query>>,
+}
+
+/// What the handlers reach: the owner, and the writers.
 #[derive(Clone)]
 struct Api {
     owner: Owner,
-    fib: Option<mpsc::Sender<crate::fib::Query>>,
+    writers: Writers,
 }
 
 async fn ask(owner: &Owner, request: Request) -> Response {
@@ -241,7 +248,7 @@ async fn rib_del(
 }
 
 async fn fib(State(api): State<Api>) -> Response {
-    let Some(fib) = api.fib else {
+    let Some(fib) = api.writers.fib else {
         return failure(
             StatusCode::NOT_FOUND,
             "the kernel FIB is off (fib.enabled = false)",
@@ -257,9 +264,25 @@ async fn fib(State(api): State<Api>) -> Response {
     }
 }
 
-fn router(owner: Owner, fib_queries: Option<mpsc::Sender<crate::fib::Query>>) -> Router {
+async fn snat(State(api): State<Api>) -> Response {
+    let Some(snat) = api.writers.snat else {
+        return failure(StatusCode::NOT_FOUND, "SNAT is off (snat.enabled = false)");
+    };
+    let (reply, answer) = oneshot::channel();
+    if snat.send(crate::snat::Query::Show(reply)).await.is_err() {
+        return failure(StatusCode::SERVICE_UNAVAILABLE, "the SNAT writer is gone");
+    }
+    match answer.await {
+        Ok(Ok(view)) => Json(view).into_response(),
+        Ok(Err(e)) => failure(StatusCode::INTERNAL_SERVER_ERROR, &e),
+        Err(_) => failure(StatusCode::SERVICE_UNAVAILABLE, "the SNAT writer is gone"),
+    }
+}
+
+fn router(owner: Owner, writers: Writers) -> Router {
     Router::new()
         .route("/v1/fib", get(fib))
+        .route("/v1/snat", get(snat))
         .route("/v1/global", get(global))
         .route("/v1/neighbors", get(neighbors))
         .route("/v1/neighbors/:addr", get(neighbor))
@@ -267,19 +290,12 @@ fn router(owner: Owner, fib_queries: Option<mpsc::Sender<crate::fib::Query>>) ->
         .route("/v1/rib", get(rib).post(rib_add).delete(rib_del))
         .route("/v1/rib/summary", get(rib_summary))
         .fallback(|| async { failure(StatusCode::NOT_FOUND, "no such API path") })
-        .with_state(Api {
-            owner,
-            fib: fib_queries,
-        })
+        .with_state(Api { owner, writers })
 }
 
 /// Start serving the API on `at`.
-pub async fn serve(
-    at: ApiListen,
-    owner: Owner,
-    fib_queries: Option<mpsc::Sender<crate::fib::Query>>,
-) -> Result<(), String> {
-    let app = router(owner, fib_queries);
+pub async fn serve(at: ApiListen, owner: Owner, writers: Writers) -> Result<(), String> {
+    let app = router(owner, writers);
     match at {
         ApiListen::Tcp(addr) => {
             let listener = tokio::net::TcpListener::bind(addr)

@@ -305,3 +305,28 @@ pub fn fib(list: &[crate::fib::FibEntry]) -> String {
     }
     o
 }
+
+/// `podbgp snat`: per table, its rules, the masqueraded sources and the
+/// destinations that keep the source address.
+pub fn snat(view: &crate::snat::SnatView) -> String {
+    let mut o = String::new();
+    for (i, f) in view.families.iter().enumerate() {
+        if i > 0 {
+            o.push('\n');
+        }
+        let _ = writeln!(o, "table {}", f.table);
+        for r in &f.rules {
+            let _ = writeln!(o, "  rule: {r}");
+        }
+        let list = |l: &[String]| {
+            if l.is_empty() {
+                "(none)".to_string()
+            } else {
+                l.join(", ")
+            }
+        };
+        let _ = writeln!(o, "  masquerade from ({}): {}", f.pods.len(), list(&f.pods));
+        let _ = writeln!(o, "  keep source to ({}): {}", f.keep.len(), list(&f.keep));
+    }
+    o
+}

@@ -34,7 +34,7 @@ pub enum Print {
     Summary,
     Done,
     Fib,
-    Raw,
+    Snat,
 }
 
 fn family_arg(family: Option<&str>) -> Result<Option<&'static str>, Usage> {
@@ -266,7 +266,7 @@ pub async fn execute(api: &Endpoint, plan: Plan, json: bool, family: Option<&str
         Print::Summary => parse(&bytes).map(|s: Vec<model::RibSummary>| format::summary(&s)),
         Print::Done => parse(&bytes).map(|d: model::Done| format!("{}\n", d.done)),
         Print::Fib => parse(&bytes).map(|l: Vec<crate::fib::FibEntry>| format::fib(&l)),
-        Print::Raw => Ok(String::from_utf8_lossy(&bytes).into_owned()),
+        Print::Snat => parse(&bytes).map(|v: crate::snat::SnatView| format::snat(&v)),
     };
     match text {
         Ok(t) => {

@@ -91,3 +91,32 @@ fn api_endpoints_parse() {
     assert!(Endpoint::parse("https://x").is_err());
     assert!(Endpoint::parse("http://host/path").is_err());
 }
+
+#[test]
+fn snat_shows_each_table_its_rule_and_sets() {
+    use crate::snat::{FamilyView, SnatView};
+    let view = SnatView {
+        families: vec![
+            FamilyView {
+                table: "ip podbgp".into(),
+                rules: vec!["ip saddr @pods ip daddr != @keep masquerade".into()],
+                pods: vec!["10.244.1.0/24".into()],
+                keep: vec!["10.244.0.0/16".into(), "10.245.0.0/24".into()],
+            },
+            FamilyView {
+                table: "ip6 podbgp".into(),
+                rules: vec![],
+                pods: vec![],
+                keep: vec![],
+            },
+        ],
+    };
+    let text = format::snat(&view);
+    assert_eq!(
+        text,
+        "table ip podbgp\n  rule: ip saddr @pods ip daddr != @keep masquerade\n  \
+         masquerade from (1): 10.244.1.0/24\n  \
+         keep source to (2): 10.244.0.0/16, 10.245.0.0/24\n\n\
+         table ip6 podbgp\n  masquerade from (0): (none)\n  keep source to (0): (none)\n"
+    );
+}

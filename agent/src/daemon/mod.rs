@@ -311,17 +311,38 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     } else {
         None
     };
+    let snat = if settings.snat.enabled {
+        let snat_settings = crate::snat::SnatSettings {
+            local_pods: g.advertise.clone(),
+            no_masquerade: settings.snat.no_masquerade.clone(),
+            accept: settings.fib.accept.clone(),
+        };
+        let snat = crate::snat::Snat::start(snat_settings, local_peer)
+            .await
+            .map_err(|e| format!("snat: {e} (snat.enabled = false turns it off)"))?;
+        Some(snat)
+    } else {
+        None
+    };
     let now = std::time::Instant::now();
     tokio::spawn(crate::alloc::give_back());
     let speaker = Speaker::new(now, core);
     debug_assert_eq!(speaker.local_peer(), local_peer);
     let mut owner = Owner::new(speaker, Arc::clone(&metrics), info, owner_tx, owner_rx);
-    let fib_queries = fib.map(|fib| {
-        let feed = owner.subscribe();
-        let (tx, rx) = mpsc::channel(16);
-        tokio::spawn(fib.run(feed, rx));
-        tx
-    });
+    let writers = crate::api::Writers {
+        fib: fib.map(|fib| {
+            let feed = owner.subscribe();
+            let (tx, rx) = mpsc::channel(16);
+            tokio::spawn(fib.run(feed, rx));
+            tx
+        }),
+        snat: snat.map(|snat| {
+            let feed = owner.subscribe();
+            let (tx, rx) = mpsc::channel(16);
+            tokio::spawn(snat.run(feed, rx));
+            tx
+        }),
+    };
     let peers: Vec<PeerSettings> = settings
         .neighbors
         .iter()
@@ -363,7 +384,7 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     }
 
     let api = settings.api_listen().map_err(|e| e.to_string())?;
-    crate::api::serve(api, owner.sender(), fib_queries).await?;
+    crate::api::serve(api, owner.sender(), writers).await?;
     if !settings.metrics.listen.is_empty() {
         let at: SocketAddr = settings
             .metrics
