@@ -5,6 +5,7 @@ mod api;
 mod cli;
 mod daemon;
 mod fib;
+mod k8s;
 mod metrics;
 mod settings;
 mod snat;

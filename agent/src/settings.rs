@@ -170,6 +170,33 @@ pub struct Neighbor {
     pub families: Vec<String>,
 }
 
+impl Neighbor {
+    /// A peer with every other key at its default (Kubernetes' mesh).
+    pub fn new(address: IpAddr, asn: u32) -> Neighbor {
+        Neighbor {
+            address,
+            asn,
+            description: None,
+            passive: false,
+            enabled: true,
+            hold_time: default_hold(),
+            connect_retry: default_connect_retry(),
+            port: default_port(),
+            password: None,
+            local_address: None,
+            local_port: None,
+            multihop: None,
+            ttl_security: false,
+            route_reflector_client: false,
+            next_hop_self: false,
+            max_prefixes: None,
+            import: Vec::new(),
+            mrai: 0,
+            families: default_families(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Fib {

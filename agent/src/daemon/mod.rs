@@ -3,6 +3,8 @@
 //! the owner loop runs until SIGTERM, when every peer gets a Cease.
 
 mod conn;
+mod ifaces;
+pub use ifaces::{first_interface, interface_of};
 pub mod owner;
 mod sockopt;
 
@@ -234,40 +236,27 @@ fn hostname() -> Option<String> {
         .map(str::to_string)
 }
 
-/// The first IPv4 address of an interface that is up and not loopback.
-pub fn first_ipv4() -> Option<Ipv4Addr> {
-    let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
-    // SAFETY: getifaddrs fills `list`, which we free below.
-    if unsafe { libc::getifaddrs(&mut list) } != 0 {
-        return None;
-    }
-    let mut found = None;
-    let mut cur = list;
-    while !cur.is_null() {
-        // SAFETY: `cur` walks the list getifaddrs returned.
-        let ifa = unsafe { &*cur };
-        cur = ifa.ifa_next;
-        let up = ifa.ifa_flags & (libc::IFF_UP as u32) != 0;
-        let loopback = ifa.ifa_flags & (libc::IFF_LOOPBACK as u32) != 0;
-        if ifa.ifa_addr.is_null() || !up || loopback {
-            continue;
-        }
-        // SAFETY: a non-null ifa_addr points to a sockaddr of its family.
-        if unsafe { (*ifa.ifa_addr).sa_family } == libc::AF_INET as libc::sa_family_t {
-            let sin = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in) };
-            found = Some(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)));
-            break;
-        }
-    }
-    // SAFETY: `list` came from getifaddrs.
-    unsafe { libc::freeifaddrs(list) };
-    found
-}
-
 /// Run the daemon until SIGTERM or SIGINT.
-pub async fn run(settings: Settings) -> Result<(), String> {
+pub async fn run(mut settings: Settings) -> Result<(), String> {
+    // Kubernetes mode reads this node first: its AS annotation and its
+    // InternalIPv4, the default router id.
+    let cluster = if settings.kubernetes.enabled {
+        Some(crate::k8s::connect().await?)
+    } else {
+        None
+    };
+    let node_v4 = cluster.as_ref().and_then(|c| {
+        c.own.internal.iter().find_map(|a| match a {
+            IpAddr::V4(v4) => Some(*v4),
+            IpAddr::V6(_) => None,
+        })
+    });
+    if let Some(asn) = cluster.as_ref().and_then(|c| c.own.asn) {
+        info!(asn, "kubernetes: this node's AS from its annotation");
+        settings.global.asn = asn;
+    }
     let g = &settings.global;
-    let router_id = g.router_id.or_else(first_ipv4).ok_or(
+    let router_id = g.router_id.or(node_v4).or_else(ifaces::first_ipv4).ok_or(
         "global.router_id is not set and this machine has no IPv4 address to take it from",
     )?;
     let mut core = SpeakerConfig::new(g.asn, router_id);
@@ -329,6 +318,7 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     let speaker = Speaker::new(now, core);
     debug_assert_eq!(speaker.local_peer(), local_peer);
     let mut owner = Owner::new(speaker, Arc::clone(&metrics), info, owner_tx, owner_rx);
+    let mut snat_pods = None;
     let writers = crate::api::Writers {
         fib: fib.map(|fib| {
             let feed = owner.subscribe();
@@ -339,10 +329,28 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         snat: snat.map(|snat| {
             let feed = owner.subscribe();
             let (tx, rx) = mpsc::channel(16);
-            tokio::spawn(snat.run(feed, rx));
+            let (pods, pods_rx) = mpsc::channel(16);
+            snat_pods = Some(pods);
+            tokio::spawn(snat.run(feed, rx, pods_rx));
             tx
         }),
     };
+    if let Some(cluster) = cluster {
+        let outputs = crate::k8s::Outputs {
+            owner: owner.sender(),
+            snat: snat_pods,
+            cni: settings
+                .kubernetes
+                .cni
+                .then(|| settings.kubernetes.cni_dir.clone()),
+        };
+        tokio::spawn(crate::k8s::run(
+            cluster,
+            settings.clone(),
+            router_id,
+            outputs,
+        ));
+    }
     let peers: Vec<PeerSettings> = settings
         .neighbors
         .iter()

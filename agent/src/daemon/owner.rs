@@ -54,6 +54,12 @@ pub enum Command {
         addr: std::net::IpAddr,
         reach: bgp::rib::Reachability,
     },
+    /// What Kubernetes asks: this node's pod prefixes to advertise and the
+    /// mesh peers (each time the whole of it).
+    Kubernetes {
+        advertise: Vec<ipnet::IpNet>,
+        peers: Vec<PeerSettings>,
+    },
     /// Cease every session, let them flush, and stop.
     Shutdown(oneshot::Sender<()>),
 }
@@ -85,6 +91,13 @@ pub struct Owner {
     pub(crate) info: super::Info,
     /// Whether the IPv4 and IPv6 listeners check TTLs for GTSM.
     pub(super) gtsm_listener: [bool; 2],
+    /// Prefixes advertised for Kubernetes (this node's pod prefixes).
+    k8s_advertised: Vec<ipnet::IpNet>,
+    /// Peers Kubernetes asked for, by address.
+    mesh: HashMap<std::net::IpAddr, PeerId>,
+    /// Shutting down: connections closed are kept, so their last
+    /// NOTIFICATION is flushed before the process ends.
+    stopping: Option<Vec<ConnHandle>>,
 }
 
 impl Owner {
@@ -107,6 +120,9 @@ impl Owner {
             metrics,
             info,
             gtsm_listener: [false; 2],
+            k8s_advertised: Vec::new(),
+            mesh: HashMap::new(),
+            stopping: None,
         }
     }
 
@@ -242,6 +258,7 @@ impl Owner {
             }
             Command::Api(call) => crate::api::answer(self, call),
             Command::NextHop { addr, reach } => self.speaker.set_next_hop(addr, reach),
+            Command::Kubernetes { advertise, peers } => self.kubernetes(advertise, peers),
             Command::Shutdown(done) => return Some(done),
         }
         None
@@ -314,6 +331,9 @@ impl Owner {
             Action::Close { conn, .. } => {
                 if let Some((_, h)) = self.conns.remove(&conn) {
                     h.close();
+                    if let Some(closing) = &mut self.stopping {
+                        closing.push(h);
+                    }
                 }
             }
             Action::Negotiated { conn, rx, .. } => {
@@ -360,6 +380,62 @@ impl Owner {
     }
 
     /// The peer's address, for logs and metrics.
+    /// Follow what Kubernetes asks: advertise this node's pod prefixes,
+    /// and add, remove or replace the mesh peers. Peers of the config file
+    /// are never touched; a mesh peer at the same address is left out.
+    fn kubernetes(&mut self, advertise: Vec<ipnet::IpNet>, peers: Vec<PeerSettings>) {
+        let now = Instant::now().into_std();
+        for p in &self.k8s_advertised {
+            if !advertise.contains(p) {
+                self.speaker.withdraw_origin(*p);
+                info!(prefix = %p, "kubernetes: no longer advertised");
+            }
+        }
+        for p in &advertise {
+            if !self.k8s_advertised.contains(p) {
+                let unspecified = match p {
+                    ipnet::IpNet::V4(_) => std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+                    ipnet::IpNet::V6(_) => std::net::IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+                };
+                self.speaker.originate(now, *p, &[], unspecified);
+                info!(prefix = %p, "kubernetes: advertised");
+            }
+        }
+        self.k8s_advertised = advertise;
+
+        let wanted: HashMap<std::net::IpAddr, &PeerSettings> =
+            peers.iter().map(|p| (p.neighbor.address, p)).collect();
+        let gone: Vec<(std::net::IpAddr, PeerId)> = self
+            .mesh
+            .iter()
+            .filter(|(addr, id)| {
+                let now_wanted = wanted.get(*addr).map(|p| &p.neighbor);
+                now_wanted != self.peers.get(*id).map(|r| &r.settings.neighbor)
+            })
+            .map(|(a, id)| (*a, *id))
+            .collect();
+        for (addr, id) in gone {
+            self.mesh.remove(&addr);
+            if self.speaker.remove_peer(now, id).is_ok() {
+                info!(peer = %addr, "kubernetes: peer removed");
+            }
+            self.peers.remove(&id);
+        }
+        for p in peers {
+            let addr = p.neighbor.address;
+            if self.mesh.contains_key(&addr) || self.speaker.peer_by_address(addr).is_some() {
+                continue;
+            }
+            match self.add_peer(p) {
+                Ok(id) => {
+                    info!(peer = %addr, "kubernetes: peer added");
+                    self.mesh.insert(addr, id);
+                }
+                Err(e) => warn!(peer = %addr, "kubernetes: cannot add peer: {e}"),
+            }
+        }
+    }
+
     pub(crate) fn name(&self, peer: PeerId) -> String {
         self.speaker
             .status(peer)
@@ -371,6 +447,7 @@ impl Owner {
         // keep our routes until we are back (a DaemonSet rollout).
         info!("shutting down: Cease to every peer");
         let now = Instant::now().into_std();
+        self.stopping = Some(Vec::new());
         let ids: Vec<PeerId> = self.peers.keys().copied().collect();
         for id in ids {
             let _ = self
@@ -380,8 +457,10 @@ impl Owner {
         for action in self.speaker.poll(now) {
             self.carry(action);
         }
-        // Let the writers flush their NOTIFICATIONs, a moment at most.
-        let handles: Vec<ConnHandle> = self.conns.drain().map(|(_, (_, h))| h).collect();
+        // Let the writers flush their NOTIFICATIONs, a moment at most: those
+        // the speaker closed, and any other still open.
+        let mut handles = self.stopping.take().unwrap_or_default();
+        handles.extend(self.conns.drain().map(|(_, (_, h))| h));
         let flush = async {
             for h in handles {
                 h.close();

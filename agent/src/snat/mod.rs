@@ -35,6 +35,15 @@ pub struct SnatSettings {
     pub accept: Vec<IpNet>,
 }
 
+/// Pod prefixes from Kubernetes.
+#[derive(Debug, Clone)]
+pub enum Pods {
+    /// This node's `spec.podCIDRs`.
+    Local(Vec<IpNet>),
+    /// Every node's.
+    Cluster(Vec<IpNet>),
+}
+
 pub enum Query {
     Show(oneshot::Sender<Result<SnatView, String>>),
 }
@@ -126,11 +135,12 @@ impl Snat {
         Ok(())
     }
 
-    /// Follow the feed; answer queries.
+    /// Follow the feed and Kubernetes' pod prefixes; answer queries.
     pub async fn run(
         mut self,
         mut feed: mpsc::UnboundedReceiver<Feed>,
         mut queries: mpsc::Receiver<Query>,
+        mut pods: mpsc::Receiver<Pods>,
     ) {
         let mut retry = tokio::time::interval(Duration::from_secs(5));
         loop {
@@ -145,6 +155,7 @@ impl Snat {
                     }
                     None => return,
                 },
+                Some(p) = pods.recv() => self.pods(p),
                 Some(q) = queries.recv() => match q {
                     Query::Show(reply) => { let _ = reply.send(show().await); }
                 },
@@ -181,6 +192,18 @@ impl Snat {
                 self.learned.remove(&c.prefix)
             };
             self.changed |= had != learned;
+        }
+    }
+
+    fn pods(&mut self, p: Pods) {
+        let (target, list) = match p {
+            Pods::Local(list) => (&mut self.local_pods, list),
+            Pods::Cluster(list) => (&mut self.cluster_pods, list),
+        };
+        let new: BTreeSet<IpNet> = list.iter().map(IpNet::trunc).collect();
+        if *target != new {
+            *target = new;
+            self.changed = true;
         }
     }
 
