@@ -171,3 +171,7 @@ fn run(config: &std::path::Path, log_format: Option<String>) -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "manifests_tests.rs"]
+mod manifests_tests;

@@ -383,12 +383,12 @@ mod tests {
             x ^= x >> 7;
             x ^= x << 17;
             let n = (x % 5000) as u32;
-            let prefix = if n % 3 == 0 {
+            let prefix = if n.is_multiple_of(3) {
                 IpNet::V6(Ipv6Net::new((u128::from(n) << 64).into(), 64).expect("len"))
             } else {
                 IpNet::V4(Ipv4Net::new((n << 8).into(), 24).expect("len"))
             };
-            if x % 3 == 0 {
+            if x.is_multiple_of(3) {
                 assert_eq!(m.remove(&prefix), model.remove(&prefix));
             } else {
                 assert_eq!(m.insert(prefix, step), model.insert(prefix, step));

@@ -476,7 +476,7 @@ pub(crate) fn collect<T, A: smallvec::Array<Item = T>>(
 
 /// A non-empty list of fixed-size items (RFC 7606 §7.8, 7.10, 7.14; RFC 8092 §6).
 fn list(v: &[u8], size: usize) -> Option<std::slice::ChunksExact<'_, u8>> {
-    (!v.is_empty() && v.len() % size == 0).then(|| v.chunks_exact(size))
+    (!v.is_empty() && v.len().is_multiple_of(size)).then(|| v.chunks_exact(size))
 }
 
 fn encode_value(value: &AttrValue, ctx: &Context, out: &mut BytesMut) -> Result<(), EncodeError> {

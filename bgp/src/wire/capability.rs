@@ -277,7 +277,7 @@ fn length_prefixed(i: &[u8]) -> Res<'_, &[u8]> {
 
 /// Fixed-size entries filling `value` exactly.
 fn entries<T>(value: &[u8], size: usize, f: impl Fn(&[u8]) -> Option<T>) -> Option<Vec<T>> {
-    if value.len() % size != 0 {
+    if !value.len().is_multiple_of(size) {
         return None;
     }
     value.chunks_exact(size).map(f).collect()
