@@ -399,6 +399,44 @@ mod tests {
     }
 
     #[test]
+    fn every_source_of_pod_prefixes_reaches_the_sets() {
+        let mut snat = Snat {
+            settings: SnatSettings {
+                local_pods: Vec::new(),
+                no_masquerade: vec!["192.0.2.0/24".parse().expect("prefix")],
+                accept: vec!["10.0.0.0/8".parse().expect("prefix")],
+            },
+            local_peer: 0,
+            local_pods: BTreeSet::new(),
+            cluster_pods: BTreeSet::new(),
+            learned: BTreeSet::new(),
+            applied: Default::default(),
+            converged: false,
+            changed: false,
+        };
+        snat.pods(Pods::Local(vec!["10.244.1.0/24".parse().expect("prefix")]));
+        snat.pods(Pods::Cluster(vec![
+            "10.244.0.0/24".parse().expect("prefix"),
+            "10.244.1.0/24".parse().expect("prefix"),
+            "fd00:10:244::/64".parse().expect("prefix"),
+        ]));
+        assert!(snat.changed);
+        let (pods, keep) = snat.wanted(Family::Ip);
+        assert_eq!(pods, set(&["10.244.1.0/24"]));
+        assert_eq!(
+            keep,
+            set(&["10.244.0.0/24", "10.244.1.0/24", "192.0.2.0/24"])
+        );
+        let (pods, keep) = snat.wanted(Family::Ip6);
+        assert!(pods.is_empty());
+        assert_eq!(keep, set(&["fd00:10:244::/64"]));
+        // The same again changes nothing.
+        snat.changed = false;
+        snat.pods(Pods::Local(vec!["10.244.1.0/24".parse().expect("prefix")]));
+        assert!(!snat.changed);
+    }
+
+    #[test]
     fn learned_prefixes_follow_fib_accept() {
         let accept = vec!["10.0.0.0/8".parse().expect("prefix")];
         assert!(accepted(&"10.5.0.0/16".parse().expect("prefix"), &accept));
