@@ -8,216 +8,17 @@
 //! 127.0.0.x, so the mesh's connection attempts never leave the machine.
 //! Needs no root (no FIB, no SNAT).
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::convert::Infallible;
+#[path = "../../interop-tests/lab/apiserver.rs"]
+#[allow(dead_code)]
+mod apiserver;
+
+use std::collections::BTreeSet;
 use std::net::{SocketAddr, TcpListener as StdListener};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::body::{Body, Bytes};
-use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
-use futures::SinkExt;
+use apiserver::Server;
 use serde_json::{json, Value};
-use tokio::sync::broadcast;
-
-/// The fake API server's state.
-#[derive(Default)]
-struct Cluster {
-    rv: u64,
-    nodes: BTreeMap<String, Value>,
-    /// Every change: resourceVersion, type, object.
-    log: Vec<(u64, String, Value)>,
-    /// Watches from before this resourceVersion get 410 Gone.
-    gone_before: u64,
-    /// Bumped to end every open watch.
-    generation: u64,
-    /// Requests seen, to tell what the client did.
-    lists: u32,
-    watches: u32,
-    gones: u32,
-}
-
-#[derive(Clone)]
-struct Server {
-    cluster: Arc<Mutex<Cluster>>,
-    events: broadcast::Sender<(u64, String, Value)>,
-}
-
-impl Server {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Cluster> {
-        self.cluster.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Add or change a node: a new resourceVersion, an event.
-    fn put(&self, name: &str, ips: &[&str], cidrs: &[&str], annotations: Value) {
-        let mut c = self.lock();
-        c.rv += 1;
-        let rv = c.rv;
-        let kind = if c.nodes.contains_key(name) {
-            "MODIFIED"
-        } else {
-            "ADDED"
-        };
-        let node = json!({
-            "apiVersion": "v1",
-            "kind": "Node",
-            "metadata": {
-                "name": name,
-                "uid": format!("uid-{name}"),
-                "resourceVersion": rv.to_string(),
-                "creationTimestamp": "2026-11-21T00:00:00Z",
-                "labels": { "kubernetes.io/hostname": name },
-                "annotations": annotations,
-            },
-            "spec": { "podCIDR": cidrs.first(), "podCIDRs": cidrs, "providerID": format!("kind://docker/kind/{name}") },
-            "status": {
-                "addresses": ips.iter().map(|ip| json!({"type": "InternalIP", "address": ip}))
-                    .chain([json!({"type": "Hostname", "address": name})]).collect::<Vec<_>>(),
-                "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
-                    "lastHeartbeatTime": "2026-11-21T00:00:00Z", "lastTransitionTime": "2026-11-21T00:00:00Z"}],
-            },
-        });
-        c.nodes.insert(name.into(), node.clone());
-        c.log.push((rv, kind.into(), node.clone()));
-        drop(c);
-        let _ = self.events.send((rv, kind.into(), node));
-    }
-
-    fn delete(&self, name: &str) {
-        let mut c = self.lock();
-        c.rv += 1;
-        let rv = c.rv;
-        let Some(mut node) = c.nodes.remove(name) else {
-            return;
-        };
-        node["metadata"]["resourceVersion"] = json!(rv.to_string());
-        c.log.push((rv, "DELETED".into(), node.clone()));
-        drop(c);
-        let _ = self.events.send((rv, "DELETED".into(), node));
-    }
-
-    /// End every open watch (a load balancer timing out, say).
-    fn break_watches(&self) {
-        self.lock().generation += 1;
-        let _ = self.events.send((0, "BREAK".into(), Value::Null));
-    }
-}
-
-fn status(code: u16, reason: &str, message: &str) -> Value {
-    json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-        "message": message, "reason": reason, "code": code})
-}
-
-async fn get_node(State(s): State<Server>, Path(name): Path<String>) -> Response {
-    match s.lock().nodes.get(&name) {
-        Some(n) => axum::Json(n.clone()).into_response(),
-        None => (
-            StatusCode::NOT_FOUND,
-            axum::Json(status(
-                404,
-                "NotFound",
-                &format!("nodes \"{name}\" not found"),
-            )),
-        )
-            .into_response(),
-    }
-}
-
-async fn nodes(State(s): State<Server>, Query(q): Query<BTreeMap<String, String>>) -> Response {
-    if q.get("watch").map(String::as_str) != Some("true") {
-        let mut c = s.lock();
-        c.lists += 1;
-        let list = json!({
-            "apiVersion": "v1",
-            "kind": "NodeList",
-            "metadata": { "resourceVersion": c.rv.to_string() },
-            "items": c.nodes.values().cloned().collect::<Vec<_>>(),
-        });
-        return axum::Json(list).into_response();
-    }
-    let from: u64 = q
-        .get("resourceVersion")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    let bookmarks = q.get("allowWatchBookmarks").map(String::as_str) == Some("true");
-    // Subscribe before reading the log: nothing falls between the two.
-    let mut live = s.events.subscribe();
-    let (backlog, generation, gone) = {
-        let mut c = s.lock();
-        c.watches += 1;
-        let gone = from < c.gone_before;
-        if gone {
-            c.gones += 1;
-        }
-        let backlog: Vec<(u64, String, Value)> = c
-            .log
-            .iter()
-            .filter(|(rv, _, _)| *rv > from)
-            .cloned()
-            .collect();
-        (backlog, c.generation, gone)
-    };
-    let (mut tx, rx) = futures::channel::mpsc::channel::<Result<Bytes, Infallible>>(64);
-    let server = s.clone();
-    tokio::spawn(async move {
-        let line = |v: Value| Ok(Bytes::from(format!("{v}\n")));
-        if gone {
-            let e = json!({"type": "ERROR", "object": status(410, "Expired", "too old resource version")});
-            let _ = tx.send(line(e)).await;
-            return;
-        }
-        let mut last = from;
-        for (rv, kind, object) in backlog {
-            last = rv;
-            if tx
-                .send(line(json!({"type": kind, "object": object})))
-                .await
-                .is_err()
-            {
-                return;
-            }
-        }
-        let mut tick = tokio::time::interval(Duration::from_millis(500));
-        loop {
-            tokio::select! {
-                e = live.recv() => match e {
-                    Ok((_, kind, _)) if kind == "BREAK" => {
-                        if server.lock().generation != generation {
-                            return;
-                        }
-                    }
-                    Ok((rv, kind, object)) if rv > last => {
-                        last = rv;
-                        if tx.send(line(json!({"type": kind, "object": object}))).await.is_err() {
-                            return;
-                        }
-                    }
-                    Ok(_) => {}
-                    Err(_) => return,
-                },
-                _ = tick.tick() => {
-                    if bookmarks {
-                        let rv = server.lock().rv.max(last);
-                        let b = json!({"type": "BOOKMARK", "object": {"kind": "Node", "apiVersion": "v1",
-                            "metadata": {"resourceVersion": rv.to_string()}}});
-                        if tx.send(line(b)).await.is_err() {
-                            return;
-                        }
-                    }
-                }
-            }
-        }
-    });
-    Response::builder()
-        .header("content-type", "application/json")
-        .body(Body::from_stream(rx))
-        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
-}
 
 fn free_port() -> u16 {
     StdListener::bind("127.0.0.1:0")
@@ -289,11 +90,7 @@ fn nodes_drive_peers_prefixes_and_cni_through_watches_that_break() {
         .enable_all()
         .build()
         .expect("runtime");
-    let (events, _) = broadcast::channel(1024);
-    let server = Server {
-        cluster: Arc::default(),
-        events,
-    };
+    let server = Server::new();
     server.put(
         "kind-control-plane",
         &["127.0.0.1"],
@@ -312,10 +109,7 @@ fn nodes_drive_peers_prefixes_and_cni_through_watches_that_break() {
             .await
             .expect("bind");
         let at = listener.local_addr().expect("address");
-        let app = Router::new()
-            .route("/api/v1/nodes", get(nodes))
-            .route("/api/v1/nodes/:name", get(get_node))
-            .with_state(server.clone());
+        let app = server.router();
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
@@ -326,11 +120,7 @@ fn nodes_drive_peers_prefixes_and_cni_through_watches_that_break() {
     let kubeconfig = dir.path().join("kubeconfig");
     std::fs::write(
         &kubeconfig,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster:\n    server: http://{api_server}\n\
-             users:\n- name: test\n  user:\n    token: test-token\n\
-             contexts:\n- name: test\n  context:\n    cluster: test\n    user: test\ncurrent-context: test\n"
-        ),
+        apiserver::kubeconfig(&format!("http://{api_server}")),
     )
     .expect("kubeconfig");
     let cni_dir = dir.path().join("cni");
@@ -452,10 +242,7 @@ fn nodes_drive_peers_prefixes_and_cni_through_watches_that_break() {
 
     // 410 Gone: the history is compacted while the watch is down; the
     // client lists again and still sees a node added meanwhile.
-    {
-        let mut c = server.lock();
-        c.gone_before = c.rv + 1;
-    }
+    server.compact();
     server.break_watches();
     server.put(
         "kind-worker4",
@@ -479,4 +266,41 @@ fn nodes_drive_peers_prefixes_and_cni_through_watches_that_break() {
     let c = server.lock();
     assert!(c.gones >= 1, "a 410 was sent");
     assert!(c.lists > lists, "listed again after 410");
+}
+
+#[test]
+fn the_lab_api_server_follows_its_node_files() {
+    let server = Server::new();
+    let dir = tempfile::tempdir().expect("dir");
+    let write = |name: &str, v: Value| {
+        std::fs::write(dir.path().join(format!("{name}.json")), v.to_string()).expect("write")
+    };
+    write(
+        "a",
+        json!({"ips": ["172.18.0.2"], "cidrs": ["10.10.0.0/24"]}),
+    );
+    write(
+        "b",
+        json!({"ips": ["172.18.0.3"], "cidrs": ["10.10.1.0/24"], "annotations": {"podbgp.io/asn": "64600"}}),
+    );
+    server.sync_dir(dir.path());
+    assert_eq!(server.lock().nodes.len(), 2);
+    let events = server.lock().log.len();
+    // Unchanged files make no events.
+    server.sync_dir(dir.path());
+    assert_eq!(server.lock().log.len(), events);
+    // A changed one is MODIFIED, a removed one DELETED.
+    write(
+        "a",
+        json!({"ips": ["172.18.0.9"], "cidrs": ["10.10.0.0/24"]}),
+    );
+    std::fs::remove_file(dir.path().join("b.json")).expect("remove");
+    server.sync_dir(dir.path());
+    let c = server.lock();
+    let kinds: Vec<&str> = c.log[events..].iter().map(|(_, k, _)| k.as_str()).collect();
+    assert_eq!(kinds, ["DELETED", "MODIFIED"]);
+    assert_eq!(
+        c.nodes["a"]["status"]["addresses"][0]["address"],
+        "172.18.0.9"
+    );
 }
