@@ -402,6 +402,24 @@ impl Drop for Lab {
     }
 }
 
+/// A TCP listener bound to `addr` inside `host`'s namespace, for a server
+/// of the test's own process (the namespace's only way in is its own
+/// addresses).
+pub fn listen_in(host: &Host, addr: std::net::SocketAddr) -> std::net::TcpListener {
+    let path = format!("/var/run/netns/{}", host.ns);
+    std::thread::spawn(move || {
+        let ns = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        // SAFETY: setns on this thread only, with a namespace file we hold open.
+        let rc = unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&ns), libc::CLONE_NEWNET) };
+        assert_eq!(rc, 0, "setns {path}: {}", std::io::Error::last_os_error());
+        let l = std::net::TcpListener::bind(addr).unwrap_or_else(|e| panic!("bind {addr}: {e}"));
+        l.set_nonblocking(true).expect("nonblocking");
+        l
+    })
+    .join()
+    .expect("the binding thread")
+}
+
 /// Wait until `check` holds, polling; `false` if `limit` passed first.
 pub fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
     let end = Instant::now() + limit;

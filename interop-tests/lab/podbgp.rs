@@ -18,6 +18,9 @@ pub struct Podbgp {
     pub metrics: bool,
     /// SNAT on, with these extra `[snat]` lines.
     pub snat: Option<String>,
+    /// Kubernetes mode: this node's name and the kubeconfig to use; the
+    /// CNI config goes to the host's directory.
+    pub kubernetes: Option<(String, std::path::PathBuf)>,
     /// The running daemon.
     pid: Option<u32>,
 }
@@ -30,6 +33,7 @@ impl Podbgp {
             api_unix: false,
             metrics: false,
             snat: None,
+            kubernetes: None,
             pid: None,
         }
     }
@@ -144,6 +148,11 @@ impl Podbgp {
         serde_json::from_str(&out).unwrap_or(Value::Null)
     }
 
+    /// Where the CNI config goes in Kubernetes mode.
+    pub fn cni_dir(&self) -> std::path::PathBuf {
+        self.base.host.dir.join("cni")
+    }
+
     fn config(&self) -> String {
         let mut c = String::new();
         let plain: Vec<String> = self
@@ -165,6 +174,13 @@ impl Podbgp {
         let _ = writeln!(c, "[metrics]\nlisten = \"{metrics}\"");
         if self.api_unix {
             let _ = writeln!(c, "[api]\nlisten = \"{}\"", self.api_socket());
+        }
+        if self.kubernetes.is_some() {
+            let _ = writeln!(
+                c,
+                "[kubernetes]\nenabled = true\ncni_dir = \"{}\"",
+                self.cni_dir().display()
+            );
         }
         match &self.snat {
             Some(extra) => {
@@ -210,11 +226,32 @@ impl Speaker for Podbgp {
         let path = self.base.host.dir.join("podbgp.toml");
         std::fs::write(&path, self.config()).expect("config written");
         let path = path.to_string_lossy().into_owned();
-        lab.spawn(
-            &self.base.host,
-            &[Self::bin(), "run", "--config", &path],
-            "podbgp.log",
-        );
+        match &self.kubernetes {
+            Some((node, kubeconfig)) => {
+                let node = format!("NODE_NAME={node}");
+                let kubeconfig = format!("KUBECONFIG={}", kubeconfig.display());
+                lab.spawn(
+                    &self.base.host,
+                    &[
+                        "env",
+                        &node,
+                        &kubeconfig,
+                        Self::bin(),
+                        "run",
+                        "--config",
+                        &path,
+                    ],
+                    "podbgp.log",
+                );
+            }
+            None => {
+                lab.spawn(
+                    &self.base.host,
+                    &[Self::bin(), "run", "--config", &path],
+                    "podbgp.log",
+                );
+            }
+        }
         // The API is up once `global` answers.
         let up = super::eventually(std::time::Duration::from_secs(10), || {
             self.cli(&["global"]).0 == 0
