@@ -12,15 +12,13 @@
 //! with their own addresses. A node added to the cluster becomes a peer of
 //! the others and its pods reachable. Needs root.
 
-#[path = "lab/apiserver.rs"]
-#[allow(dead_code)]
-mod apiserver;
 #[path = "lab/mod.rs"]
 mod lab;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
+use lab::apiserver;
 use lab::podbgp::Podbgp;
 use lab::{eventually, Host, Lab, Speaker};
 use serde_json::json;

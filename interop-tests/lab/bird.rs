@@ -8,12 +8,15 @@ use super::{Advert, Base, Host, Lab, Route, Speaker};
 
 pub struct Bird {
     base: Base,
+    /// Install what BGP learns into the kernel.
+    pub kernel: bool,
 }
 
 impl Bird {
     pub fn new(host: &Host, asn: u32) -> Bird {
         Bird {
             base: Base::new(host, asn),
+            kernel: false,
         }
     }
 
@@ -62,6 +65,12 @@ impl Bird {
                 let _ = writeln!(c, "  route {} blackhole;", a.prefix);
             }
             let _ = writeln!(c, "}}");
+        }
+        if self.kernel {
+            let _ = writeln!(
+                c,
+                "protocol kernel {{ ipv4 {{ import none; export where source = RTS_BGP; }}; }}"
+            );
         }
         // Attributes of our own routes, set on the way out.
         let _ = writeln!(c, "filter tag_own {{");

@@ -11,12 +11,16 @@ use super::{Base, Host, Lab, Route, Speaker};
 
 pub struct Frr {
     base: Base,
+    /// A route server: eBGP peers get routes with next hop and AS path
+    /// as their first hop sent them (RFC 7947).
+    pub route_server: bool,
 }
 
 impl Frr {
     pub fn new(host: &Host, asn: u32) -> Frr {
         Frr {
             base: Base::new(host, asn),
+            route_server: false,
         }
     }
 
@@ -75,6 +79,9 @@ impl Frr {
                 let _ = writeln!(c, "  {verb}neighbor {} activate", p.address);
                 if same && p.rr_client {
                     let _ = writeln!(c, "  neighbor {} route-reflector-client", p.address);
+                }
+                if same && self.route_server && p.asn != self.base.asn {
+                    let _ = writeln!(c, "  neighbor {} route-server-client", p.address);
                 }
             }
             let _ = writeln!(c, " exit-address-family");

@@ -6,11 +6,13 @@
 
 #![allow(dead_code)]
 
+pub mod apiserver;
 pub mod bird;
 pub mod frr;
 pub mod gobgp;
 pub mod podbgp;
 pub mod scenarios;
+pub mod world;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};

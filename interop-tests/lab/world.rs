@@ -1,0 +1,370 @@
+//! The multi-cluster topology of the kind recipes, in namespaces: a "kind"
+//! network (the lab's switch), clusters of nodes each running podbgp in
+//! Kubernetes mode against its cluster's API server (in the control-plane
+//! node's namespace, port 6443), an FRR route server in eBGP with every
+//! node that passes routes on unchanged, an external "VM" running BIRD,
+//! pods attached ptp-style, and an "internet" host only node addresses can
+//! reach.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::apiserver::{self, Server};
+use super::bird::Bird;
+use super::frr::Frr;
+use super::podbgp::Podbgp;
+use super::{eventually, Advert, Host, Lab, PeerSpec, Speaker};
+
+pub const RS_ASN: u32 = 65000;
+pub const VM_ASN: u32 = 64600;
+/// The VM's own prefix, and the address it answers on.
+pub const VM_PREFIX: &str = "10.30.0.0/24";
+pub const VM_ADDR: Ipv4Addr = Ipv4Addr::new(10, 30, 0, 1);
+/// The internet host, reached through a static route on every node.
+pub const INTERNET_ADDR: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
+
+pub struct Cluster {
+    pub name: &'static str,
+    pub asn: u32,
+    /// Pod prefixes are 10.SECOND.N.0/24, N the node's index.
+    pub second: u8,
+    server: Server,
+    kubeconfig: PathBuf,
+}
+
+pub struct Node {
+    pub cluster: usize,
+    pub name: String,
+    pub host: Host,
+    pub podbgp: Podbgp,
+    pub cidr: String,
+    pub pods: Vec<Host>,
+}
+
+pub struct World {
+    pub lab: Lab,
+    runtime: tokio::runtime::Runtime,
+    pub clusters: Vec<Cluster>,
+    pub nodes: Vec<Node>,
+    pub rs_host: Host,
+    pub rs: Frr,
+    pub vm_host: Host,
+    pub vm: Bird,
+    pub internet: Host,
+}
+
+/// One cell of the connectivity matrix: who talked to whom, and the
+/// source address the receiver saw (`None`: no connection).
+#[derive(Debug, Clone)]
+pub struct Cell {
+    pub from: String,
+    pub to: String,
+    pub seen: Option<String>,
+    /// The address the receiver should see.
+    pub want: String,
+}
+
+/// Listen on TCP port 8080 and log each client's address.
+const LISTENER: &str = "import socket
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('0.0.0.0', 8080))
+s.listen()
+s.settimeout(600)
+while True:
+    c, a = s.accept()
+    print('from', a[0], flush=True)
+    c.close()
+";
+
+impl World {
+    /// Build it: clusters of `(name, asn, second octet, node names)`, the
+    /// first node of each its control plane; two pods per node, the route
+    /// server, the VM and the internet host. Returns once every node has
+    /// every pod prefix and the VM's in its kernel.
+    pub fn build(test: &str, clusters: &[(&'static str, u32, u8, &[&str])]) -> World {
+        let mut lab = Lab::new(test);
+        let rs_host = lab.host("rs");
+        let vm_host = lab.host("vm");
+        let internet = lab.host("internet");
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let mut world = World {
+            lab,
+            runtime,
+            clusters: Vec::new(),
+            nodes: Vec::new(),
+            rs: Frr::new(&rs_host, RS_ASN),
+            rs_host,
+            vm: Bird::new(&vm_host, VM_ASN),
+            vm_host,
+            internet,
+        };
+        for (h, addr) in [(&world.vm_host, VM_ADDR), (&world.internet, INTERNET_ADDR)] {
+            let out = h.exec(&["ip", "addr", "add", &format!("{addr}/32"), "dev", "lo"]);
+            assert!(out.status.success(), "{out:?}");
+        }
+        let mut hosts = Vec::new();
+        for (name, asn, second, names) in clusters {
+            let mut members = Vec::new();
+            for n in *names {
+                members.push((n.to_string(), world.lab.host(&format!("{name}-{n}"))));
+            }
+            let c = world.add_cluster(name, *asn, *second, &members[0].1);
+            hosts.extend(members.into_iter().map(|(n, h)| (c, n, h)));
+        }
+        // The route server peers with every node, and the VM.
+        world.rs.route_server = true;
+        for (c, _, h) in &hosts {
+            world
+                .rs
+                .add_peer(PeerSpec::new(h.v4.into(), world.clusters[*c].asn));
+        }
+        world
+            .rs
+            .add_peer(PeerSpec::new(world.vm_host.v4.into(), VM_ASN));
+        world.rs.start(&mut world.lab);
+        world.vm.kernel = true;
+        world.vm.advertise(Advert::plain(VM_PREFIX));
+        world
+            .vm
+            .add_peer(PeerSpec::new(world.rs_host.v4.into(), RS_ASN));
+        world.vm.start(&mut world.lab);
+        let listener = ["python3", "-c", LISTENER];
+        let (vm, inet) = (world.vm_host.clone(), world.internet.clone());
+        world.lab.spawn(&vm, &listener, "listen.log");
+        world.lab.spawn(&inet, &listener, "listen.log");
+        for (c, n, h) in hosts {
+            world.start_node(c, &n, h);
+        }
+        world.wait_converged();
+        world
+    }
+
+    /// A cluster whose API server listens on its control-plane node `cp`.
+    fn add_cluster(&mut self, name: &'static str, asn: u32, second: u8, cp: &Host) -> usize {
+        let server = Server::new();
+        let at = SocketAddr::from((cp.v4, 6443));
+        let listener = super::listen_in(cp, at);
+        let app = server.router();
+        self.runtime.spawn(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+            let _ = axum::serve(listener, app).await;
+        });
+        let kubeconfig = cp.dir.join("kubeconfig");
+        std::fs::write(&kubeconfig, apiserver::kubeconfig(&format!("http://{at}")))
+            .expect("kubeconfig");
+        self.clusters.push(Cluster {
+            name,
+            asn,
+            second,
+            server,
+            kubeconfig,
+        });
+        self.clusters.len() - 1
+    }
+
+    /// Register node `name` of cluster `c` on `host` with the API server,
+    /// start its podbgp, attach its two pods.
+    fn start_node(&mut self, c: usize, name: &str, host: Host) -> usize {
+        let index = self.nodes.iter().filter(|n| n.cluster == c).count() as u8;
+        let cluster = &self.clusters[c];
+        let cidr = format!("10.{}.{index}.0/24", cluster.second);
+        cluster
+            .server
+            .put(name, &[&host.v4.to_string()], &[&cidr], json!({}));
+        let mut podbgp = Podbgp::new(&host, cluster.asn);
+        podbgp.kubernetes = Some((name.to_string(), cluster.kubeconfig.clone()));
+        podbgp.snat = Some(String::new());
+        podbgp.add_peer(PeerSpec::new(self.rs_host.v4.into(), RS_ASN));
+        let out = host.exec(&[
+            "ip",
+            "route",
+            "add",
+            "198.51.100.0/24",
+            "via",
+            &self.internet.v4.to_string(),
+            "proto",
+            "static",
+        ]);
+        assert!(out.status.success(), "{out:?}");
+        podbgp.start(&mut self.lab);
+        let gateway = Ipv4Addr::new(10, cluster.second, index, 1);
+        let mut pods = Vec::new();
+        for p in [2u8, 3] {
+            let pod = self.lab.pod(
+                &host,
+                &format!("{}-{name}-pod{}", cluster.name, p - 1),
+                Ipv4Addr::new(10, cluster.second, index, p),
+                gateway,
+            );
+            self.lab
+                .spawn(&pod, &["python3", "-c", LISTENER], "listen.log");
+            pods.push(pod);
+        }
+        self.nodes.push(Node {
+            cluster: c,
+            name: name.to_string(),
+            host,
+            podbgp,
+            cidr,
+            pods,
+        });
+        self.nodes.len() - 1
+    }
+
+    /// Add a node to cluster `c`; returns its index in `nodes`.
+    pub fn add_node(&mut self, c: usize, name: &str) -> usize {
+        let host = self.lab.host(&format!("{}-{name}", self.clusters[c].name));
+        // The route server is told of it as an operator would.
+        let asn = self.clusters[c].asn;
+        let cmd = [
+            "configure terminal".to_string(),
+            "router bgp 65000".to_string(),
+            format!("neighbor {} remote-as {asn}", host.v4),
+            "address-family ipv4 unicast".to_string(),
+            format!("neighbor {} activate", host.v4),
+            format!("neighbor {} route-server-client", host.v4),
+        ];
+        let mut args = vec!["vtysh".to_string(), "-N".into(), self.rs_host.ns.clone()];
+        for c in cmd {
+            args.push("-c".into());
+            args.push(c);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = self.rs_host.exec(&args);
+        assert!(out.status.success(), "{out:?}");
+        let i = self.start_node(c, name, host);
+        self.wait_converged();
+        i
+    }
+
+    /// Take node `i` away: its podbgp stopped, its link cut, its Node
+    /// deleted, and the route server told, as an operator would (a clean
+    /// stop is a restart to its peers, who keep the routes meanwhile).
+    pub fn remove_node(&mut self, i: usize) {
+        let n = &mut self.nodes[i];
+        n.podbgp.terminate();
+        self.lab.cut(&n.host);
+        self.clusters[n.cluster].server.delete(&n.name);
+        let no = format!("no neighbor {}", n.host.v4);
+        let out = self.rs_host.exec(&[
+            "vtysh",
+            "-N",
+            &self.rs_host.ns,
+            "-c",
+            "configure terminal",
+            "-c",
+            "router bgp 65000",
+            "-c",
+            &no,
+        ]);
+        assert!(out.status.success(), "{out:?}");
+    }
+
+    /// Every prefix every running node should hold: every node's pod
+    /// prefix and the VM's.
+    fn wait_converged(&self) {
+        let want: Vec<String> = self
+            .nodes
+            .iter()
+            .map(|n| n.cidr.clone())
+            .chain([VM_PREFIX.to_string()])
+            .collect();
+        for n in &self.nodes {
+            let ok = eventually(Duration::from_secs(30), || {
+                let routes = n.podbgp.kernel_routes(false);
+                want.iter()
+                    .filter(|w| **w != n.cidr)
+                    .all(|w| routes.iter().any(|r| r.starts_with(w.as_str())))
+            });
+            assert!(
+                ok,
+                "{}: routes {:?}, want {want:?}\n{}",
+                n.name,
+                n.podbgp.kernel_routes(false),
+                self.lab.logs(&n.host)
+            );
+        }
+    }
+
+    /// Connect from `from` to `to_addr`:8080 (a listener on `at`); the
+    /// source address `at` saw.
+    pub fn seen_from(from: &Host, at: &Host, to_addr: Ipv4Addr) -> Option<String> {
+        let before = std::fs::read_to_string(at.dir.join("listen.log")).unwrap_or_default();
+        let connect = format!(
+            "import socket\nsocket.create_connection(('{to_addr}', 8080), timeout=2).close()"
+        );
+        let ok = eventually(Duration::from_secs(10), || {
+            from.exec(&["python3", "-c", &connect]).status.success()
+        });
+        if !ok {
+            return None;
+        }
+        let mut line = None;
+        eventually(Duration::from_secs(5), || {
+            let now = std::fs::read_to_string(at.dir.join("listen.log")).unwrap_or_default();
+            line = now[before.len().min(now.len())..]
+                .lines()
+                .find_map(|l| l.strip_prefix("from ").map(str::to_string));
+            line.is_some()
+        });
+        line
+    }
+
+    /// The connectivity matrix from the first pod of node `from`: pod to
+    /// pod on its node, to every other node's first pod (its cluster and
+    /// the others), to the VM, from the VM back, and to the internet.
+    pub fn matrix(&self, from: usize) -> Vec<Cell> {
+        let src = &self.nodes[from];
+        let pod = &src.pods[0];
+        let own = pod.v4.to_string();
+        let mut cells = Vec::new();
+        let mut cell = |to: String, at: &Host, addr: Ipv4Addr, sender: &Host, want: String| {
+            cells.push(Cell {
+                from: sender.name.clone(),
+                to,
+                seen: World::seen_from(sender, at, addr),
+                want,
+            });
+        };
+        cell(
+            src.pods[1].name.clone(),
+            &src.pods[1],
+            src.pods[1].v4,
+            pod,
+            own.clone(),
+        );
+        for n in self.nodes.iter().filter(|n| n.host.ns != src.host.ns) {
+            cell(
+                n.pods[0].name.clone(),
+                &n.pods[0],
+                n.pods[0].v4,
+                pod,
+                own.clone(),
+            );
+        }
+        cell("vm".into(), &self.vm_host, VM_ADDR, pod, own.clone());
+        cell(
+            pod.name.clone(),
+            pod,
+            pod.v4,
+            &self.vm_host,
+            self.vm_host.v4.to_string(),
+        );
+        cell(
+            "internet".into(),
+            &self.internet,
+            INTERNET_ADDR,
+            pod,
+            src.host.v4.to_string(),
+        );
+        cells
+    }
+}
