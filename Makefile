@@ -10,13 +10,17 @@
 #                netlink limit (root)
 #   make fuzz    fuzz the message decoder (FUZZ_SECONDS, default 300)
 #   make vectors re-capture the wire test vectors from FRR, BIRD and GoBGP (root)
+#   make lab     two clusters, a route server, a VM and pods in network namespaces, joined by
+#                podbgp; prints a node's view and the connectivity matrix, and stays up
+#                (installs the Debian packages it needs first; root)
+#   make lab-down  remove the lab
 
 CARGO ?= cargo
 FUZZ_SECONDS ?= 300
 # Debian packages the tests and tools run: the real peers and the kernel tools.
 DEBIAN_PACKAGES := frr bird2 gobgpd nftables iproute2 tcpdump python3
 
-.PHONY: all build deps test lint unit interop-wire bench fuzz vectors
+.PHONY: all build deps test lint unit interop-wire bench fuzz vectors lab lab-down
 
 all: build
 
@@ -56,6 +60,14 @@ interop-wire:
 	PODBGP_VECTORS=$$tmp/vectors $(CARGO) test -p bgp --test vectors
 
 test: deps lint unit interop-wire
+
+lab: deps
+	$(CARGO) build --release -p agent --bin podbgp --example lab
+	target/release/examples/lab up
+
+lab-down:
+	@if [ -x target/release/examples/lab ]; then target/release/examples/lab down; \
+	else $(CARGO) run --release -p agent --example lab -- down; fi
 
 # podbgp's codec, then GoBGP's on the same bytes (Debian's golang-go and
 # golang-github-osrg-gobgp-dev, installed by the script if missing).

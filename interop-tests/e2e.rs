@@ -19,7 +19,7 @@ mod lab;
 use std::time::Duration;
 
 use lab::eventually;
-use lab::world::{Cell, World};
+use lab::world::{Api, Cell, World};
 
 fn check(cells: &[Cell]) {
     let bad: Vec<&Cell> = cells
@@ -38,7 +38,8 @@ fn two_clusters_and_a_vm_make_one_flat_network() {
         return;
     }
     let mut world = World::build(
-        "e2e",
+        lab::Lab::new("e2e"),
+        Api::InProcess,
         &[
             ("a", 64512, 10, &["cp", "w1", "w2"]),
             ("b", 64513, 20, &["cp", "w1"]),

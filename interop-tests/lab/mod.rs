@@ -109,7 +109,11 @@ pub struct Lab {
     children: Vec<Child>,
     /// Extra clean-up: FRR pathspaces and the like.
     dirs: Vec<PathBuf>,
-    work: tempfile::TempDir,
+    work: PathBuf,
+    /// Removed with the lab, unless it is kept.
+    _temp: Option<tempfile::TempDir>,
+    /// Left running when dropped (`make lab`); `Lab::remove` takes it down.
+    keep: bool,
 }
 
 fn run(args: &[&str]) {
@@ -131,7 +135,7 @@ impl Lab {
         run(&["ip", "netns", "add", &switch]);
         run(&["ip", "-n", &switch, "link", "add", "br0", "type", "bridge"]);
         run(&["ip", "-n", &switch, "link", "set", "br0", "up"]);
-        let work = tempfile::Builder::new()
+        let temp = tempfile::Builder::new()
             .prefix(&format!("podbgp-{test}-"))
             .tempdir()
             .expect("work directory");
@@ -141,8 +145,57 @@ impl Lab {
             hosts: Vec::new(),
             children: Vec::new(),
             dirs: Vec::new(),
-            work,
+            work: temp.path().to_path_buf(),
+            _temp: Some(temp),
+            keep: false,
         }
+    }
+
+    /// A lab that outlives this process: namespaces named `PREFIX-...`,
+    /// files in `work`; whatever an earlier one left is removed first.
+    pub fn persistent(prefix: &str, work: PathBuf) -> Lab {
+        Lab::remove(prefix, &work);
+        std::fs::create_dir_all(&work).expect("work directory");
+        let switch = format!("{prefix}-sw");
+        run(&["ip", "netns", "add", &switch]);
+        run(&["ip", "-n", &switch, "link", "add", "br0", "type", "bridge"]);
+        run(&["ip", "-n", &switch, "link", "set", "br0", "up"]);
+        Lab {
+            prefix: prefix.to_string(),
+            switch,
+            hosts: Vec::new(),
+            children: Vec::new(),
+            dirs: Vec::new(),
+            work,
+            _temp: None,
+            keep: true,
+        }
+    }
+
+    /// Take down a persistent lab: every process in its namespaces, the
+    /// namespaces, FRR's run directories, the work directory.
+    pub fn remove(prefix: &str, work: &Path) {
+        let list = Command::new("ip").args(["netns", "list"]).output();
+        let text = list
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        let mine: Vec<String> = text
+            .lines()
+            .filter_map(|l| l.split_whitespace().next())
+            .filter(|n| n.starts_with(&format!("{prefix}-")))
+            .map(str::to_string)
+            .collect();
+        for ns in &mine {
+            for pid in host_pids(ns) {
+                // SAFETY: kill has no memory-safety preconditions.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+        for ns in &mine {
+            let _ = Command::new("ip").args(["netns", "del", ns]).status();
+            let _ = std::fs::remove_dir_all(PathBuf::from("/var/run/frr").join(ns));
+        }
+        let _ = std::fs::remove_dir_all(work);
     }
 
     /// A new host at 10.77.0.N/24 and fd77::N/64.
@@ -203,7 +256,7 @@ impl Lab {
             "eth0",
             "nodad",
         ]);
-        let dir = self.work.path().join(name);
+        let dir = self.work.join(name);
         std::fs::create_dir_all(&dir).expect("host directory");
         let host = Host {
             name: name.into(),
@@ -264,7 +317,7 @@ impl Lab {
         ] {
             run(&args);
         }
-        let dir = self.work.path().join(name);
+        let dir = self.work.join(name);
         std::fs::create_dir_all(&dir).expect("pod directory");
         let pod = Host {
             name: name.into(),
@@ -384,6 +437,9 @@ fn host_pids(ns: &str) -> Vec<i32> {
 
 impl Drop for Lab {
     fn drop(&mut self) {
+        if self.keep {
+            return;
+        }
         for c in &mut self.children {
             let _ = c.kill();
             let _ = c.wait();

@@ -3,6 +3,7 @@
 
 use std::fmt::Write;
 use std::net::IpAddr;
+use std::path::Path;
 
 use serde_json::Value;
 
@@ -117,8 +118,24 @@ impl Podbgp {
         (status.trim().parse().unwrap_or(0), body.to_string())
     }
 
-    fn bin() -> &'static str {
-        env!("CARGO_BIN_EXE_podbgp")
+    /// The podbgp binary: the one cargo built for the tests, or, for the
+    /// lab program, `PODBGP` or the one beside it (target/release).
+    pub fn bin() -> &'static str {
+        static BIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        BIN.get_or_init(|| {
+            if let Some(b) = option_env!("CARGO_BIN_EXE_podbgp") {
+                return b.to_string();
+            }
+            if let Ok(b) = std::env::var("PODBGP") {
+                return b;
+            }
+            let exe = std::env::current_exe().unwrap_or_default();
+            let dir = exe
+                .parent()
+                .and_then(Path::parent)
+                .unwrap_or(Path::new("."));
+            dir.join("podbgp").to_string_lossy().into_owned()
+        })
     }
 
     /// Run the CLI in the host's namespace: (exit status, stdout, stderr).

@@ -32,7 +32,41 @@ pub struct Cluster {
     /// Pod prefixes are 10.SECOND.N.0/24, N the node's index.
     pub second: u8,
     server: Server,
+    /// With an API server process: the directory of node files it follows.
+    nodes_dir: Option<PathBuf>,
     kubeconfig: PathBuf,
+}
+
+impl Cluster {
+    fn put(&self, name: &str, ip: &str, cidr: &str) {
+        match &self.nodes_dir {
+            Some(dir) => {
+                let v = json!({"ips": [ip], "cidrs": [cidr], "annotations": {}});
+                let tmp = dir.join(format!(".{name}.tmp"));
+                std::fs::write(&tmp, v.to_string()).expect("node file");
+                std::fs::rename(&tmp, dir.join(format!("{name}.json"))).expect("node file");
+            }
+            None => self.server.put(name, &[ip], &[cidr], json!({})),
+        }
+    }
+
+    fn delete(&self, name: &str) {
+        match &self.nodes_dir {
+            Some(dir) => {
+                let _ = std::fs::remove_file(dir.join(format!("{name}.json")));
+            }
+            None => self.server.delete(name),
+        }
+    }
+}
+
+/// Where the clusters' API servers run.
+pub enum Api {
+    /// In this process (tests).
+    InProcess,
+    /// As processes of this program (`PROGRAM apiserver --listen ADDR
+    /// --dir DIR`), so the lab outlives it.
+    Program(PathBuf),
 }
 
 pub struct Node {
@@ -47,6 +81,7 @@ pub struct Node {
 pub struct World {
     pub lab: Lab,
     runtime: tokio::runtime::Runtime,
+    api: Api,
     pub clusters: Vec<Cluster>,
     pub nodes: Vec<Node>,
     pub rs_host: Host,
@@ -85,8 +120,7 @@ impl World {
     /// first node of each its control plane; two pods per node, the route
     /// server, the VM and the internet host. Returns once every node has
     /// every pod prefix and the VM's in its kernel.
-    pub fn build(test: &str, clusters: &[(&'static str, u32, u8, &[&str])]) -> World {
-        let mut lab = Lab::new(test);
+    pub fn build(mut lab: Lab, api: Api, clusters: &[(&'static str, u32, u8, &[&str])]) -> World {
         let rs_host = lab.host("rs");
         let vm_host = lab.host("vm");
         let internet = lab.host("internet");
@@ -98,6 +132,7 @@ impl World {
         let mut world = World {
             lab,
             runtime,
+            api,
             clusters: Vec::new(),
             nodes: Vec::new(),
             rs: Frr::new(&rs_host, RS_ASN),
@@ -151,12 +186,29 @@ impl World {
     fn add_cluster(&mut self, name: &'static str, asn: u32, second: u8, cp: &Host) -> usize {
         let server = Server::new();
         let at = SocketAddr::from((cp.v4, 6443));
-        let listener = super::listen_in(cp, at);
-        let app = server.router();
-        self.runtime.spawn(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-            let _ = axum::serve(listener, app).await;
-        });
+        let mut nodes_dir = None;
+        match &self.api {
+            Api::InProcess => {
+                let listener = super::listen_in(cp, at);
+                let app = server.router();
+                self.runtime.spawn(async move {
+                    let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+                    let _ = axum::serve(listener, app).await;
+                });
+            }
+            Api::Program(program) => {
+                let dir = cp.dir.join("nodes");
+                std::fs::create_dir_all(&dir).expect("nodes directory");
+                let (program, listen) = (program.to_string_lossy().into_owned(), at.to_string());
+                let d = dir.to_string_lossy().into_owned();
+                self.lab.spawn(
+                    cp,
+                    &[&program, "apiserver", "--listen", &listen, "--dir", &d],
+                    "apiserver.log",
+                );
+                nodes_dir = Some(dir);
+            }
+        }
         let kubeconfig = cp.dir.join("kubeconfig");
         std::fs::write(&kubeconfig, apiserver::kubeconfig(&format!("http://{at}")))
             .expect("kubeconfig");
@@ -165,6 +217,7 @@ impl World {
             asn,
             second,
             server,
+            nodes_dir,
             kubeconfig,
         });
         self.clusters.len() - 1
@@ -176,9 +229,7 @@ impl World {
         let index = self.nodes.iter().filter(|n| n.cluster == c).count() as u8;
         let cluster = &self.clusters[c];
         let cidr = format!("10.{}.{index}.0/24", cluster.second);
-        cluster
-            .server
-            .put(name, &[&host.v4.to_string()], &[&cidr], json!({}));
+        cluster.put(name, &host.v4.to_string(), &cidr);
         let mut podbgp = Podbgp::new(&host, cluster.asn);
         podbgp.kubernetes = Some((name.to_string(), cluster.kubeconfig.clone()));
         podbgp.snat = Some(String::new());
@@ -252,7 +303,7 @@ impl World {
         let n = &mut self.nodes[i];
         n.podbgp.terminate();
         self.lab.cut(&n.host);
-        self.clusters[n.cluster].server.delete(&n.name);
+        self.clusters[n.cluster].delete(&n.name);
         let no = format!("no neighbor {}", n.host.v4);
         let out = self.rs_host.exec(&[
             "vtysh",
