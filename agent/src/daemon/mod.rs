@@ -301,8 +301,14 @@ pub async fn run(mut settings: Settings) -> Result<(), String> {
         None
     };
     let snat = if settings.snat.enabled {
+        // This node's pod prefixes: in Kubernetes mode from its Node, read
+        // already, so a restart never drops them from the sets meanwhile.
+        let local_pods = match &cluster {
+            Some(c) => c.own.pod_cidrs.clone(),
+            None => g.advertise.clone(),
+        };
         let snat_settings = crate::snat::SnatSettings {
-            local_pods: g.advertise.clone(),
+            local_pods,
             no_masquerade: settings.snat.no_masquerade.clone(),
             accept: settings.fib.accept.clone(),
         };
