@@ -122,7 +122,7 @@ fn two_clusters_and_a_vm_make_one_flat_network() {
     for from in [0, 3] {
         let pod = world.nodes[from].pods[0].clone();
         assert_eq!(
-            World::seen_from(&pod, &target, target.v4).as_deref(),
+            lab::seen_from(&pod, &target, target.v4).as_deref(),
             Some(pod.v4.to_string().as_str()),
             "{} to the new node's pod",
             pod.name
@@ -130,7 +130,7 @@ fn two_clusters_and_a_vm_make_one_flat_network() {
     }
     let vm = world.vm_host.clone();
     assert_eq!(
-        World::seen_from(&vm, &target, target.v4).as_deref(),
+        lab::seen_from(&vm, &target, target.v4).as_deref(),
         Some(vm.v4.to_string().as_str())
     );
 

@@ -23,45 +23,6 @@ use lab::podbgp::Podbgp;
 use lab::{eventually, Host, Lab, Speaker};
 use serde_json::json;
 
-/// Listen on TCP port 8080 of `host` and log the address of each client.
-fn listen(lab: &mut Lab, host: &Host) {
-    let script = "import socket
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(('0.0.0.0', 8080))
-s.listen()
-s.settimeout(120)
-for _ in range(50):
-    c, a = s.accept()
-    print('from', a[0], flush=True)
-    c.close()
-";
-    lab.spawn(host, &["python3", "-c", script], "listen.log");
-}
-
-/// Connect from `pod` to `to`:8080 and return the source address the
-/// listener on `at` saw.
-fn seen_from(pod: &Host, at: &Host, to: Ipv4Addr) -> Option<String> {
-    let before = std::fs::read_to_string(at.dir.join("listen.log")).unwrap_or_default();
-    let connect =
-        format!("import socket\nsocket.create_connection(('{to}', 8080), timeout=3).close()");
-    let ok = eventually(Duration::from_secs(15), || {
-        pod.exec(&["python3", "-c", &connect]).status.success()
-    });
-    if !ok {
-        return None;
-    }
-    let mut line = None;
-    eventually(Duration::from_secs(5), || {
-        let now = std::fs::read_to_string(at.dir.join("listen.log")).unwrap_or_default();
-        line = now[before.len().min(now.len())..]
-            .lines()
-            .find_map(|l| l.strip_prefix("from ").map(str::to_string));
-        line.is_some()
-    });
-    line
-}
-
 fn established(p: &Podbgp, peer: Ipv4Addr) -> bool {
     p.json(&["neighbor"])
         .as_array()
@@ -122,7 +83,7 @@ fn nodes_mesh_install_each_others_pods_and_a_new_node_joins() {
         Ipv4Addr::new(10, 10, 1, 2),
         Ipv4Addr::new(10, 10, 1, 1),
     );
-    listen(&mut lab, &pod_w1);
+    lab::listen(&mut lab, &pod_w1);
 
     let meshed = eventually(Duration::from_secs(20), || {
         established(&p_cp, w1.v4) && established(&p_w1, cp.v4)
@@ -136,7 +97,7 @@ fn nodes_mesh_install_each_others_pods_and_a_new_node_joins() {
     }
     // Pod to pod across nodes, with the pod's own address.
     assert_eq!(
-        seen_from(&pod_cp, &pod_w1, pod_w1.v4).as_deref(),
+        lab::seen_from(&pod_cp, &pod_w1, pod_w1.v4).as_deref(),
         Some("10.10.0.2"),
         "{}{}",
         lab.logs(&cp),
@@ -153,14 +114,14 @@ fn nodes_mesh_install_each_others_pods_and_a_new_node_joins() {
         Ipv4Addr::new(10, 10, 2, 2),
         Ipv4Addr::new(10, 10, 2, 1),
     );
-    listen(&mut lab, &pod_w2);
+    lab::listen(&mut lab, &pod_w2);
     let joined = eventually(Duration::from_secs(20), || {
         established(&p_cp, w2.v4) && established(&p_w1, w2.v4) && established(&p_w2, cp.v4)
     });
     assert!(joined, "{}{}", lab.logs(&cp), lab.logs(&w2));
     p_cp.wait_kernel(&lab, "10.10.2.0/24");
     assert_eq!(
-        seen_from(&pod_cp, &pod_w2, pod_w2.v4).as_deref(),
+        lab::seen_from(&pod_cp, &pod_w2, pod_w2.v4).as_deref(),
         Some("10.10.0.2"),
         "{}{}",
         lab.logs(&cp),

@@ -21,46 +21,7 @@ use std::time::Duration;
 
 use lab::frr::Frr;
 use lab::podbgp::Podbgp;
-use lab::{eventually, Advert, Host, Lab, PeerSpec, Speaker};
-
-/// Listen on TCP port 8080 of `host` and log the address of each client.
-fn listen(lab: &mut Lab, host: &Host) {
-    let script = "import socket
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(('0.0.0.0', 8080))
-s.listen()
-s.settimeout(60)
-for _ in range(20):
-    c, a = s.accept()
-    print('from', a[0], flush=True)
-    c.close()
-";
-    lab.spawn(host, &["python3", "-c", script], "listen.log");
-}
-
-/// Connect from `pod` to `to`:8080 (bounded), and return the source
-/// address the listener on `at` saw for this connection.
-fn seen_from(pod: &Host, at: &Host, to: &str) -> Option<String> {
-    let before = std::fs::read_to_string(at.dir.join("listen.log")).unwrap_or_default();
-    let connect =
-        format!("import socket\nsocket.create_connection(('{to}', 8080), timeout=3).close()");
-    let ok = eventually(Duration::from_secs(10), || {
-        pod.exec(&["python3", "-c", &connect]).status.success()
-    });
-    if !ok {
-        return None;
-    }
-    let mut line = None;
-    eventually(Duration::from_secs(5), || {
-        let now = std::fs::read_to_string(at.dir.join("listen.log")).unwrap_or_default();
-        line = now[before.len().min(now.len())..]
-            .lines()
-            .find_map(|l| l.strip_prefix("from ").map(str::to_string));
-        line.is_some()
-    });
-    line
-}
+use lab::{eventually, Advert, Lab, PeerSpec, Speaker};
 
 fn keep_set(p: &Podbgp) -> Vec<String> {
     let view = p.json(&["snat"]);
@@ -104,8 +65,8 @@ fn pods_keep_their_address_to_learned_prefixes_and_are_masqueraded_elsewhere() {
         &ho.v4.to_string(),
     ]);
     assert!(out.status.success(), "{out:?}");
-    listen(&mut lab, &hx);
-    listen(&mut lab, &ho);
+    lab::listen(&mut lab, &hx);
+    lab::listen(&mut lab, &ho);
 
     let mut p = Podbgp::new(&hp, 64512);
     p.snat = Some(String::new());
@@ -135,7 +96,7 @@ fn pods_keep_their_address_to_learned_prefixes_and_are_masqueraded_elsewhere() {
 
     // (a) To a learned prefix: the pod's own address.
     assert_eq!(
-        seen_from(&pod, &hx, "10.245.0.1").as_deref(),
+        lab::seen_from(&pod, &hx, "10.245.0.1").as_deref(),
         Some("10.244.1.2"),
         "{}",
         lab.logs(&hp)
@@ -143,7 +104,7 @@ fn pods_keep_their_address_to_learned_prefixes_and_are_masqueraded_elsewhere() {
     // (b) To the outside: the node's.
     let node = hp.v4.to_string();
     assert_eq!(
-        seen_from(&pod, &ho, "198.51.100.1").as_deref(),
+        lab::seen_from(&pod, &ho, "198.51.100.1").as_deref(),
         Some(node.as_str()),
         "{}",
         lab.logs(&hp)

@@ -460,6 +460,48 @@ impl Drop for Lab {
     }
 }
 
+/// A TCP server on port 8080 that logs each client's address ("from ADDR").
+pub const LISTENER: &str = "import socket
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('0.0.0.0', 8080))
+s.listen()
+s.settimeout(600)
+while True:
+    c, a = s.accept()
+    print('from', a[0], flush=True)
+    c.close()
+";
+
+/// Run [`LISTENER`] on `host`, logging to its listen.log.
+pub fn listen(lab: &mut Lab, host: &Host) {
+    lab.spawn(host, &["python3", "-c", LISTENER], "listen.log");
+}
+
+/// Connect from `from` to `to`:8080 (retrying, bounded) and return the
+/// source address the listener on `at` logged for it.
+pub fn seen_from(from: &Host, at: &Host, to: impl std::fmt::Display) -> Option<String> {
+    let log = at.dir.join("listen.log");
+    let before = std::fs::read_to_string(&log).unwrap_or_default();
+    let connect =
+        format!("import socket\nsocket.create_connection(('{to}', 8080), timeout=3).close()");
+    let ok = eventually(Duration::from_secs(15), || {
+        from.exec(&["python3", "-c", &connect]).status.success()
+    });
+    if !ok {
+        return None;
+    }
+    let mut line = None;
+    eventually(Duration::from_secs(5), || {
+        let now = std::fs::read_to_string(&log).unwrap_or_default();
+        line = now[before.len().min(now.len())..]
+            .lines()
+            .find_map(|l| l.strip_prefix("from ").map(str::to_string));
+        line.is_some()
+    });
+    line
+}
+
 /// A TCP listener bound to `addr` inside `host`'s namespace, for a server
 /// of the test's own process (the namespace's only way in is its own
 /// addresses).

@@ -102,19 +102,6 @@ pub struct Cell {
     pub want: String,
 }
 
-/// Listen on TCP port 8080 and log each client's address.
-const LISTENER: &str = "import socket
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(('0.0.0.0', 8080))
-s.listen()
-s.settimeout(600)
-while True:
-    c, a = s.accept()
-    print('from', a[0], flush=True)
-    c.close()
-";
-
 impl World {
     /// Build it: clusters of `(name, asn, second octet, node names)`, the
     /// first node of each its control plane; two pods per node, the route
@@ -171,7 +158,7 @@ impl World {
             .vm
             .add_peer(PeerSpec::new(world.rs_host.v4.into(), RS_ASN));
         world.vm.start(&mut world.lab);
-        let listener = ["python3", "-c", LISTENER];
+        let listener = ["python3", "-c", super::LISTENER];
         let (vm, inet) = (world.vm_host.clone(), world.internet.clone());
         world.lab.spawn(&vm, &listener, "listen.log");
         world.lab.spawn(&inet, &listener, "listen.log");
@@ -256,7 +243,7 @@ impl World {
                 gateway,
             );
             self.lab
-                .spawn(&pod, &["python3", "-c", LISTENER], "listen.log");
+                .spawn(&pod, &["python3", "-c", super::LISTENER], "listen.log");
             pods.push(pod);
         }
         self.nodes.push(Node {
@@ -345,30 +332,6 @@ impl World {
         }
     }
 
-    /// Connect from `from` to `to_addr`:8080 (a listener on `at`); the
-    /// source address `at` saw.
-    pub fn seen_from(from: &Host, at: &Host, to_addr: Ipv4Addr) -> Option<String> {
-        let before = std::fs::read_to_string(at.dir.join("listen.log")).unwrap_or_default();
-        let connect = format!(
-            "import socket\nsocket.create_connection(('{to_addr}', 8080), timeout=2).close()"
-        );
-        let ok = eventually(Duration::from_secs(10), || {
-            from.exec(&["python3", "-c", &connect]).status.success()
-        });
-        if !ok {
-            return None;
-        }
-        let mut line = None;
-        eventually(Duration::from_secs(5), || {
-            let now = std::fs::read_to_string(at.dir.join("listen.log")).unwrap_or_default();
-            line = now[before.len().min(now.len())..]
-                .lines()
-                .find_map(|l| l.strip_prefix("from ").map(str::to_string));
-            line.is_some()
-        });
-        line
-    }
-
     /// The connectivity matrix from the first pod of node `from`: pod to
     /// pod on its node, to every other node's first pod (its cluster and
     /// the others), to the VM, from the VM back, and to the internet.
@@ -381,7 +344,7 @@ impl World {
             cells.push(Cell {
                 from: sender.name.clone(),
                 to,
-                seen: World::seen_from(sender, at, addr),
+                seen: super::seen_from(sender, at, addr),
                 want,
             });
         };
