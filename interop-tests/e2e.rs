@@ -9,7 +9,8 @@
 //!
 //! Every cell of the connectivity matrix connects: pod to pod on a node,
 //! across nodes, across clusters, pod to VM and back with the pod's own
-//! address, pod to the internet masqueraded. podbgp restarted (SIGTERM) on
+//! address, pod to the internet masqueraded; every route to a node's pods
+//! points at that node. podbgp restarted (SIGTERM) on
 //! a node while its pod sends a datagram every 25 ms to a pod of the other
 //! cluster loses none (with graceful restart off it lost 6 of 200 when this
 //! was written). A node added to cluster b is
@@ -68,6 +69,30 @@ fn check(cells: &[Cell]) {
     );
 }
 
+/// Every node and the VM reach a node's pods straight through that node,
+/// even across clusters, where the route server also hears the prefix from
+/// the node's cluster mates: they pass the owner's address on as a
+/// third-party next hop (RFC 4271 §5.1.3) instead of their own.
+fn check_next_hops(world: &World) {
+    for owner in &world.nodes {
+        let want = format!("{} via {}", owner.cidr, owner.host.v4);
+        let routers = world
+            .nodes
+            .iter()
+            .filter(|n| n.name != owner.name)
+            .map(|n| &n.host)
+            .chain([&world.vm_host]);
+        for r in routers {
+            let route = || {
+                let out = r.text(&["ip", "-4", "route", "show", &owner.cidr]);
+                out.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+            };
+            let direct = eventually(Duration::from_secs(5), || route() == want);
+            assert!(direct, "{}: {:?}, wanted {want}", r.name, route());
+        }
+    }
+}
+
 #[test]
 fn two_clusters_and_a_vm_make_one_flat_network() {
     if !lab::ready() {
@@ -84,6 +109,7 @@ fn two_clusters_and_a_vm_make_one_flat_network() {
     // From a pod of cluster a's control plane, and of cluster b's worker.
     check(&world.matrix(0));
     check(&world.matrix(4));
+    check_next_hops(&world);
 
     // podbgp restarted on a node while its pod talks across clusters: the
     // routes persist (kernel routes adopted, peers keep ours while we are

@@ -62,6 +62,9 @@ enum Command {
     Fib,
     /// The masquerade rules and the no-masquerade set.
     Snat,
+    /// Stop the speaker for good: every peer gets a Cease and drops our
+    /// routes at once (SIGTERM stops it to restart: peers keep them).
+    Shutdown,
 }
 
 fn main() -> ExitCode {
@@ -90,6 +93,15 @@ fn client(api: &str, json: bool, command: Command) -> u8 {
         Command::Global { family, args } => (cli::global(args, family.as_deref()), family.clone()),
         Command::Fib => (Ok(plan("/v1/fib", cli::Print::Fib)), None),
         Command::Snat => (Ok(plan("/v1/snat", cli::Print::Snat)), None),
+        Command::Shutdown => (
+            Ok(cli::Plan {
+                method: hyper::Method::POST,
+                path: "/v1/shutdown".into(),
+                body: None,
+                print: cli::Print::Done,
+            }),
+            None,
+        ),
         Command::Run { .. } => return 2,
     };
     let plan = match plan {
@@ -140,6 +152,14 @@ fn run(config: &std::path::Path, log_format: Option<String>) -> ExitCode {
             tracing_subscriber::EnvFilter::try_new(settings.log.level.as_deref().unwrap_or("info"))
         })
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // The netlink crate warns about every kernel attribute newer than it,
+    // harmless and many: quiet unless asked for by name.
+    let asked = std::env::var("RUST_LOG").unwrap_or_default()
+        + settings.log.level.as_deref().unwrap_or_default();
+    let filter = match "netlink_packet_route=error".parse() {
+        Ok(quiet) if !asked.contains("netlink_packet_route") => filter.add_directive(quiet),
+        _ => filter,
+    };
     use std::io::IsTerminal;
     // Colours only for a person at a terminal, never into a log file.
     let builder = tracing_subscriber::fmt()

@@ -74,6 +74,12 @@ pub struct GracefulRestart {
     /// Seconds at most a restart holds back the first route selection.
     #[serde(default = "default_deferral")]
     pub selection_deferral: u32,
+    /// Offer graceful restart for NOTIFICATIONs too (the N-bit, RFC 8538).
+    /// Off by default: a peer whose hold timer expires on us (a node cut
+    /// off) would then keep our routes for `restart_time` instead of
+    /// dropping them at once.
+    #[serde(default)]
+    pub notification: bool,
 }
 
 impl Default for GracefulRestart {
@@ -83,6 +89,7 @@ impl Default for GracefulRestart {
             restart_time: default_restart_time(),
             stale_time: default_stale_time(),
             selection_deferral: default_deferral(),
+            notification: false,
         }
     }
 }
@@ -250,6 +257,9 @@ pub struct Kubernetes {
     pub cni: bool,
     #[serde(default = "default_cni_dir")]
     pub cni_dir: PathBuf,
+    /// Hold time of the mesh sessions: how soon a node cut off is noticed.
+    #[serde(default = "default_mesh_hold")]
+    pub hold_time: u16,
 }
 
 impl Default for Kubernetes {
@@ -259,8 +269,14 @@ impl Default for Kubernetes {
             mesh: true,
             cni: true,
             cni_dir: default_cni_dir(),
+            hold_time: default_mesh_hold(),
         }
     }
+}
+
+/// Nodes share one network: FRR's datacenter profile's 9 s (keepalive 3 s).
+fn default_mesh_hold() -> u16 {
+    9
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -416,6 +432,14 @@ impl Settings {
                 .listen
                 .parse::<SocketAddr>()
                 .map_err(|_| bad("metrics.listen", &self.metrics.listen, "expected HOST:PORT"))?;
+        }
+        let hold = self.kubernetes.hold_time;
+        if hold != 0 && hold < 3 {
+            return Err(bad(
+                "kubernetes.hold_time",
+                hold,
+                "must be 0 or at least 3 seconds (RFC 4271 §4.2)",
+            ));
         }
         let mut seen = Vec::new();
         for (i, n) in self.neighbors.iter().enumerate() {

@@ -146,6 +146,10 @@ fn bad_values_are_named_with_their_key() {
         ("[global]\nasn = 1\n[api]\nlisten = \"0.0.0.0:7179\"\n", "api.listen"),
         ("[global]\nasn = 1\n[fib]\nprotocol = 2\n", "fib.protocol"),
         (
+            "[global]\nasn = 1\n[kubernetes]\nhold_time = 1\n",
+            "kubernetes.hold_time",
+        ),
+        (
             "[global]\nasn = 1\n[[neighbor]]\naddress = \"10.0.0.2\"\nasn = 2\nttl_security = true\npassive = true\n[[neighbor]]\naddress = \"10.0.0.3\"\nasn = 3\n",
             "neighbor[0].passive",
         ),

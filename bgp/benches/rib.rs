@@ -181,7 +181,14 @@ mod over_sessions {
                 .expect("peer");
             let conn = u64::from(n);
             let local = IpAddr::V4(Ipv4Addr::new(172, 18, 0, 100));
-            sp.handle(now, id, Input::Accepted { conn, local });
+            sp.handle(
+                now,
+                id,
+                Input::Accepted {
+                    conn,
+                    local: local.into(),
+                },
+            );
             let theirs = SessionConfig::new(LOCAL_AS, Ipv4Addr::new(10, 255, 0, n + 1), LOCAL_AS);
             for message in [Message::Open(theirs.open()), Message::Keepalive] {
                 sp.handle(now, id, Input::Message { conn, message });

@@ -3,7 +3,9 @@
 //! (RFC 4271 §5.1, §9.1.3), well-known communities (RFC 1997), and AS4_PATH
 //! for 2-octet peers (RFC 6793).
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use ipnet::IpNet;
 
 use crate::rib::{PathAttrs, PeerId, DEFAULT_LOCAL_PREF};
 use crate::wire::{AsPath, AttrType, AttrValue, Community, NextHop, PathAttribute, Update};
@@ -37,6 +39,11 @@ pub struct Target {
     pub local_v4: Option<Ipv4Addr>,
     pub local_v6: Option<Ipv6Addr>,
     pub local_v6_link_local: Option<Ipv6Addr>,
+    /// The subnet we share with the peer, when it is one hop away on it: a
+    /// next hop inside it may go to an eBGP peer unchanged (RFC 4271 §5.1.3).
+    pub shared_subnet: Option<IpNet>,
+    /// The peer's address.
+    pub peer_address: IpAddr,
     /// Our cluster id when reflecting: the router id unless configured.
     pub cluster_id: Ipv4Addr,
     /// Reflect routes between iBGP peers (we are a route reflector).
@@ -143,7 +150,8 @@ pub fn export(attrs: &PathAttrs, source: &Source, target: &Target) -> Option<Pat
     // A route we originate goes with our address unless it names a next
     // hop of its own (a static route to a third party, say).
     let local_self = matches!(source, Source::Local) && attrs.next_hop_addr().is_unspecified();
-    let next_hop = if target.ebgp || target.next_hop_self || local_self {
+    let ebgp_self = target.ebgp && !third_party(attrs.next_hop_addr(), target);
+    let next_hop = if target.next_hop_self || local_self || ebgp_self {
         self_next_hop(attrs.next_hop(), target)?
     } else {
         attrs.next_hop()
@@ -151,6 +159,15 @@ pub fn export(attrs: &PathAttrs, source: &Source, target: &Target) -> Option<Pat
     // By type code, as RFC 4271 §5 asks; flags (Partial) stay as set.
     out.sort_by_key(|a| u8::from(a.type_code()));
     Some(PathAttrs::new(&out, next_hop))
+}
+
+/// A next hop an eBGP peer can be sent as it is: another router on the
+/// subnet we share with the peer (RFC 4271 §5.1.3), so the peer's traffic
+/// goes straight to it instead of through us.
+fn third_party(next_hop: IpAddr, target: &Target) -> bool {
+    target.shared_subnet.is_some_and(|net| {
+        net.contains(&next_hop) && next_hop != target.peer_address && !next_hop.is_unspecified()
+    })
 }
 
 /// Our own address as next hop, in the family of the route's next hop;

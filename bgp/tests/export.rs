@@ -29,6 +29,8 @@ fn target(peer: u32, ebgp: bool) -> Target {
         local_v4: Some(Ipv4Addr::new(172, 18, 0, 1)),
         local_v6: Some("fd00::1".parse().expect("v6")),
         local_v6_link_local: None,
+        shared_subnet: None,
+        peer_address: Ipv4Addr::new(172, 18, 0, 2).into(),
         cluster_id: Ipv4Addr::new(10, 255, 0, 1),
         route_reflector: false,
         four_octet_as: true,
@@ -148,6 +150,41 @@ fn ebgp_prepends_our_as_strips_local_pref_and_sets_next_hop_self() {
     )
     .expect("exported");
     assert!(value(&from_ebgp, AttrType::MultiExitDisc).is_none());
+}
+
+#[test]
+fn ebgp_keeps_a_third_party_next_hop_on_the_subnet_it_shares_with_the_peer() {
+    // 172.18.0.9 (the route's next hop) and the peer both sit on our /16.
+    let mut shared = target(2, true);
+    shared.shared_subnet = Some("172.18.0.0/16".parse().expect("net"));
+    let third = NextHop::V4(Ipv4Addr::new(172, 18, 0, 9));
+    for source in [from(1, false, false), from(1, true, false)] {
+        let out = export(&attrs(vec![]), &source, &shared).expect("exported");
+        assert_eq!(out.next_hop(), third, "from {source:?}");
+    }
+    // A static route of ours towards that router keeps it too.
+    let out = export(&attrs(vec![]), &Source::Local, &shared).expect("exported");
+    assert_eq!(out.next_hop(), third);
+
+    let ours = NextHop::V4(Ipv4Addr::new(172, 18, 0, 1));
+    // Outside the shared subnet: ours.
+    let mut narrow = shared.clone();
+    narrow.shared_subnet = Some("172.18.0.0/29".parse().expect("net"));
+    let out = export(&attrs(vec![]), &from(1, false, false), &narrow).expect("exported");
+    assert_eq!(out.next_hop(), ours);
+    // The peer's own address is never its next hop.
+    let mut itself = shared.clone();
+    itself.peer_address = Ipv4Addr::new(172, 18, 0, 9).into();
+    let out = export(&attrs(vec![]), &from(1, false, false), &itself).expect("exported");
+    assert_eq!(out.next_hop(), ours);
+    // next_hop_self wins.
+    let mut nhs = shared.clone();
+    nhs.next_hop_self = true;
+    let out = export(&attrs(vec![]), &from(1, false, false), &nhs).expect("exported");
+    assert_eq!(out.next_hop(), ours);
+    // No shared subnet (a multihop peer): ours.
+    let out = export(&attrs(vec![]), &from(1, false, false), &target(2, true)).expect("exported");
+    assert_eq!(out.next_hop(), ours);
 }
 
 #[test]

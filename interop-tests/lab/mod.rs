@@ -10,6 +10,7 @@ pub mod apiserver;
 pub mod bird;
 pub mod frr;
 pub mod gobgp;
+pub mod monitor;
 pub mod podbgp;
 pub mod scenarios;
 pub mod world;
@@ -518,6 +519,22 @@ pub fn listen_in(host: &Host, addr: std::net::SocketAddr) -> std::net::TcpListen
     })
     .join()
     .expect("the binding thread")
+}
+
+/// A TCP connection to `addr` made from the host's namespace.
+pub fn connect_in(host: &Host, addr: std::net::SocketAddr) -> std::io::Result<std::net::TcpStream> {
+    let path = format!("/var/run/netns/{}", host.ns);
+    std::thread::spawn(move || {
+        let ns = std::fs::File::open(&path)?;
+        // SAFETY: setns on this thread only, with a namespace file we hold open.
+        let rc = unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&ns), libc::CLONE_NEWNET) };
+        if rc != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+    })
+    .join()
+    .expect("the connecting thread")
 }
 
 /// Wait until `check` holds, polling; `false` if `limit` passed first.

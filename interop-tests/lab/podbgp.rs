@@ -22,6 +22,8 @@ pub struct Podbgp {
     /// Kubernetes mode: this node's name and the kubeconfig to use; the
     /// CNI config goes to the host's directory.
     pub kubernetes: Option<(String, std::path::PathBuf)>,
+    /// Hold time of every session, the Kubernetes mesh's included.
+    pub hold_time: u16,
     /// The running daemon.
     pid: Option<u32>,
 }
@@ -35,30 +37,33 @@ impl Podbgp {
             metrics: false,
             snat: None,
             kubernetes: None,
+            hold_time: 9,
             pid: None,
         }
     }
 
+    /// The daemon's processes. `ip netns exec` may run it as a child of
+    /// its own, so it is found by name in the host's namespace.
+    fn daemons(&self) -> Vec<i32> {
+        self.base
+            .host
+            .text(&["ip", "netns", "pids", &self.base.host.ns])
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .filter(|p| {
+                let comm = std::fs::read_to_string(format!("/proc/{p}/comm"));
+                let stat = std::fs::read_to_string(format!("/proc/{p}/stat"));
+                comm.is_ok_and(|c| c.trim() == "podbgp")
+                    && stat.is_ok_and(|s| s.split_whitespace().nth(2) != Some("Z"))
+            })
+            .collect()
+    }
+
     /// SIGTERM, as a DaemonSet rollout does, and wait (bounded) for the
-    /// daemon to be gone. `ip netns exec` may run it as a child of its
-    /// own, so the daemon is found by name in the host's namespace.
+    /// daemon to be gone.
     pub fn terminate(&mut self) {
         self.pid = None;
-        let daemons = || -> Vec<i32> {
-            self.base
-                .host
-                .text(&["ip", "netns", "pids", &self.base.host.ns])
-                .split_whitespace()
-                .filter_map(|p| p.parse().ok())
-                .filter(|p| {
-                    let comm = std::fs::read_to_string(format!("/proc/{p}/comm"));
-                    let stat = std::fs::read_to_string(format!("/proc/{p}/stat"));
-                    comm.is_ok_and(|c| c.trim() == "podbgp")
-                        && stat.is_ok_and(|s| s.split_whitespace().nth(2) != Some("Z"))
-                })
-                .collect()
-        };
-        let pids = daemons();
+        let pids = self.daemons();
         assert!(
             !pids.is_empty(),
             "no podbgp running in {}",
@@ -68,8 +73,27 @@ impl Podbgp {
             // SAFETY: kill has no memory-safety preconditions.
             unsafe { libc::kill(pid, libc::SIGTERM) };
         }
-        let gone = super::eventually(std::time::Duration::from_secs(10), || daemons().is_empty());
+        let gone = super::eventually(std::time::Duration::from_secs(10), || {
+            self.daemons().is_empty()
+        });
         assert!(gone, "podbgp did not stop on SIGTERM");
+    }
+
+    /// `podbgp shutdown`: stop for good, and wait (bounded) for the daemon
+    /// to be gone.
+    pub fn shutdown(&mut self) {
+        let (code, out, err) = self.cli(&["shutdown"]);
+        assert_eq!(code, 0, "podbgp shutdown: {out}{err}");
+        self.wait_exited();
+    }
+
+    /// Wait (bounded) for the daemon, told to stop, to be gone.
+    pub fn wait_exited(&mut self) {
+        self.pid = None;
+        let gone = super::eventually(std::time::Duration::from_secs(10), || {
+            self.daemons().is_empty()
+        });
+        assert!(gone, "podbgp did not exit in {}", self.base.host.name);
     }
 
     fn api_socket(&self) -> String {
@@ -195,8 +219,9 @@ impl Podbgp {
         if self.kubernetes.is_some() {
             let _ = writeln!(
                 c,
-                "[kubernetes]\nenabled = true\ncni_dir = \"{}\"",
-                self.cni_dir().display()
+                "[kubernetes]\nenabled = true\ncni_dir = \"{}\"\nhold_time = {}",
+                self.cni_dir().display(),
+                self.hold_time
             );
         }
         match &self.snat {
@@ -210,8 +235,8 @@ impl Podbgp {
         for p in &self.base.peers {
             let _ = writeln!(
                 c,
-                "[[neighbor]]\naddress = \"{}\"\nasn = {}\npassive = {}\nhold_time = 9\nconnect_retry = 1\nroute_reflector_client = {}",
-                p.address, p.asn, p.passive, p.rr_client
+                "[[neighbor]]\naddress = \"{}\"\nasn = {}\npassive = {}\nhold_time = {}\nconnect_retry = 1\nroute_reflector_client = {}",
+                p.address, p.asn, p.passive, self.hold_time, p.rr_client
             );
             if let Some(pw) = &p.password {
                 let _ = writeln!(c, "password = \"{pw}\"");

@@ -25,6 +25,9 @@ pub const VM_PREFIX: &str = "10.30.0.0/24";
 pub const VM_ADDR: Ipv4Addr = Ipv4Addr::new(10, 30, 0, 1);
 /// The internet host, reached through a static route on every node.
 pub const INTERNET_ADDR: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
+/// Hold time of every node's sessions, the mesh's and the route server's:
+/// RFC 4271's least, so a node cut off is dropped within 3 s.
+pub const HOLD_TIME: u16 = 3;
 
 pub struct Cluster {
     pub name: &'static str,
@@ -76,6 +79,10 @@ pub struct Node {
     pub podbgp: Podbgp,
     pub cidr: String,
     pub pods: Vec<Host>,
+    /// When its podbgp was started, its Node object already in the API.
+    pub started: std::time::Instant,
+    /// Taken away.
+    pub retired: bool,
 }
 
 pub struct World {
@@ -220,6 +227,7 @@ impl World {
         let mut podbgp = Podbgp::new(&host, cluster.asn);
         podbgp.kubernetes = Some((name.to_string(), cluster.kubeconfig.clone()));
         podbgp.snat = Some(String::new());
+        podbgp.hold_time = HOLD_TIME;
         podbgp.add_peer(PeerSpec::new(self.rs_host.v4.into(), RS_ASN));
         let out = host.exec(&[
             "ip",
@@ -232,6 +240,7 @@ impl World {
             "static",
         ]);
         assert!(out.status.success(), "{out:?}");
+        let started = std::time::Instant::now();
         podbgp.start(&mut self.lab);
         let gateway = Ipv4Addr::new(10, cluster.second, index, 1);
         let mut pods = Vec::new();
@@ -253,6 +262,8 @@ impl World {
             podbgp,
             cidr,
             pods,
+            started,
+            retired: false,
         });
         self.nodes.len() - 1
     }
@@ -283,39 +294,32 @@ impl World {
         i
     }
 
-    /// Take node `i` away: its podbgp stopped, its link cut, its Node
-    /// deleted, and the route server told, as an operator would (a clean
-    /// stop is a restart to its peers, who keep the routes meanwhile).
+    /// Take node `i` away for good: its podbgp shut down (`podbgp
+    /// shutdown`: a Cease, so every peer, the route server included, drops
+    /// its routes at once), its link cut, its Node deleted.
     pub fn remove_node(&mut self, i: usize) {
+        self.nodes[i].podbgp.shutdown();
+        self.retire(i);
+    }
+
+    /// What is left of taking node `i` away once its podbgp stopped: its
+    /// link cut, its Node deleted.
+    pub fn retire(&mut self, i: usize) {
         let n = &mut self.nodes[i];
-        n.podbgp.terminate();
+        n.retired = true;
         self.lab.cut(&n.host);
         self.clusters[n.cluster].delete(&n.name);
-        let no = format!("no neighbor {}", n.host.v4);
-        let out = self.rs_host.exec(&[
-            "vtysh",
-            "-N",
-            &self.rs_host.ns,
-            "-c",
-            "configure terminal",
-            "-c",
-            "router bgp 65000",
-            "-c",
-            &no,
-        ]);
-        assert!(out.status.success(), "{out:?}");
     }
 
     /// Every prefix every running node should hold: every node's pod
     /// prefix and the VM's.
-    fn wait_converged(&self) {
-        let want: Vec<String> = self
-            .nodes
-            .iter()
+    pub fn wait_converged(&self) {
+        let live = || self.nodes.iter().filter(|n| !n.retired);
+        let want: Vec<String> = live()
             .map(|n| n.cidr.clone())
             .chain([VM_PREFIX.to_string()])
             .collect();
-        for n in &self.nodes {
+        for n in live() {
             let ok = eventually(Duration::from_secs(30), || {
                 let routes = n.podbgp.kernel_routes(false);
                 want.iter()
@@ -355,7 +359,11 @@ impl World {
             pod,
             own.clone(),
         );
-        for n in self.nodes.iter().filter(|n| n.host.ns != src.host.ns) {
+        for n in self
+            .nodes
+            .iter()
+            .filter(|n| n.host.ns != src.host.ns && !n.retired)
+        {
             cell(
                 n.pods[0].name.clone(),
                 &n.pods[0],

@@ -236,6 +236,20 @@ async fn rib_add(
     }
 }
 
+/// Stop the speaker for good: every peer drops our routes at once. The
+/// answer comes once the Ceases are out; the daemon then exits.
+async fn shutdown(State(Api { owner: o, .. }): State<Api>) -> Response {
+    let (done, wait) = oneshot::channel();
+    let stop = crate::daemon::owner::Stop::ForGood { done };
+    if o.send(Command::Shutdown(stop)).await.is_err() || wait.await.is_err() {
+        return failure(StatusCode::SERVICE_UNAVAILABLE, "the speaker is gone");
+    }
+    Json(model::Done {
+        done: "stopped: every peer was sent a Cease".into(),
+    })
+    .into_response()
+}
+
 async fn rib_del(
     State(Api { owner: o, .. }): State<Api>,
     Query(q): Query<FamilyQuery>,
@@ -289,6 +303,7 @@ fn router(owner: Owner, writers: Writers) -> Router {
         .route("/v1/neighbors/:addr/:which", get(adj).post(op))
         .route("/v1/rib", get(rib).post(rib_add).delete(rib_del))
         .route("/v1/rib/summary", get(rib_summary))
+        .route("/v1/shutdown", axum::routing::post(shutdown))
         .fallback(|| async { failure(StatusCode::NOT_FOUND, "no such API path") })
         .with_state(Api { owner, writers })
 }

@@ -2,11 +2,41 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use ipnet::IpNet;
+
 /// An address of an interface that is up.
 struct IfAddr {
     name: String,
     addr: IpAddr,
+    /// The prefix length its netmask gives.
+    prefix_len: u8,
     loopback: bool,
+}
+
+/// The IP address in a sockaddr of family AF_INET or AF_INET6.
+///
+/// # Safety
+/// `sa` must be null or point to a sockaddr of the family it names.
+unsafe fn ip_of(sa: *const libc::sockaddr) -> Option<IpAddr> {
+    if sa.is_null() {
+        return None;
+    }
+    // SAFETY: the caller vouches for `sa`.
+    match i32::from(unsafe { (*sa).sa_family }) {
+        libc::AF_INET => {
+            // SAFETY: an AF_INET address is a sockaddr_in.
+            let sin = unsafe { &*(sa as *const libc::sockaddr_in) };
+            Some(IpAddr::V4(Ipv4Addr::from(u32::from_be(
+                sin.sin_addr.s_addr,
+            ))))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: an AF_INET6 address is a sockaddr_in6.
+            let sin6 = unsafe { &*(sa as *const libc::sockaddr_in6) };
+            Some(IpAddr::V6(Ipv6Addr::from(sin6.sin6_addr.s6_addr)))
+        }
+        _ => None,
+    }
 }
 
 fn addresses() -> Vec<IfAddr> {
@@ -25,19 +55,17 @@ fn addresses() -> Vec<IfAddr> {
         if ifa.ifa_addr.is_null() || ifa.ifa_name.is_null() || !up {
             continue;
         }
-        // SAFETY: a non-null ifa_addr points to a sockaddr of its family.
-        let addr = match i32::from(unsafe { (*ifa.ifa_addr).sa_family }) {
-            libc::AF_INET => {
-                // SAFETY: an AF_INET address is a sockaddr_in.
-                let sin = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in) };
-                IpAddr::V4(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)))
-            }
-            libc::AF_INET6 => {
-                // SAFETY: an AF_INET6 address is a sockaddr_in6.
-                let sin6 = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in6) };
-                IpAddr::V6(Ipv6Addr::from(sin6.sin6_addr.s6_addr))
-            }
-            _ => continue,
+        // SAFETY: getifaddrs gives null or a sockaddr of its family.
+        let Some(addr) = (unsafe { ip_of(ifa.ifa_addr) }) else {
+            continue;
+        };
+        // SAFETY: as above; the mask has the address's family.
+        let mask = unsafe { ip_of(ifa.ifa_netmask) };
+        let prefix_len = match mask {
+            Some(IpAddr::V4(m)) => u32::from(m).leading_ones() as u8,
+            Some(IpAddr::V6(m)) => u128::from(m).leading_ones() as u8,
+            None if addr.is_ipv4() => 32,
+            None => 128,
         };
         // SAFETY: ifa_name is a NUL-terminated string while the list lives.
         let name = unsafe { std::ffi::CStr::from_ptr(ifa.ifa_name) }
@@ -46,6 +74,7 @@ fn addresses() -> Vec<IfAddr> {
         out.push(IfAddr {
             name,
             addr,
+            prefix_len,
             loopback: ifa.ifa_flags & (libc::IFF_LOOPBACK as u32) != 0,
         });
     }
@@ -70,6 +99,16 @@ pub fn interface_of(addr: IpAddr) -> Option<String> {
         .map(|a| a.name)
 }
 
+/// `addr` with the prefix length of the interface holding it; a host
+/// prefix when no interface that is up holds it.
+pub fn with_prefix(addr: IpAddr) -> IpNet {
+    addresses()
+        .into_iter()
+        .find(|a| a.addr == addr)
+        .and_then(|a| IpNet::new(addr, a.prefix_len).ok())
+        .unwrap_or_else(|| IpNet::from(addr))
+}
+
 /// The first interface that is up and not loopback, with an address.
 pub fn first_interface() -> Option<String> {
     addresses()
@@ -87,6 +126,20 @@ mod tests {
         assert_eq!(
             interface_of(IpAddr::V4(Ipv4Addr::LOCALHOST)).as_deref(),
             Some("lo")
+        );
+    }
+
+    #[test]
+    fn an_address_comes_with_its_interface_prefix_length() {
+        let lo = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        assert_eq!(
+            with_prefix(lo),
+            "127.0.0.1/8".parse::<IpNet>().expect("net")
+        );
+        let nowhere = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 77));
+        assert_eq!(
+            with_prefix(nowhere),
+            "192.0.2.77/32".parse::<IpNet>().expect("net")
         );
     }
 }

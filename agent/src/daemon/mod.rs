@@ -66,6 +66,7 @@ impl PeerSettings {
             .graceful_restart
             .enabled
             .then_some(g.graceful_restart.restart_time);
+        session.gr_notification = g.graceful_restart.notification;
         session.hostname = hostname();
         let mut config = PeerConfig::new(n.address, session);
         config.rr_client = n.route_reflector_client;
@@ -312,10 +313,12 @@ pub async fn run(mut settings: Settings) -> Result<(), String> {
             no_masquerade: settings.snat.no_masquerade.clone(),
             accept: settings.fib.accept.clone(),
         };
-        let snat = crate::snat::Snat::start(snat_settings, local_peer)
-            .await
-            .map_err(|e| format!("snat: {e} (snat.enabled = false turns it off)"))?;
-        Some(snat)
+        // nft costs a process a call: the tables are made while the
+        // sessions come up, and a failure stops the daemon.
+        Some(tokio::spawn(crate::snat::Snat::start(
+            snat_settings,
+            local_peer,
+        )))
     } else {
         None
     };
@@ -332,12 +335,27 @@ pub async fn run(mut settings: Settings) -> Result<(), String> {
             tokio::spawn(fib.run(feed, rx));
             tx
         }),
-        snat: snat.map(|snat| {
+        snat: snat.map(|starting| {
             let feed = owner.subscribe();
             let (tx, rx) = mpsc::channel(16);
             let (pods, pods_rx) = mpsc::channel(16);
             snat_pods = Some(pods);
-            tokio::spawn(snat.run(feed, rx, pods_rx));
+            let owner = owner.sender();
+            tokio::spawn(async move {
+                let started = match starting.await {
+                    Ok(r) => r,
+                    Err(e) => Err(e.to_string()),
+                };
+                match started {
+                    Ok(snat) => snat.run(feed, rx, pods_rx).await,
+                    Err(e) => {
+                        let error = format!("snat: {e} (snat.enabled = false turns it off)");
+                        let _ = owner
+                            .send(Command::Shutdown(owner::Stop::Failed { error }))
+                            .await;
+                    }
+                }
+            });
             tx
         }),
     };
@@ -412,13 +430,24 @@ pub async fn run(mut settings: Settings) -> Result<(), String> {
     tokio::spawn(async move {
         wait_for_signal().await;
         let (done, wait) = oneshot::channel();
-        if tx.send(Command::Shutdown(done)).await.is_ok() {
+        if tx
+            .send(Command::Shutdown(owner::Stop::Restart { done }))
+            .await
+            .is_ok()
+        {
             let _ = wait.await;
         }
     });
     info!(asn = g.asn, %router_id, peers = peers.len(), "podbgp running");
-    owner.run().await;
-    Ok(())
+    match owner.run().await {
+        owner::Ended::Restart => Ok(()),
+        owner::Ended::ForGood => {
+            // Stopped through the API: let its answer go out.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            Ok(())
+        }
+        owner::Ended::Failed(error) => Err(error),
+    }
 }
 
 async fn accept_loop(listener: TcpListener, owner: mpsc::Sender<Command>) {

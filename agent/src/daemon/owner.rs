@@ -19,7 +19,7 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use super::conn::{self, ConnHandle};
-use super::{connect, PeerSettings};
+use super::{connect, ifaces, PeerSettings};
 use crate::api::ApiCall;
 use crate::fib::Feed;
 use crate::metrics::Metrics;
@@ -60,8 +60,28 @@ pub enum Command {
         advertise: Vec<ipnet::IpNet>,
         peers: Vec<PeerSettings>,
     },
-    /// Cease every session, let them flush, and stop.
-    Shutdown(oneshot::Sender<()>),
+    /// Close every session, let them flush, and stop.
+    Shutdown(Stop),
+}
+
+/// How the speaker stops; `done` hears when the sessions are closed.
+pub enum Stop {
+    /// To come back (SIGTERM, a DaemonSet rollout): peers that help with
+    /// graceful restart keep our routes until we are back.
+    Restart { done: oneshot::Sender<()> },
+    /// For good (`podbgp shutdown`): a Cease every peer takes as the end of
+    /// our routes, which leave every peer at once.
+    ForGood { done: oneshot::Sender<()> },
+    /// A part of the daemon could not start: stop as for a restart (the
+    /// supervisor will try again) and exit with this error.
+    Failed { error: String },
+}
+
+/// How [`Owner::run`] ended.
+pub enum Ended {
+    Restart,
+    ForGood,
+    Failed(String),
 }
 
 pub enum ConnEvent {
@@ -158,7 +178,8 @@ impl Owner {
     }
 
     /// Run until shut down.
-    pub async fn run(mut self) {
+    /// Run until told to stop; says how it ended.
+    pub async fn run(mut self) -> Ended {
         loop {
             let deadline = self.speaker.poll_at().map(Instant::from_std);
             let command = tokio::select! {
@@ -166,9 +187,8 @@ impl Owner {
                 () = sleep_until(deadline) => None,
             };
             if let Some(c) = command {
-                if let Some(done) = self.command(c) {
-                    self.shutdown(done).await;
-                    return;
+                if let Some(stop) = self.command(c) {
+                    return self.shutdown(stop).await;
                 }
                 // Take what else is waiting before deciding what to send:
                 // a burst of UPDATEs is exported in one pass.
@@ -177,9 +197,8 @@ impl Owner {
                         break;
                     }
                     let Ok(c) = self.rx.try_recv() else { break };
-                    if let Some(done) = self.command(c) {
-                        self.shutdown(done).await;
-                        return;
+                    if let Some(stop) = self.command(c) {
+                        return self.shutdown(stop).await;
                     }
                 }
             }
@@ -207,7 +226,7 @@ impl Owner {
     }
 
     /// Handle one command; `Some` when it asks to stop.
-    fn command(&mut self, c: Command) -> Option<oneshot::Sender<()>> {
+    fn command(&mut self, c: Command) -> Option<Stop> {
         let now = Instant::now().into_std();
         match c {
             Command::Incoming { stream, remote } => self.incoming(stream, remote),
@@ -223,6 +242,7 @@ impl Owner {
                     Ok(stream) => {
                         let local = stream.local_addr().map(|a| a.ip().to_canonical());
                         let Ok(local) = local else { return None };
+                        let local = ifaces::with_prefix(local);
                         let conn = self.start_conn(peer, stream);
                         self.speaker
                             .handle(now, peer, Input::Connected { conn, local });
@@ -259,7 +279,7 @@ impl Owner {
             Command::Api(call) => crate::api::answer(self, call),
             Command::NextHop { addr, reach } => self.speaker.set_next_hop(addr, reach),
             Command::Kubernetes { advertise, peers } => self.kubernetes(advertise, peers),
-            Command::Shutdown(done) => return Some(done),
+            Command::Shutdown(stop) => return Some(stop),
         }
         None
     }
@@ -280,6 +300,7 @@ impl Owner {
         let Ok(local) = stream.local_addr().map(|a| a.ip().to_canonical()) else {
             return;
         };
+        let local = ifaces::with_prefix(local);
         let conn = self.start_conn(peer, stream);
         let now = Instant::now().into_std();
         self.speaker
@@ -442,17 +463,28 @@ impl Owner {
             .map_or_else(|| format!("#{peer}"), |s| s.config.address.to_string())
     }
 
-    async fn shutdown(mut self, done: oneshot::Sender<()>) {
-        // A Cease, not a Hard Reset: peers that help with graceful restart
-        // keep our routes until we are back (a DaemonSet rollout).
-        info!("shutting down: Cease to every peer");
+    /// Close every session and let the NOTIFICATIONs go out.
+    async fn shutdown(mut self, stop: Stop) -> Ended {
         let now = Instant::now().into_std();
         self.stopping = Some(Vec::new());
         let ids: Vec<PeerId> = self.peers.keys().copied().collect();
-        for id in ids {
-            let _ = self
-                .speaker
-                .stop_peer_for_restart(now, id, "podbgp is shutting down");
+        let (done, ended) = match stop {
+            Stop::Restart { done } => (Some(done), Ended::Restart),
+            Stop::ForGood { done } => (Some(done), Ended::ForGood),
+            Stop::Failed { error } => (None, Ended::Failed(error)),
+        };
+        if matches!(ended, Ended::ForGood) {
+            info!("shutting down for good: Cease to every peer");
+            for &id in &ids {
+                let _ = self.speaker.stop_peer(now, id, "podbgp is shutting down");
+            }
+        } else {
+            info!("shutting down to restart: peers keep our routes meanwhile");
+            for &id in &ids {
+                let _ = self
+                    .speaker
+                    .stop_peer_for_restart(now, id, "podbgp is restarting");
+            }
         }
         for action in self.speaker.poll(now) {
             self.carry(action);
@@ -468,7 +500,10 @@ impl Owner {
             }
         };
         let _ = tokio::time::timeout(Duration::from_secs(2), flush).await;
-        let _ = done.send(());
+        if let Some(done) = done {
+            let _ = done.send(());
+        }
+        ended
     }
 }
 

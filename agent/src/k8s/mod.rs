@@ -187,6 +187,7 @@ pub fn desired(own: &str, nodes: &BTreeMap<String, NodeInfo>, asn: u32, mesh: bo
 pub fn peer_settings(settings: &Settings, router_id: Ipv4Addr, p: &MeshPeer) -> PeerSettings {
     let mut n = Neighbor::new(p.address, p.asn);
     n.route_reflector_client = p.rr_client;
+    n.hold_time = settings.kubernetes.hold_time;
     n.families = vec![if p.address.is_ipv4() { "ipv4" } else { "ipv6" }.to_string()];
     n.description = Some("kubernetes".into());
     PeerSettings::new(settings, router_id, &n)

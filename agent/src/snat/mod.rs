@@ -99,9 +99,19 @@ impl Snat {
             converged: false,
             changed: true,
         };
-        for family in Family::ALL {
-            nft::ensure(family).await?;
-            snat.read(family).await?;
+        // Every nft run costs a process: the tables in one transaction,
+        // then each family's rule and sets at once.
+        nft::create(&Family::ALL).await?;
+        let each = |family: Family| async move {
+            let fix = async { nft::fix_rule(family, &nft::rules(family).await?).await };
+            let (_, sets) = futures::future::try_join(fix, read_sets(family)).await?;
+            Ok::<_, String>(sets)
+        };
+        let (v4, v6) =
+            futures::future::try_join(each(Family::ALL[0]), each(Family::ALL[1])).await?;
+        for (family, (pods, keep)) in [(Family::ALL[0], v4), (Family::ALL[1], v6)] {
+            let a = &mut snat.applied[slot(family)];
+            (a.pods, a.keep, a.stale) = (pods, keep, false);
         }
         let found: usize = snat.applied.iter().map(|a| a.keep.len()).sum();
         info!(found, "snat: tables ip and ip6 {} ready", nft::TABLE);
@@ -109,29 +119,9 @@ impl Snat {
     }
 
     async fn read(&mut self, family: Family) -> Result<(), String> {
+        let (pods, keep) = read_sets(family).await?;
         let a = &mut self.applied[slot(family)];
-        for (name, set) in [("pods", &mut a.pods), ("keep", &mut a.keep)] {
-            *set = match nft::elements(family, name).await? {
-                Some(found) => found,
-                None => {
-                    // Something we cannot read as prefixes: start the set afresh,
-                    // in one transaction with what it must hold.
-                    warn!(
-                        "snat: {} {} {name} holds more than prefixes; replacing it",
-                        family.name(),
-                        nft::TABLE
-                    );
-                    nft::apply(&format!(
-                        "flush set {} {} {name}\n",
-                        family.name(),
-                        nft::TABLE
-                    ))
-                    .await?;
-                    BTreeSet::new()
-                }
-            };
-        }
-        a.stale = false;
+        (a.pods, a.keep, a.stale) = (pods, keep, false);
         Ok(())
     }
 
@@ -285,6 +275,31 @@ impl Snat {
             }
         }
     }
+}
+
+/// What the family's `pods` and `keep` sets hold, read at once. A set
+/// holding something we cannot read as prefixes is started afresh.
+async fn read_sets(family: Family) -> Result<(BTreeSet<IpNet>, BTreeSet<IpNet>), String> {
+    let one = |name: &'static str| async move {
+        match nft::elements(family, name).await? {
+            Some(found) => Ok(found),
+            None => {
+                warn!(
+                    "snat: {} {} {name} holds more than prefixes; replacing it",
+                    family.name(),
+                    nft::TABLE
+                );
+                nft::apply(&format!(
+                    "flush set {} {} {name}\n",
+                    family.name(),
+                    nft::TABLE
+                ))
+                .await?;
+                Ok::<_, String>(BTreeSet::new())
+            }
+        }
+    };
+    futures::future::try_join(one("pods"), one("keep")).await
 }
 
 fn slot(family: Family) -> usize {

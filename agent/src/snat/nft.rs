@@ -109,25 +109,32 @@ fn first_line(bytes: &[u8]) -> String {
         .to_string()
 }
 
-/// Make the family's table, its two sets and its chain exist, keeping
-/// whatever they hold; make the chain hold exactly our rule, in one
+/// Make each family's table, its two sets and its chain exist, keeping
+/// whatever they hold, in one transaction.
+pub async fn create(families: &[Family]) -> Result<(), String> {
+    let mut script = String::new();
+    for family in families {
+        let f = family.name();
+        let t = family.addr_type();
+        script.push_str(&format!(
+            "add table {f} {TABLE}\n\
+             add set {f} {TABLE} pods {{ type {t}; flags interval; }}\n\
+             add set {f} {TABLE} keep {{ type {t}; flags interval; }}\n\
+             add chain {f} {TABLE} postrouting {{ type nat hook postrouting priority srcnat; policy accept; }}\n"
+        ));
+    }
+    apply(&script).await
+}
+
+/// Make the chain, holding `rules` now, hold exactly our rule, in one
 /// transaction if it must change.
-pub async fn ensure(family: Family) -> Result<(), String> {
-    let f = family.name();
-    let t = family.addr_type();
-    apply(&format!(
-        "add table {f} {TABLE}\n\
-         add set {f} {TABLE} pods {{ type {t}; flags interval; }}\n\
-         add set {f} {TABLE} keep {{ type {t}; flags interval; }}\n\
-         add chain {f} {TABLE} postrouting {{ type nat hook postrouting priority srcnat; policy accept; }}\n"
-    ))
-    .await?;
-    let rules = rules(family).await?;
+pub async fn fix_rule(family: Family, rules: &[(u64, String)]) -> Result<(), String> {
     if rules.len() == 1 && rules[0].1.contains(RULE_TAG) {
         return Ok(());
     }
+    let f = family.name();
     let mut script = String::new();
-    for (handle, _) in &rules {
+    for (handle, _) in rules {
         script.push_str(&format!(
             "delete rule {f} {TABLE} postrouting handle {handle}\n"
         ));

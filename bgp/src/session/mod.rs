@@ -33,9 +33,12 @@ pub enum Event {
     /// ManualStop: close with Cease / Administrative Shutdown and this
     /// RFC 9003 message, and stay down until started again.
     Stop { message: String },
-    /// As `Stop`, but we are going away to come back (a daemon restart):
-    /// never wrapped in a Hard Reset, so a peer that helps with graceful
-    /// restart keeps our routes meanwhile (RFC 8538 §4).
+    /// As `Stop`, but we are going away to come back (a daemon restart), so
+    /// a peer that helps with graceful restart keeps our routes meanwhile:
+    /// with the N-bit on both sides a Cease never wrapped in a Hard Reset
+    /// (RFC 8538 §4); with graceful restart alone the connection closes
+    /// with no NOTIFICATION, which would end it (RFC 4724 §4.2); without
+    /// graceful restart, a Cease.
     StopForRestart { message: String },
     /// Our connection attempt succeeded.
     Connected,
@@ -190,7 +193,15 @@ impl Session {
                 self.soft_stop = soft_stop;
                 self.enabled = false;
                 self.restart_at = None;
-                if matches!(
+                if soft_stop
+                    && self.state == State::Established
+                    && self.restart_without_notification()
+                {
+                    self.stop_timers();
+                    out.push(Output::Close);
+                    out.push(Output::Down(Down::Closed));
+                    self.go(State::Idle, &mut out);
+                } else if matches!(
                     self.state,
                     State::OpenSent | State::OpenConfirm | State::Established
                 ) {
@@ -372,12 +383,26 @@ impl Session {
         self.schedule_restart(now);
     }
 
+    /// Graceful restart is negotiated, but not for NOTIFICATIONs: a restart
+    /// closes the connection without one, so the peer keeps our routes.
+    fn restart_without_notification(&self) -> bool {
+        let peer_restart = self
+            .negotiated
+            .as_ref()
+            .and_then(|neg| neg.peer_restart.as_ref());
+        match (self.config.graceful_restart, peer_restart) {
+            (Some(_), Some(theirs)) => !(self.config.gr_notification && theirs.notification),
+            _ => false,
+        }
+    }
+
     /// With graceful restart for NOTIFICATIONs on both sides (RFC 8538),
     /// the Ceases meant to flush the peer's routes go as a Hard Reset, or
     /// the peer would keep them as stale (§5 of that RFC).
     fn hard_reset_applies(&self, n: &Notification) -> bool {
         let both = !self.soft_stop
             && self.config.graceful_restart.is_some()
+            && self.config.gr_notification
             && self
                 .negotiated
                 .as_ref()

@@ -29,6 +29,10 @@ pub struct SessionConfig {
     pub add_path: Vec<AddPathFamily>,
     /// Graceful restart: our restart time, or `None` not to offer it.
     pub graceful_restart: Option<u16>,
+    /// With graceful restart, offer it for NOTIFICATIONs too (the N-bit,
+    /// RFC 8538): a peer then keeps our routes after any NOTIFICATION but a
+    /// Hard Reset, a hold-timer expiry included.
+    pub gr_notification: bool,
     /// Set the R-bit: we restarted and kept forwarding state (RFC 4724 §3).
     pub restarting: bool,
     pub extended_message: bool,
@@ -49,6 +53,7 @@ impl SessionConfig {
             families: vec![Family::IPV4_UNICAST, Family::IPV6_UNICAST],
             add_path: Vec::new(),
             graceful_restart: None,
+            gr_notification: false,
             restarting: false,
             extended_message: true,
             hostname: None,
@@ -72,7 +77,12 @@ impl SessionConfig {
             caps.push(Capability::ExtendedMessage);
         }
         if let Some(time) = self.graceful_restart {
-            let flags = GracefulRestart::NOTIFICATION
+            let notification = if self.gr_notification {
+                GracefulRestart::NOTIFICATION
+            } else {
+                0
+            };
+            let flags = notification
                 | if self.restarting {
                     GracefulRestart::RESTART_STATE
                 } else {

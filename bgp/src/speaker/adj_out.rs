@@ -118,7 +118,8 @@ pub(super) fn flush(sp: &mut Speaker, now: Instant, id: PeerId) {
     let families = neg.families.clone();
     let enhanced = neg.enhanced_route_refresh;
     let ctx = neg.tx();
-    let local = peer.main.local;
+    let subnet = peer.main.local;
+    let local = subnet.map(|l| l.addr());
     let target = Target {
         peer: id,
         local_as: sp.config.local_as,
@@ -137,6 +138,10 @@ pub(super) fn flush(sp: &mut Speaker, now: Instant, id: PeerId) {
             Some(std::net::IpAddr::V6(a)) if is_link_local(a) => Some(a),
             _ => None,
         },
+        shared_subnet: subnet
+            .map(|l| l.trunc())
+            .filter(|n| n.prefix_len() < n.max_prefix_len() && n.contains(&peer.config.address)),
+        peer_address: peer.config.address,
         cluster_id: sp.config.cluster_id.unwrap_or(sp.config.router_id),
         route_reflector: true,
         four_octet_as: ctx.four_octet_as,

@@ -2,7 +2,7 @@
 //! two of them (RFC 4271 §6.8) decided here from the BGP identifiers, and
 //! what a session going up or down does to the peer's routes.
 
-use std::net::IpAddr;
+use ipnet::IpNet;
 use std::time::Instant;
 
 use super::peer::Conn;
@@ -46,7 +46,7 @@ pub(super) fn handle(sp: &mut Speaker, now: Instant, id: PeerId, input: Input) {
 
 /// Our connection attempt succeeded: it belongs to the main session if that
 /// is still waiting for it.
-fn connected(sp: &mut Speaker, now: Instant, id: PeerId, conn: ConnId, local: IpAddr) {
+fn connected(sp: &mut Speaker, now: Instant, id: PeerId, conn: ConnId, local: IpNet) {
     let Some(peer) = sp.peer_mut(id) else { return };
     if peer.main.session.state() != State::Connect || peer.main.id.is_some() {
         sp.actions.push(Action::Close { peer: id, conn });
@@ -59,7 +59,7 @@ fn connected(sp: &mut Speaker, now: Instant, id: PeerId, conn: ConnId, local: Ip
 }
 
 /// The peer connected to us.
-fn accepted(sp: &mut Speaker, now: Instant, id: PeerId, conn: ConnId, local: IpAddr) {
+fn accepted(sp: &mut Speaker, now: Instant, id: PeerId, conn: ConnId, local: IpNet) {
     let Some(peer) = sp.peer_mut(id) else { return };
     match peer.main.session.state() {
         State::Idle | State::Active => {
@@ -90,7 +90,7 @@ fn accepted(sp: &mut Speaker, now: Instant, id: PeerId, conn: ConnId, local: IpA
     }
 }
 
-fn take_conn(c: &mut Conn, conn: ConnId, local: IpAddr) {
+fn take_conn(c: &mut Conn, conn: ConnId, local: IpNet) {
     c.id = Some(conn);
     c.outgoing = false;
     c.local = Some(local);
@@ -336,7 +336,8 @@ fn down(sp: &mut Speaker, now: Instant, id: PeerId, reason: &Down) {
         return;
     };
     peer.since = Some(now);
-    let we_notify = peer.config.session.graceful_restart.is_some();
+    let we_notify =
+        peer.config.session.graceful_restart.is_some() && peer.config.session.gr_notification;
     let keep = peer.helper.session_down(now, &neg, we_notify, reason);
     peer.out.clear(&mut sp.exports);
     peer.rejected.clear();

@@ -116,17 +116,19 @@ impl PeerConfig {
 #[derive(Debug)]
 pub enum Input {
     /// The connection asked for with [`Action::Connect`] is up; `local` is
-    /// our address on it.
+    /// our address on it with the prefix length of the interface holding it
+    /// (a host prefix when not known): a peer inside that subnet shares it
+    /// with us, which allows third-party next hops (RFC 4271 §5.1.3).
     Connected {
         conn: ConnId,
-        local: IpAddr,
+        local: IpNet,
     },
     /// That connection could not be made.
     ConnectFailed,
-    /// The peer connected to us.
+    /// The peer connected to us; `local` as for `Connected`.
     Accepted {
         conn: ConnId,
-        local: IpAddr,
+        local: IpNet,
     },
     /// The connection closed under us.
     Closed {

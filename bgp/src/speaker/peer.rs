@@ -22,8 +22,8 @@ pub(super) struct Conn {
     pub id: Option<ConnId>,
     /// We opened it (or are opening it); it is the peer's otherwise.
     pub outgoing: bool,
-    /// Our address on it.
-    pub local: Option<IpAddr>,
+    /// Our address on it, with the prefix length of its interface.
+    pub local: Option<IpNet>,
 }
 
 impl Conn {
@@ -103,7 +103,7 @@ impl Peer {
             state: self.main.session.state(),
             enabled: self.main.session.enabled(),
             negotiated: self.negotiated.as_ref(),
-            local_address: self.main.local,
+            local_address: self.main.local.map(|l| l.addr()),
             since: self.since,
             last_down: self.last_down.as_ref(),
             counters: &self.counters,

@@ -210,6 +210,26 @@ fn route_reflection_serves_clients_and_non_clients() {
     assert_eq!(n.nodes[n2].fib.get(&from_non_client), None);
 }
 
+// A (64501), B (64502) and C (64503) on one LAN, C peering with B only (as
+// with a route server): A's prefix reaches C with A, not B, as next hop,
+// since C can reach A directly (RFC 4271 §5.1.3).
+#[test]
+fn a_third_party_next_hop_goes_unchanged_on_a_shared_lan() {
+    let mut n = Net::new();
+    n.lan = 24;
+    let a = n.node(1, 64501);
+    let b = n.node(2, 64502);
+    let c = n.node(3, 64503);
+    n.link(a, b);
+    n.link(b, c);
+    originate(&mut n, a, "10.244.1.0/24");
+    originate(&mut n, b, "10.244.2.0/24");
+    n.advance(Duration::from_secs(1));
+    assert_eq!(n.nodes[c].fib.get(&net("10.244.1.0/24")), Some(&addr(1)));
+    assert_eq!(n.nodes[c].fib.get(&net("10.244.2.0/24")), Some(&addr(2)));
+    assert_eq!(n.nodes[a].fib.get(&net("10.244.2.0/24")), Some(&addr(2)));
+}
+
 // A (64501) -- B (64502) -- C (64503) -- D (64501): A's route reaches D,
 // another router of A's AS, with 64501 already in its AS_PATH, and D drops
 // it (RFC 4271 §9.1.2).
@@ -544,48 +564,102 @@ fn the_initial_table_is_packed_into_few_updates() {
     }
 }
 
-// A -- B, graceful restart with the N-bit on both sides (RFC 8538): an
-// operator's shutdown goes as a Hard Reset and B drops A's routes; A
-// stopping to restart sends a plain Cease and B keeps them, stale.
+// A -- B with graceful restart, with and without the N-bit (RFC 8538) on
+// both sides. An operator's shutdown always drops A's routes at B: a Hard
+// Reset with the N-bit, a plain Cease without. A stopping to restart keeps
+// them at B, stale: a plain Cease with the N-bit, no NOTIFICATION at all
+// without (RFC 4724 §4.2 ends graceful restart on any NOTIFICATION).
 #[test]
-fn shutdown_is_a_hard_reset_but_stopping_to_restart_is_not() {
-    for restarting in [false, true] {
+fn shutdown_drops_routes_but_stopping_to_restart_keeps_them() {
+    for n_bit in [true, false] {
+        for restarting in [false, true] {
+            let mut n = Net::new();
+            let a = n.node_with(1, gr_node(1, None));
+            let b = n.node_with(2, gr_node(2, None));
+            for (x, y) in [(a, b), (b, a)] {
+                n.peer(x, y, |c| {
+                    c.session.graceful_restart = Some(120);
+                    c.session.gr_notification = n_bit;
+                });
+            }
+            originate(&mut n, a, "10.244.1.0/24");
+            n.advance(Duration::from_secs(1));
+            assert_eq!(n.nodes[b].fib.len(), 1);
+            let id = n.id(a, b);
+            let now = n.now;
+            if restarting {
+                n.nodes[a]
+                    .speaker
+                    .stop_peer_for_restart(now, id, "upgrade")
+                    .expect("peer");
+            } else {
+                n.nodes[a]
+                    .speaker
+                    .stop_peer(now, id, "retired")
+                    .expect("peer");
+            }
+            n.settle();
+            let down = n.nodes[b].downs.last().map(|(_, d)| d.clone());
+            let cause = match &down {
+                Some(Down::Received(m)) => Some(m.cause),
+                _ => None,
+            };
+            let case = format!("n_bit {n_bit}, restarting {restarting}: {down:?}");
+            match (n_bit, restarting) {
+                (true, true) => assert_eq!(
+                    cause,
+                    Some(Cause::Cease(CeaseSubcode::AdministrativeShutdown)),
+                    "{case}"
+                ),
+                (true, false) => {
+                    assert_eq!(cause, Some(Cause::Cease(CeaseSubcode::HardReset)), "{case}")
+                }
+                (false, true) => assert_eq!(down, Some(Down::Closed), "{case}"),
+                (false, false) => assert_eq!(
+                    cause,
+                    Some(Cause::Cease(CeaseSubcode::AdministrativeShutdown)),
+                    "{case}"
+                ),
+            }
+            let kept = if restarting { 1 } else { 0 };
+            assert_eq!(n.nodes[b].fib.len(), kept, "{case}");
+        }
+    }
+}
+
+// A -- B with graceful restart; the wire between them is cut. Without the
+// N-bit, B's hold timer expiry is a NOTIFICATION, which ends graceful
+// restart: A's routes go at once. With it, B keeps them, stale, until A's
+// restart time runs out (RFC 8538 §4).
+#[test]
+fn a_hold_timer_expiry_drops_routes_unless_the_n_bit_keeps_them() {
+    for n_bit in [false, true] {
         let mut n = Net::new();
         let a = n.node_with(1, gr_node(1, None));
         let b = n.node_with(2, gr_node(2, None));
-        gr_peer(&mut n, a, b);
-        gr_peer(&mut n, b, a);
+        for (x, y) in [(a, b), (b, a)] {
+            n.peer(x, y, |c| {
+                c.session.graceful_restart = Some(30);
+                c.session.gr_notification = n_bit;
+                c.session.hold_time = 3;
+            });
+        }
         originate(&mut n, a, "10.244.1.0/24");
         n.advance(Duration::from_secs(1));
         assert_eq!(n.nodes[b].fib.len(), 1);
-        let id = n.id(a, b);
-        let now = n.now;
-        if restarting {
-            n.nodes[a]
-                .speaker
-                .stop_peer_for_restart(now, id, "upgrade")
-                .expect("peer");
-        } else {
-            n.nodes[a]
-                .speaker
-                .stop_peer(now, id, "retired")
-                .expect("peer");
-        }
-        n.settle();
-        let cause = n.nodes[b].downs.iter().find_map(|(_, d)| match d {
-            Down::Received(m) => Some(m.cause),
-            _ => None,
-        });
-        if restarting {
-            assert_eq!(
-                cause,
-                Some(Cause::Cease(CeaseSubcode::AdministrativeShutdown))
-            );
-            assert_eq!(n.nodes[b].fib.len(), 1, "kept for the restart");
-        } else {
-            assert_eq!(cause, Some(Cause::Cease(CeaseSubcode::HardReset)));
-            assert!(n.nodes[b].fib.is_empty());
-        }
+        n.cut(a, b);
+        n.advance(Duration::from_secs(4));
+        assert!(
+            n.nodes[b].downs.iter().any(|(_, d)| matches!(
+                d,
+                Down::Sent(m) if m.cause == Cause::HoldTimerExpired
+            )),
+            "{:?}",
+            n.nodes[b].downs
+        );
+        assert_eq!(n.nodes[b].fib.len(), usize::from(n_bit), "n_bit {n_bit}");
+        n.advance(Duration::from_secs(30));
+        assert!(n.nodes[b].fib.is_empty(), "restart time over");
     }
 }
 

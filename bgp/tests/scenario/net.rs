@@ -57,6 +57,10 @@ pub struct Net {
     pub wire: Vec<Sent>,
     /// Which node opened each connection.
     pub opened_by: HashMap<ConnId, usize>,
+    /// The prefix length of the subnet every session runs over: 32 makes
+    /// every link point-to-point; 24 puts all nodes on one LAN,
+    /// 10.0.0.0/24, where third-party next hops apply.
+    pub lan: u8,
 }
 
 impl Net {
@@ -69,6 +73,7 @@ impl Net {
             cut: Vec::new(),
             wire: Vec::new(),
             opened_by: HashMap::new(),
+            lan: 32,
         }
     }
 
@@ -280,7 +285,8 @@ impl Net {
                         rx: [Context::modern(); 2],
                     },
                 );
-                let (mine, theirs) = (self.nodes[n].addr, self.nodes[o].addr);
+                let lan = |a: IpAddr| IpNet::new(a, self.lan).expect("prefix length");
+                let (mine, theirs) = (lan(self.nodes[n].addr), lan(self.nodes[o].addr));
                 self.nodes[n]
                     .speaker
                     .handle(now, peer, Input::Connected { conn, local: mine });
