@@ -350,6 +350,48 @@ impl Lab {
         pid
     }
 
+    /// Start `program` in the host's network namespace itself, no `ip
+    /// netns exec` (and no fresh mount namespace) in between: for a daemon
+    /// whose start is timed. Output goes to `log` in the host's directory.
+    pub fn spawn_direct(
+        &mut self,
+        host: &Host,
+        program: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+        log: &str,
+    ) -> u32 {
+        use std::os::unix::process::CommandExt;
+        let log = std::fs::File::create(host.dir.join(log)).expect("log file");
+        let err = log.try_clone().expect("log file");
+        let path = format!("/var/run/netns/{}", host.ns);
+        let ns = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&ns);
+        let mut cmd = Command::new(program);
+        cmd.args(args)
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(err);
+        // SAFETY: between fork and exec the child only calls setns, which is
+        // async-signal-safe, on a descriptor the parent keeps open.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("{}: cannot start {program}: {e}", host.name));
+        drop(ns);
+        let pid = child.id();
+        self.children.push(child);
+        pid
+    }
+
     /// Remember a directory to remove when the lab goes.
     pub fn clean_up(&mut self, dir: PathBuf) {
         self.dirs.push(dir);

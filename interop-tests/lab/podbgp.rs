@@ -24,8 +24,6 @@ pub struct Podbgp {
     pub kubernetes: Option<(String, std::path::PathBuf)>,
     /// Hold time of every session, the Kubernetes mesh's included.
     pub hold_time: u16,
-    /// The running daemon.
-    pid: Option<u32>,
 }
 
 impl Podbgp {
@@ -38,7 +36,6 @@ impl Podbgp {
             snat: None,
             kubernetes: None,
             hold_time: 9,
-            pid: None,
         }
     }
 
@@ -62,7 +59,6 @@ impl Podbgp {
     /// SIGTERM, as a DaemonSet rollout does, and wait (bounded) for the
     /// daemon to be gone.
     pub fn terminate(&mut self) {
-        self.pid = None;
         let pids = self.daemons();
         assert!(
             !pids.is_empty(),
@@ -89,11 +85,21 @@ impl Podbgp {
 
     /// Wait (bounded) for the daemon, told to stop, to be gone.
     pub fn wait_exited(&mut self) {
-        self.pid = None;
         let gone = super::eventually(std::time::Duration::from_secs(10), || {
             self.daemons().is_empty()
         });
         assert!(gone, "podbgp did not exit in {}", self.base.host.name);
+    }
+
+    /// Something accepts connections where the API listens.
+    fn api_listening(&self) -> bool {
+        if self.api_unix {
+            let path = self.base.host.dir.join("api.sock");
+            std::os::unix::net::UnixStream::connect(path).is_ok()
+        } else {
+            let at = std::net::SocketAddr::from(([127, 0, 0, 1], 7179));
+            super::connect_in(&self.base.host, at).is_ok()
+        }
     }
 
     fn api_socket(&self) -> String {
@@ -268,33 +274,27 @@ impl Speaker for Podbgp {
         let path = self.base.host.dir.join("podbgp.toml");
         std::fs::write(&path, self.config()).expect("config written");
         let path = path.to_string_lossy().into_owned();
-        match &self.kubernetes {
-            Some((node, kubeconfig)) => {
-                let node = format!("NODE_NAME={node}");
-                let kubeconfig = format!("KUBECONFIG={}", kubeconfig.display());
-                lab.spawn(
-                    &self.base.host,
-                    &[
-                        "env",
-                        &node,
-                        &kubeconfig,
-                        Self::bin(),
-                        "run",
-                        "--config",
-                        &path,
-                    ],
-                    "podbgp.log",
-                );
-            }
-            None => {
-                lab.spawn(
-                    &self.base.host,
-                    &[Self::bin(), "run", "--config", &path],
-                    "podbgp.log",
-                );
-            }
+        let kubeconfig = self
+            .kubernetes
+            .as_ref()
+            .map(|(node, k)| (node.clone(), k.to_string_lossy().into_owned()));
+        let env: Vec<(&str, &str)> = match &kubeconfig {
+            Some((node, k)) => vec![("NODE_NAME", node.as_str()), ("KUBECONFIG", k.as_str())],
+            None => Vec::new(),
+        };
+        lab.spawn_direct(
+            &self.base.host,
+            Self::bin(),
+            &["run", "--config", &path],
+            &env,
+            "podbgp.log",
+        );
+        // The API is up once `global` answers. Until it listens, look with
+        // a bare connect, not a process that competes with its start.
+        let listening = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !self.api_listening() && std::time::Instant::now() < listening {
+            std::thread::sleep(std::time::Duration::from_millis(20));
         }
-        // The API is up once `global` answers.
         let up = super::eventually(std::time::Duration::from_secs(10), || {
             self.cli(&["global"]).0 == 0
         });

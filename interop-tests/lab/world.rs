@@ -240,8 +240,8 @@ impl World {
             "static",
         ]);
         assert!(out.status.success(), "{out:?}");
-        let started = std::time::Instant::now();
-        podbgp.start(&mut self.lab);
+        // The pods first, their listeners up, so nothing else runs while
+        // podbgp starts (its start is timed by the convergence benchmark).
         let gateway = Ipv4Addr::new(10, cluster.second, index, 1);
         let mut pods = Vec::new();
         for p in [2u8, 3] {
@@ -255,6 +255,15 @@ impl World {
                 .spawn(&pod, &["python3", "-c", super::LISTENER], "listen.log");
             pods.push(pod);
         }
+        for pod in &pods {
+            let at = SocketAddr::from(([127, 0, 0, 1], 8080));
+            let end = std::time::Instant::now() + Duration::from_secs(10);
+            while super::connect_in(pod, at).is_err() && std::time::Instant::now() < end {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        let started = std::time::Instant::now();
+        podbgp.start(&mut self.lab);
         self.nodes.push(Node {
             cluster: c,
             name: name.to_string(),
@@ -312,7 +321,7 @@ impl World {
     }
 
     /// Every prefix every running node should hold: every node's pod
-    /// prefix and the VM's.
+    /// prefix and the VM's; and every node's pod prefix in the VM's kernel.
     pub fn wait_converged(&self) {
         let live = || self.nodes.iter().filter(|n| !n.retired);
         let want: Vec<String> = live()
@@ -334,6 +343,12 @@ impl World {
                 self.lab.logs(&n.host)
             );
         }
+        let vm_routes = || self.vm_host.text(&["ip", "-4", "route", "show"]);
+        let ok = eventually(Duration::from_secs(30), || {
+            let routes = vm_routes();
+            live().all(|n| routes.lines().any(|r| r.starts_with(n.cidr.as_str())))
+        });
+        assert!(ok, "vm: routes {}, want {want:?}", vm_routes());
     }
 
     /// The connectivity matrix from the first pod of node `from`: pod to

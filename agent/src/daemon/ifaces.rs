@@ -109,6 +109,32 @@ pub fn with_prefix(addr: IpAddr) -> IpNet {
         .unwrap_or_else(|| IpNet::from(addr))
 }
 
+/// The MTU of interface `name`, asked of the kernel in this network
+/// namespace (a `/sys` mounted for another namespace would answer for it).
+pub fn mtu_of(name: &str) -> Option<u32> {
+    let bytes = name.as_bytes();
+    if bytes.is_empty() || bytes.len() >= libc::IFNAMSIZ {
+        return None;
+    }
+    // SAFETY: a zeroed ifreq is valid; the name fits with its NUL.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (d, s) in req.ifr_name.iter_mut().zip(bytes) {
+        *d = *s as libc::c_char;
+    }
+    // SAFETY: a plain datagram socket, closed below.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: SIOCGIFMTU reads the name from and writes the MTU into `req`.
+    let rc = unsafe { libc::ioctl(fd, libc::SIOCGIFMTU, &mut req) };
+    // SAFETY: `fd` is ours.
+    unsafe { libc::close(fd) };
+    // SAFETY: on success the kernel filled in the MTU member.
+    let mtu = unsafe { req.ifr_ifru.ifru_mtu };
+    (rc == 0).then_some(mtu).and_then(|m| u32::try_from(m).ok())
+}
+
 /// The first interface that is up and not loopback, with an address.
 pub fn first_interface() -> Option<String> {
     addresses()
@@ -127,6 +153,13 @@ mod tests {
             interface_of(IpAddr::V4(Ipv4Addr::LOCALHOST)).as_deref(),
             Some("lo")
         );
+    }
+
+    #[test]
+    fn the_loopback_mtu_is_read_and_a_missing_interface_has_none() {
+        assert!(mtu_of("lo").is_some_and(|m| m >= 1280));
+        assert_eq!(mtu_of("no-such-if0"), None);
+        assert_eq!(mtu_of(""), None);
     }
 
     #[test]

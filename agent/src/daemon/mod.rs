@@ -4,7 +4,7 @@
 
 mod conn;
 mod ifaces;
-pub use ifaces::{first_interface, interface_of};
+pub use ifaces::{first_interface, interface_of, mtu_of};
 pub mod owner;
 mod sockopt;
 

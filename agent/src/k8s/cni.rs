@@ -80,9 +80,7 @@ pub fn mtu_for(addr: Option<std::net::IpAddr>) -> u32 {
     let name = addr
         .and_then(crate::daemon::interface_of)
         .or_else(crate::daemon::first_interface);
-    name.and_then(|n| std::fs::read_to_string(format!("/sys/class/net/{n}/mtu")).ok())
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(1500)
+    name.and_then(|n| crate::daemon::mtu_of(&n)).unwrap_or(1500)
 }
 
 #[cfg(test)]
