@@ -218,17 +218,18 @@ fn main() {
         // first, then its podbgp (fresh, nothing in its kernel).
         mon.clear();
         let c = k % 2;
-        let i = world.add_node(c, &format!("n{k}"));
+        let i = world.join_node(c, &format!("n{k}"));
         let (host, cidr, t0) = {
             let n = &world.nodes[i];
             (n.host.clone(), n.cidr.clone(), n.started)
         };
         started.take(&mut mon, t0, &targets(c, None), &cidr, true);
+        world.nodes[i].podbgp.wait_up(&world.lab);
+        world.wait_converged();
         mon.clear();
         let t0 = Instant::now();
         api(&host, "POST", "/v1/shutdown", None);
         stopped.take(&mut mon, t0, &targets(c, None), &cidr, false);
-        world.nodes[i].podbgp.wait_exited();
         world.retire(i);
     }
 

@@ -14,8 +14,9 @@
 //! a node while its pod sends a datagram every 25 ms to a pod of the other
 //! cluster loses none (with graceful restart off it lost 6 of 200 when this
 //! was written). A node added to cluster b is
-//! reachable from both clusters and the VM; a node taken away (podbgp
-//! stopped, link cut) leaves every kernel. Needs root, frr and bird2.
+//! reachable from both clusters and the VM; a node that leaves (`podbgp
+//! shutdown`, its link still up) leaves every kernel, the VM's too. Needs
+//! root, frr and bird2.
 
 #[path = "lab/mod.rs"]
 mod lab;
@@ -160,9 +161,21 @@ fn two_clusters_and_a_vm_make_one_flat_network() {
         Some(vm.v4.to_string().as_str())
     );
 
-    // A node goes: its prefix leaves every other kernel.
+    // A node leaves: `podbgp shutdown`, its link still up (its sessions
+    // would carry on without the Ceases); its prefix leaves every other
+    // kernel, the VM's too. Then it goes: stopped, cut, deleted.
     let gone = world.nodes[2].cidr.clone();
-    world.remove_node(2);
+    world.nodes[2].podbgp.shutdown();
+    let vm_has = || {
+        world
+            .vm_host
+            .text(&["ip", "-4", "route", "show", &gone])
+            .contains(gone.as_str())
+    };
+    assert!(
+        eventually(Duration::from_secs(15), || !vm_has()),
+        "vm: {gone} still in the kernel"
+    );
     for (i, n) in world.nodes.iter().enumerate() {
         if i == 2 {
             continue;
@@ -180,4 +193,6 @@ fn two_clusters_and_a_vm_make_one_flat_network() {
             n.podbgp.kernel_routes(false)
         );
     }
+    world.retire(2);
+    world.wait_converged();
 }

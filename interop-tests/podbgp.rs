@@ -20,7 +20,7 @@ use lab::{Advert, Lab, PeerSpec, Speaker};
 
 /// A and B peered, A advertising 10.244.1.0/24, each with `extra` in
 /// its `[global]` section.
-fn pair(lab: &mut Lab, extra: &str) -> (Podbgp, Podbgp, lab::Host) {
+fn pair(lab: &mut Lab, extra: &str) -> (Podbgp, Podbgp, lab::Host, lab::Host) {
     let (ha, hb) = (lab.host("a"), lab.host("b"));
     let mut a = Podbgp::new(&ha, 64512);
     let mut b = Podbgp::new(&hb, 64512);
@@ -34,7 +34,7 @@ fn pair(lab: &mut Lab, extra: &str) -> (Podbgp, Podbgp, lab::Host) {
     a.start(lab);
     b.wait_established(lab, ha.v4.into());
     b.wait_route(lab, "10.244.1.0/24");
-    (a, b, ha)
+    (a, b, ha, hb)
 }
 
 fn stale(b: &Podbgp) -> Option<bool> {
@@ -53,7 +53,7 @@ fn sigterm_closes_quietly_the_peer_keeps_our_routes_and_shutdown_drops_them() {
         return;
     }
     let mut lab = Lab::new("rollout");
-    let (mut a, b, ha) = pair(&mut lab, "");
+    let (mut a, b, ha, hb) = pair(&mut lab, "");
 
     a.terminate();
     let said = lab::eventually(Duration::from_secs(5), || {
@@ -80,6 +80,18 @@ fn sigterm_closes_quietly_the_peer_keeps_our_routes_and_shutdown_drops_them() {
             .is_some_and(|r| r.is_empty())
     });
     assert!(gone, "{}", b.json(&["global", "rib", "10.244.1.0/24"]));
+
+    // A runs on with the session down, for good: B's attempts are refused.
+    let peer = hb.v4.to_string();
+    std::thread::sleep(Duration::from_secs(3));
+    let n = a.json(&["neighbor", &peer]);
+    assert_eq!(n["state"], "Idle", "{n}");
+    assert_eq!(n["admin_down"], true, "{n}");
+    // Until the operator brings it back.
+    let (code, _, err) = a.cli(&["neighbor", &peer, "enable"]);
+    assert_eq!(code, 0, "{err}");
+    b.wait_established(&lab, ha.v4.into());
+    b.wait_route(&lab, "10.244.1.0/24");
 }
 
 #[test]
@@ -88,7 +100,7 @@ fn with_the_n_bit_sigterm_sends_a_cease_that_is_not_a_hard_reset() {
         return;
     }
     let mut lab = Lab::new("rollout-n");
-    let (mut a, b, ha) = pair(&mut lab, "[global.graceful_restart]\nnotification = true");
+    let (mut a, b, ha, _) = pair(&mut lab, "[global.graceful_restart]\nnotification = true");
 
     a.terminate();
     let said = lab::eventually(Duration::from_secs(5), || {

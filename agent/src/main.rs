@@ -62,8 +62,9 @@ enum Command {
     Fib,
     /// The masquerade rules and the no-masquerade set.
     Snat,
-    /// Stop the speaker for good: every peer gets a Cease and drops our
-    /// routes at once (SIGTERM stops it to restart: peers keep them).
+    /// Leave for good: every session ends with a Cease and stays down, so
+    /// peers drop our routes at once; the process runs on until SIGTERM
+    /// (which, alone, stops to restart: peers keep our routes).
     Shutdown,
 }
 

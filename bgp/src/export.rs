@@ -153,6 +153,16 @@ pub fn export(attrs: &PathAttrs, source: &Source, target: &Target) -> Option<Pat
     let ebgp_self = target.ebgp && !third_party(attrs.next_hop_addr(), target);
     let next_hop = if target.next_hop_self || local_self || ebgp_self {
         self_next_hop(attrs.next_hop(), target)?
+    } else if target.ebgp {
+        // A third party's global address; the link-local we hold is for the
+        // link we learned it on, which need not be this peer's (RFC 2545 §3).
+        match attrs.next_hop() {
+            NextHop::V6 { global, .. } => NextHop::V6 {
+                global,
+                link_local: None,
+            },
+            v4 => v4,
+        }
     } else {
         attrs.next_hop()
     };

@@ -185,6 +185,31 @@ fn ebgp_keeps_a_third_party_next_hop_on_the_subnet_it_shares_with_the_peer() {
     // No shared subnet (a multihop peer): ours.
     let out = export(&attrs(vec![]), &from(1, false, false), &target(2, true)).expect("exported");
     assert_eq!(out.next_hop(), ours);
+
+    // IPv6: the third party's global address goes, without the link-local
+    // learned on another link.
+    let list: Vec<PathAttribute> = vec![
+        PathAttribute::new(AttrValue::Origin(bgp::wire::Origin::Igp)),
+        PathAttribute::new(AttrValue::AsPath(AsPath::sequence([65001]))),
+    ];
+    let v6 = PathAttrs::new(
+        &list,
+        NextHop::V6 {
+            global: "fd00::9".parse().expect("v6"),
+            link_local: Some("fe80::9".parse().expect("v6")),
+        },
+    );
+    let mut lan6 = target(2, true);
+    lan6.shared_subnet = Some("fd00::/64".parse().expect("net"));
+    lan6.peer_address = "fd00::2".parse::<Ipv6Addr>().expect("v6").into();
+    let out = export(&v6, &from(1, false, false), &lan6).expect("exported");
+    assert_eq!(
+        out.next_hop(),
+        NextHop::V6 {
+            global: "fd00::9".parse().expect("v6"),
+            link_local: None
+        }
+    );
 }
 
 #[test]

@@ -155,12 +155,20 @@ fn read(host: usize, socket: &OwnedFd, tx: &mpsc::Sender<Change>) {
         let n = unsafe { libc::recv(socket.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
         let at = Instant::now();
         if n < 0 {
-            // ENOBUFS: changes were dropped; the waits that miss them time out.
-            if std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
-                continue;
+            let e = std::io::Error::last_os_error();
+            match e.raw_os_error() {
+                Some(libc::EINTR) => continue,
+                // Changes were dropped: the waits that miss them time out
+                // and count as missed.
+                Some(libc::ENOBUFS) => {
+                    eprintln!("route monitor {host}: {e}");
+                    continue;
+                }
+                _ => {
+                    eprintln!("route monitor {host}: {e}; stopped");
+                    return;
+                }
             }
-            eprintln!("route monitor {host}: {}", std::io::Error::last_os_error());
-            continue;
         }
         for (prefix, added) in parse(&buf[..n as usize]) {
             let change = Change {

@@ -39,6 +39,64 @@ impl Podbgp {
         }
     }
 
+    /// Write the config and start `podbgp run`; returns at once.
+    pub fn spawn(&mut self, lab: &mut Lab) {
+        let path = self.base.host.dir.join("podbgp.toml");
+        std::fs::write(&path, self.config()).expect("config written");
+        let path = path.to_string_lossy().into_owned();
+        let kubeconfig = self
+            .kubernetes
+            .as_ref()
+            .map(|(node, k)| (node.clone(), k.to_string_lossy().into_owned()));
+        let env: Vec<(&str, &str)> = match &kubeconfig {
+            Some((node, k)) => vec![("NODE_NAME", node.as_str()), ("KUBECONFIG", k.as_str())],
+            None => Vec::new(),
+        };
+        lab.spawn_direct(
+            &self.base.host,
+            Self::bin(),
+            &["run", "--config", &path],
+            &env,
+            "podbgp.log",
+        );
+    }
+
+    /// Wait (bounded) for the started daemon's API, then originate what
+    /// needs attributes.
+    pub fn wait_up(&self, lab: &Lab) {
+        // The API is up once `global` answers. Until it listens, look with
+        // a bare connect, not a process that competes with its start.
+        let listening = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !self.api_listening() && std::time::Instant::now() < listening {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let up = super::eventually(std::time::Duration::from_secs(10), || {
+            self.cli(&["global"]).0 == 0
+        });
+        assert!(up, "podbgp did not start\n{}", lab.logs(&self.base.host));
+        // Attributes on originated routes go through `global rib add`.
+        for a in self
+            .base
+            .adverts
+            .iter()
+            .filter(|a| a.med.is_some() || !a.communities.is_empty())
+        {
+            let mut args = vec!["global", "rib", "add", a.prefix.as_str()];
+            let med = a.med.map(|m| m.to_string());
+            if let Some(m) = &med {
+                args.extend(["med", m.as_str()]);
+            }
+            for c in &a.communities {
+                args.extend(["community", c.as_str()]);
+            }
+            for c in &a.large_communities {
+                args.extend(["large-community", c.as_str()]);
+            }
+            let (code, _, err) = self.cli(&args);
+            assert_eq!(code, 0, "global rib add: {err}");
+        }
+    }
+
     /// The daemon's processes. `ip netns exec` may run it as a child of
     /// its own, so it is found by name in the host's namespace.
     fn daemons(&self) -> Vec<i32> {
@@ -75,20 +133,11 @@ impl Podbgp {
         assert!(gone, "podbgp did not stop on SIGTERM");
     }
 
-    /// `podbgp shutdown`: stop for good, and wait (bounded) for the daemon
-    /// to be gone.
+    /// `podbgp shutdown`: every session ends with a Cease and stays down;
+    /// the daemon runs on.
     pub fn shutdown(&mut self) {
         let (code, out, err) = self.cli(&["shutdown"]);
         assert_eq!(code, 0, "podbgp shutdown: {out}{err}");
-        self.wait_exited();
-    }
-
-    /// Wait (bounded) for the daemon, told to stop, to be gone.
-    pub fn wait_exited(&mut self) {
-        let gone = super::eventually(std::time::Duration::from_secs(10), || {
-            self.daemons().is_empty()
-        });
-        assert!(gone, "podbgp did not exit in {}", self.base.host.name);
     }
 
     /// Something accepts connections where the API listens.
@@ -271,55 +320,8 @@ impl Speaker for Podbgp {
     }
 
     fn start(&mut self, lab: &mut Lab) {
-        let path = self.base.host.dir.join("podbgp.toml");
-        std::fs::write(&path, self.config()).expect("config written");
-        let path = path.to_string_lossy().into_owned();
-        let kubeconfig = self
-            .kubernetes
-            .as_ref()
-            .map(|(node, k)| (node.clone(), k.to_string_lossy().into_owned()));
-        let env: Vec<(&str, &str)> = match &kubeconfig {
-            Some((node, k)) => vec![("NODE_NAME", node.as_str()), ("KUBECONFIG", k.as_str())],
-            None => Vec::new(),
-        };
-        lab.spawn_direct(
-            &self.base.host,
-            Self::bin(),
-            &["run", "--config", &path],
-            &env,
-            "podbgp.log",
-        );
-        // The API is up once `global` answers. Until it listens, look with
-        // a bare connect, not a process that competes with its start.
-        let listening = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while !self.api_listening() && std::time::Instant::now() < listening {
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        let up = super::eventually(std::time::Duration::from_secs(10), || {
-            self.cli(&["global"]).0 == 0
-        });
-        assert!(up, "podbgp did not start\n{}", lab.logs(&self.base.host));
-        // Attributes on originated routes go through `global rib add`.
-        for a in self
-            .base
-            .adverts
-            .iter()
-            .filter(|a| a.med.is_some() || !a.communities.is_empty())
-        {
-            let mut args = vec!["global", "rib", "add", a.prefix.as_str()];
-            let med = a.med.map(|m| m.to_string());
-            if let Some(m) = &med {
-                args.extend(["med", m.as_str()]);
-            }
-            for c in &a.communities {
-                args.extend(["community", c.as_str()]);
-            }
-            for c in &a.large_communities {
-                args.extend(["large-community", c.as_str()]);
-            }
-            let (code, _, err) = self.cli(&args);
-            assert_eq!(code, 0, "global rib add: {err}");
-        }
+        self.spawn(lab);
+        self.wait_up(lab);
     }
 
     fn shutdown_peer(&self, peer: IpAddr) {

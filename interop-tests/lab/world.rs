@@ -172,6 +172,9 @@ impl World {
         for (c, n, h) in hosts {
             world.start_node(c, &n, h);
         }
+        for n in &world.nodes {
+            n.podbgp.wait_up(&world.lab);
+        }
         world.wait_converged();
         world
     }
@@ -218,9 +221,11 @@ impl World {
     }
 
     /// Register node `name` of cluster `c` on `host` with the API server,
-    /// start its podbgp, attach its two pods.
+    /// attach its two pods, start its podbgp (returning at once: see
+    /// [`Podbgp::wait_up`]).
     fn start_node(&mut self, c: usize, name: &str, host: Host) -> usize {
-        let index = self.nodes.iter().filter(|n| n.cluster == c).count() as u8;
+        let index = self.nodes.iter().filter(|n| n.cluster == c).count();
+        let index = u8::try_from(index).expect("at most 255 nodes in a cluster");
         let cluster = &self.clusters[c];
         let cidr = format!("10.{}.{index}.0/24", cluster.second);
         cluster.put(name, &host.v4.to_string(), &cidr);
@@ -263,7 +268,7 @@ impl World {
             }
         }
         let started = std::time::Instant::now();
-        podbgp.start(&mut self.lab);
+        podbgp.spawn(&mut self.lab);
         self.nodes.push(Node {
             cluster: c,
             name: name.to_string(),
@@ -277,8 +282,18 @@ impl World {
         self.nodes.len() - 1
     }
 
-    /// Add a node to cluster `c`; returns its index in `nodes`.
+    /// Add a node to cluster `c` and wait until every kernel has its
+    /// prefix; returns its index in `nodes`.
     pub fn add_node(&mut self, c: usize, name: &str) -> usize {
+        let i = self.join_node(c, name);
+        self.nodes[i].podbgp.wait_up(&self.lab);
+        self.wait_converged();
+        i
+    }
+
+    /// Add a node to cluster `c`, returning as soon as its podbgp is
+    /// started (`Node::started`), with nothing else running meanwhile.
+    pub fn join_node(&mut self, c: usize, name: &str) -> usize {
         let host = self.lab.host(&format!("{}-{name}", self.clusters[c].name));
         // The route server is told of it as an operator would.
         let asn = self.clusters[c].asn;
@@ -298,26 +313,39 @@ impl World {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let out = self.rs_host.exec(&args);
         assert!(out.status.success(), "{out:?}");
-        let i = self.start_node(c, name, host);
-        self.wait_converged();
-        i
+        self.start_node(c, name, host)
     }
 
-    /// Take node `i` away for good: its podbgp shut down (`podbgp
-    /// shutdown`: a Cease, so every peer, the route server included, drops
-    /// its routes at once), its link cut, its Node deleted.
+    /// Take node `i` away for good: `podbgp shutdown` (a Cease, so every
+    /// peer, the route server included, drops its routes at once), then
+    /// what [`World::retire`] does.
     pub fn remove_node(&mut self, i: usize) {
         self.nodes[i].podbgp.shutdown();
         self.retire(i);
     }
 
-    /// What is left of taking node `i` away once its podbgp stopped: its
-    /// link cut, its Node deleted.
+    /// The rest of taking node `i` away, as an operator would once its
+    /// routes are gone: its podbgp stopped, its link cut, its Node deleted,
+    /// the route server's neighbor removed.
     pub fn retire(&mut self, i: usize) {
         let n = &mut self.nodes[i];
         n.retired = true;
+        n.podbgp.terminate();
         self.lab.cut(&n.host);
         self.clusters[n.cluster].delete(&n.name);
+        let no = format!("no neighbor {}", n.host.v4);
+        let out = self.rs_host.exec(&[
+            "vtysh",
+            "-N",
+            &self.rs_host.ns,
+            "-c",
+            "configure terminal",
+            "-c",
+            "router bgp 65000",
+            "-c",
+            &no,
+        ]);
+        assert!(out.status.success(), "{out:?}");
     }
 
     /// Every prefix every running node should hold: every node's pod

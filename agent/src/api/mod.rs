@@ -236,16 +236,16 @@ async fn rib_add(
     }
 }
 
-/// Stop the speaker for good: every peer drops our routes at once. The
-/// answer comes once the Ceases are out; the daemon then exits.
+/// Leave for good: every session ends with a Cease and stays down, so
+/// every peer drops our routes at once. The answer comes once the Ceases
+/// are handed to the connections; the process runs on until SIGTERM.
 async fn shutdown(State(Api { owner: o, .. }): State<Api>) -> Response {
     let (done, wait) = oneshot::channel();
-    let stop = crate::daemon::owner::Stop::ForGood { done };
-    if o.send(Command::Shutdown(stop)).await.is_err() || wait.await.is_err() {
+    if o.send(Command::Retire { done }).await.is_err() || wait.await.is_err() {
         return failure(StatusCode::SERVICE_UNAVAILABLE, "the speaker is gone");
     }
     Json(model::Done {
-        done: "stopped: every peer was sent a Cease".into(),
+        done: "left for good: every session ended with a Cease and stays down".into(),
     })
     .into_response()
 }

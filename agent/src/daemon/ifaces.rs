@@ -99,13 +99,16 @@ pub fn interface_of(addr: IpAddr) -> Option<String> {
         .map(|a| a.name)
 }
 
-/// `addr` with the prefix length of the interface holding it; a host
-/// prefix when no interface that is up holds it.
+/// `addr` with the prefix length of the interface holding it (the widest,
+/// when several hold it: a /32 copy on a dummy interface says nothing of
+/// the network); a host prefix when no interface that is up holds it.
 pub fn with_prefix(addr: IpAddr) -> IpNet {
     addresses()
         .into_iter()
-        .find(|a| a.addr == addr)
-        .and_then(|a| IpNet::new(addr, a.prefix_len).ok())
+        .filter(|a| a.addr == addr)
+        .map(|a| a.prefix_len)
+        .min()
+        .and_then(|len| IpNet::new(addr, len).ok())
         .unwrap_or_else(|| IpNet::from(addr))
 }
 

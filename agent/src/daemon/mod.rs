@@ -441,11 +441,6 @@ pub async fn run(mut settings: Settings) -> Result<(), String> {
     info!(asn = g.asn, %router_id, peers = peers.len(), "podbgp running");
     match owner.run().await {
         owner::Ended::Restart => Ok(()),
-        owner::Ended::ForGood => {
-            // Stopped through the API: let its answer go out.
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            Ok(())
-        }
         owner::Ended::Failed(error) => Err(error),
     }
 }

@@ -62,6 +62,12 @@ pub enum Command {
     },
     /// Close every session, let them flush, and stop.
     Shutdown(Stop),
+    /// Leave for good (`podbgp shutdown`): every session ends with a Cease
+    /// and stays down, so every peer drops our routes at once; the process
+    /// goes on (a supervisor would only start it again) until SIGTERM.
+    Retire {
+        done: oneshot::Sender<()>,
+    },
 }
 
 /// How the speaker stops; `done` hears when the sessions are closed.
@@ -69,9 +75,6 @@ pub enum Stop {
     /// To come back (SIGTERM, a DaemonSet rollout): peers that help with
     /// graceful restart keep our routes until we are back.
     Restart { done: oneshot::Sender<()> },
-    /// For good (`podbgp shutdown`): a Cease every peer takes as the end of
-    /// our routes, which leave every peer at once.
-    ForGood { done: oneshot::Sender<()> },
     /// A part of the daemon could not start: stop as for a restart (the
     /// supervisor will try again) and exit with this error.
     Failed { error: String },
@@ -80,7 +83,6 @@ pub enum Stop {
 /// How [`Owner::run`] ended.
 pub enum Ended {
     Restart,
-    ForGood,
     Failed(String),
 }
 
@@ -118,6 +120,8 @@ pub struct Owner {
     /// Shutting down: connections closed are kept, so their last
     /// NOTIFICATION is flushed before the process ends.
     stopping: Option<Vec<ConnHandle>>,
+    /// Left for good: every session stays down, new peers included.
+    retired: bool,
 }
 
 impl Owner {
@@ -143,6 +147,7 @@ impl Owner {
             k8s_advertised: Vec::new(),
             mesh: HashMap::new(),
             stopping: None,
+            retired: false,
         }
     }
 
@@ -159,9 +164,11 @@ impl Owner {
 
     pub fn add_peer(&mut self, settings: PeerSettings) -> Result<PeerId, String> {
         let now = Instant::now().into_std();
+        let mut config = settings.config.clone();
+        config.admin_down |= self.retired;
         let id = self
             .speaker
-            .add_peer(now, settings.config.clone())
+            .add_peer(now, config)
             .map_err(|e| e.to_string())?;
         self.peers.insert(
             id,
@@ -177,7 +184,6 @@ impl Owner {
         self.peers.get(&id).map(|r| &r.settings)
     }
 
-    /// Run until shut down.
     /// Run until told to stop; says how it ended.
     pub async fn run(mut self) -> Ended {
         loop {
@@ -280,6 +286,10 @@ impl Owner {
             Command::NextHop { addr, reach } => self.speaker.set_next_hop(addr, reach),
             Command::Kubernetes { advertise, peers } => self.kubernetes(advertise, peers),
             Command::Shutdown(stop) => return Some(stop),
+            Command::Retire { done } => {
+                self.retire(now);
+                let _ = done.send(());
+            }
         }
         None
     }
@@ -457,6 +467,21 @@ impl Owner {
         }
     }
 
+    /// End every session with a Cease, for good: peers drop our routes.
+    fn retire(&mut self, now: std::time::Instant) {
+        info!("leaving for good: Cease to every peer; sessions stay down until restarted");
+        self.retired = true;
+        let ids: Vec<PeerId> = self.peers.keys().copied().collect();
+        for id in ids {
+            let _ = self
+                .speaker
+                .stop_peer(now, id, "podbgp is leaving for good");
+        }
+        for action in self.speaker.poll(now) {
+            self.carry(action);
+        }
+    }
+
     pub(crate) fn name(&self, peer: PeerId) -> String {
         self.speaker
             .status(peer)
@@ -470,21 +495,13 @@ impl Owner {
         let ids: Vec<PeerId> = self.peers.keys().copied().collect();
         let (done, ended) = match stop {
             Stop::Restart { done } => (Some(done), Ended::Restart),
-            Stop::ForGood { done } => (Some(done), Ended::ForGood),
             Stop::Failed { error } => (None, Ended::Failed(error)),
         };
-        if matches!(ended, Ended::ForGood) {
-            info!("shutting down for good: Cease to every peer");
-            for &id in &ids {
-                let _ = self.speaker.stop_peer(now, id, "podbgp is shutting down");
-            }
-        } else {
-            info!("shutting down to restart: peers keep our routes meanwhile");
-            for &id in &ids {
-                let _ = self
-                    .speaker
-                    .stop_peer_for_restart(now, id, "podbgp is restarting");
-            }
+        info!("shutting down to restart: peers keep our routes meanwhile");
+        for &id in &ids {
+            let _ = self
+                .speaker
+                .stop_peer_for_restart(now, id, "podbgp is restarting");
         }
         for action in self.speaker.poll(now) {
             self.carry(action);

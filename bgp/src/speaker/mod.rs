@@ -334,9 +334,10 @@ impl Speaker {
         Ok(())
     }
 
-    /// Close the session as [`Speaker::stop_peer`] does, because this
-    /// speaker is going away to restart: never as a Hard Reset, so a peer
-    /// with graceful restart keeps our routes until we are back.
+    /// Close the session, because this speaker is going away to restart,
+    /// so that a peer with graceful restart keeps our routes until we are
+    /// back: with no NOTIFICATION at all, or with the N-bit on both sides a
+    /// Cease that is never a Hard Reset (see [`Event::StopForRestart`]).
     pub fn stop_peer_for_restart(
         &mut self,
         now: Instant,
