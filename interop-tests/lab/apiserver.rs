@@ -305,10 +305,16 @@ fn same(node: &Value, ips: &[String], cidrs: &[String], annotations: &Value) -> 
         && &node["metadata"]["annotations"] == annotations
 }
 
+/// A CA certificate of the lab's own (self-signed, its key thrown away),
+/// PEM in base64: a Pod's in-cluster config always names its cluster's CA,
+/// and with one named the client does not load the machine's trust store
+/// at start. The lab's API servers speak plain HTTP: it never verifies.
+const LAB_CA: &str = "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUJsekNDQVQyZ0F3SUJBZ0lVVzRYbGJ1dEtubmN2RWJiVE5TbERJOXRjdkpVd0NnWUlLb1pJemowRUF3SXcKSURFZU1Cd0dBMVVFQXd3VmNHOWtZbWR3SUd4aFlpQmpiSFZ6ZEdWeUlFTkJNQ0FYRFRJMk1URXlNVEUxTVRjeApNbG9ZRHpJeE1qWXhNREk0TVRVeE56RXlXakFnTVI0d0hBWURWUVFEREJWd2IyUmlaM0FnYkdGaUlHTnNkWE4wClpYSWdRMEV3V1RBVEJnY3Foa2pPUFFJQkJnZ3Foa2pPUFFNQkJ3TkNBQVNWR3FBYU40enBxamRoNGtOVmZOK08KN2J1WmZmU1NLOC9FTHA2VDNHb1E5VDVRNEUrS3FtVEs2OHRVVXpoL0VqWkNweWtQbU9kcGR6VnA1RHRSK2t6RwpvMU13VVRBZEJnTlZIUTRFRmdRVVU5Nkxaa3A4KzF1UkUrSE8zNE9TNmFaKzE4b3dId1lEVlIwakJCZ3dGb0FVClU5Nkxaa3A4KzF1UkUrSE8zNE9TNmFaKzE4b3dEd1lEVlIwVEFRSC9CQVV3QXdFQi96QUtCZ2dxaGtqT1BRUUQKQWdOSUFEQkZBaUJzTGovVmRjd2pnMWtDYXhWeUgvUHJIdlBQb1NzcG5FV2ZDTlFuWkpCakt3SWhBUHpsTXpTaQozdExleUxlNUNzNTZlNThPb21CYUg3Y1d3SDJuc3o2SEZNTXAKLS0tLS1FTkQgQ0VSVElGSUNBVEUtLS0tLQo=";
+
 /// A kubeconfig for a client of the server at `server` (`http://ADDR`).
 pub fn kubeconfig(server: &str) -> String {
     format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: lab\n  cluster:\n    server: {server}\n\
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: lab\n  cluster:\n    server: {server}\n    certificate-authority-data: {LAB_CA}\n\
          users:\n- name: lab\n  user:\n    token: lab-token\n\
          contexts:\n- name: lab\n  context:\n    cluster: lab\n    user: lab\ncurrent-context: lab\n"
     )
