@@ -19,7 +19,9 @@
 //!
 //! Each line gives p50, p99 and max over the trials, for the other nodes and
 //! for the VM (BIRD, behind the route server). Environment: TRIALS (prefix
-//! trials, default 200), NODE_TRIALS (default 40), CUT_TRIALS (default 10).
+//! trials, default 200), NODE_TRIALS (default 40), CUT_TRIALS (default 10),
+//! VERBOSE (every trial's per-kernel times), KEEP_LAB=SECONDS (the lab
+//! stays up that long at the end, to look at).
 
 #[path = "lab/mod.rs"]
 mod lab;

@@ -389,6 +389,26 @@ fn gr_peer(n: &mut Net, x: usize, y: usize) {
     n.peer(x, y, |c| c.session.graceful_restart = Some(120));
 }
 
+/// A and B peered both ways with graceful restart (this restart time),
+/// with or without the N-bit, at this hold time; B holds A's
+/// 10.244.1.0/24.
+fn gr_pair(n_bit: bool, restart_time: u16, hold_time: u16) -> (Net, usize, usize) {
+    let mut n = Net::new();
+    let a = n.node_with(1, gr_node(1, None));
+    let b = n.node_with(2, gr_node(2, None));
+    for (x, y) in [(a, b), (b, a)] {
+        n.peer(x, y, |c| {
+            c.session.graceful_restart = Some(restart_time);
+            c.session.gr_notification = n_bit;
+            c.session.hold_time = hold_time;
+        });
+    }
+    originate(&mut n, a, "10.244.1.0/24");
+    n.advance(Duration::from_secs(1));
+    assert_eq!(n.nodes[b].fib.len(), 1);
+    (n, a, b)
+}
+
 // A -- B with graceful restart (RFC 4724). B's process dies: A keeps B's
 // routes, stale, in its FIB. B comes back announcing only one of its two
 // prefixes: A's End-of-RIB from B sweeps the other.
@@ -573,18 +593,7 @@ fn the_initial_table_is_packed_into_few_updates() {
 fn shutdown_drops_routes_but_stopping_to_restart_keeps_them() {
     for n_bit in [true, false] {
         for restarting in [false, true] {
-            let mut n = Net::new();
-            let a = n.node_with(1, gr_node(1, None));
-            let b = n.node_with(2, gr_node(2, None));
-            for (x, y) in [(a, b), (b, a)] {
-                n.peer(x, y, |c| {
-                    c.session.graceful_restart = Some(120);
-                    c.session.gr_notification = n_bit;
-                });
-            }
-            originate(&mut n, a, "10.244.1.0/24");
-            n.advance(Duration::from_secs(1));
-            assert_eq!(n.nodes[b].fib.len(), 1);
+            let (mut n, a, b) = gr_pair(n_bit, 120, 90);
             let id = n.id(a, b);
             let now = n.now;
             if restarting {
@@ -634,19 +643,7 @@ fn shutdown_drops_routes_but_stopping_to_restart_keeps_them() {
 #[test]
 fn a_hold_timer_expiry_drops_routes_unless_the_n_bit_keeps_them() {
     for n_bit in [false, true] {
-        let mut n = Net::new();
-        let a = n.node_with(1, gr_node(1, None));
-        let b = n.node_with(2, gr_node(2, None));
-        for (x, y) in [(a, b), (b, a)] {
-            n.peer(x, y, |c| {
-                c.session.graceful_restart = Some(30);
-                c.session.gr_notification = n_bit;
-                c.session.hold_time = 3;
-            });
-        }
-        originate(&mut n, a, "10.244.1.0/24");
-        n.advance(Duration::from_secs(1));
-        assert_eq!(n.nodes[b].fib.len(), 1);
+        let (mut n, a, b) = gr_pair(n_bit, 30, 3);
         n.cut(a, b);
         n.advance(Duration::from_secs(4));
         assert!(
