@@ -42,6 +42,14 @@ fn stale(b: &Podbgp) -> Option<bool> {
     rib[0]["paths"][0]["stale"].as_bool()
 }
 
+/// A starts again: the session is back and B's copy of A's route fresh.
+fn back(lab: &mut Lab, a: &mut Podbgp, b: &Podbgp, ha: &lab::Host) {
+    a.start(lab);
+    b.wait_established(lab, ha.v4.into());
+    let fresh = lab::eventually(Duration::from_secs(10), || stale(b) == Some(false));
+    assert!(fresh, "{}", lab.logs(ha));
+}
+
 fn last_error(b: &Podbgp, a: &lab::Host) -> String {
     let n = b.json(&["neighbor", &a.v4.to_string()]);
     n["last_error"].as_str().unwrap_or_default().to_string()
@@ -62,10 +70,7 @@ fn sigterm_closes_quietly_the_peer_keeps_our_routes_and_shutdown_drops_them() {
     assert!(said, "{}\n{}", last_error(&b, &ha), lab.logs(&ha));
     assert_eq!(stale(&b), Some(true), "kept, marked stale");
 
-    a.start(&mut lab);
-    b.wait_established(&lab, ha.v4.into());
-    let fresh = lab::eventually(Duration::from_secs(10), || stale(&b) == Some(false));
-    assert!(fresh, "{}", lab.logs(&ha));
+    back(&mut lab, &mut a, &b, &ha);
 
     // Retired: B hears a Cease and drops A's route at once.
     a.shutdown();
@@ -110,10 +115,7 @@ fn with_the_n_bit_sigterm_sends_a_cease_that_is_not_a_hard_reset() {
     assert!(said, "{}\n{}", last_error(&b, &ha), lab.logs(&ha));
     assert_eq!(stale(&b), Some(true), "kept, marked stale");
 
-    a.start(&mut lab);
-    b.wait_established(&lab, ha.v4.into());
-    let fresh = lab::eventually(Duration::from_secs(10), || stale(&b) == Some(false));
-    assert!(fresh, "{}", lab.logs(&ha));
+    back(&mut lab, &mut a, &b, &ha);
 
     // Retired: with the N-bit, the Cease goes as a Hard Reset.
     a.shutdown();
