@@ -5,6 +5,7 @@ mod api;
 mod cli;
 mod daemon;
 mod fib;
+mod ifaces;
 mod k8s;
 mod metrics;
 mod settings;

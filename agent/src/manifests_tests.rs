@@ -180,10 +180,38 @@ fn check_daemonset(ds: &DaemonSet) {
 
 fn check_role(role: &ClusterRole) {
     let rules = role.rules.as_ref().expect("rules");
-    assert_eq!(rules.len(), 1, "nodes only");
-    let r = &rules[0];
-    assert_eq!(r.resources.as_deref(), Some(&["nodes".to_string()][..]));
-    assert_eq!(r.verbs, ["get", "list", "watch"]);
+    let granted: Vec<(String, String, Vec<String>)> = rules
+        .iter()
+        .flat_map(|r| {
+            let groups = r.api_groups.clone().unwrap_or_default();
+            let resources = r.resources.clone().unwrap_or_default();
+            groups.into_iter().flat_map(move |g| {
+                let verbs = r.verbs.clone();
+                resources
+                    .clone()
+                    .into_iter()
+                    .map(move |res| (g.clone(), res, verbs.clone()))
+            })
+        })
+        .collect();
+    // Exactly what podbgp reads, and nothing written.
+    let want = [
+        ("", "nodes", &["get", "list", "watch"][..]),
+        ("", "services", &["list", "watch"][..]),
+        ("discovery.k8s.io", "endpointslices", &["list", "watch"][..]),
+        ("networking.k8s.io", "servicecidrs", &["list", "watch"][..]),
+    ];
+    let want: Vec<(String, String, Vec<String>)> = want
+        .iter()
+        .map(|(g, r, v)| {
+            (
+                g.to_string(),
+                r.to_string(),
+                v.iter().map(|s| s.to_string()).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(granted, want);
 }
 
 #[test]

@@ -31,6 +31,11 @@ struct PeerFamily {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabel {
+    kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct FamilyLabel {
     pub family: String,
 }
@@ -45,6 +50,7 @@ pub struct Metrics {
     updates_sent: Family<PeerLabel, Counter>,
     pub fib_routes: Family<FamilyLabel, Gauge>,
     pub fib_install_errors: Counter,
+    service_routes: Family<KindLabel, Gauge>,
     /// The first routing pass is in the kernel (or there is no kernel FIB).
     pub fib_ready: AtomicBool,
     ready: AtomicBool,
@@ -64,6 +70,7 @@ impl Metrics {
             updates_sent: Family::default(),
             fib_routes: Family::default(),
             fib_install_errors: Counter::default(),
+            service_routes: Family::default(),
             fib_ready: AtomicBool::new(true),
             ready: AtomicBool::new(false),
             known: Mutex::new(HashMap::new()),
@@ -109,6 +116,11 @@ impl Metrics {
             "Kernel route writes that failed",
             m.fib_install_errors.clone(),
         );
+        registry.register(
+            "service_routes",
+            "Service routes this node originates, by kind (a prefix of two kinds counts in both)",
+            m.service_routes.clone(),
+        );
         *m.registry.lock().unwrap_or_else(|e| e.into_inner()) = registry;
         m
     }
@@ -123,6 +135,15 @@ impl Metrics {
         self.updates_sent
             .get_or_create(&PeerLabel { peer: peer.into() })
             .inc();
+    }
+
+    /// How many service routes of each kind this node originates.
+    pub fn set_service_routes(&self, counts: impl IntoIterator<Item = (&'static str, usize)>) {
+        for (kind, n) in counts {
+            self.service_routes
+                .get_or_create(&KindLabel { kind: kind.into() })
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
     }
 
     /// Bring the gauges in line with the speaker.

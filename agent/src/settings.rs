@@ -175,6 +175,11 @@ pub struct Neighbor {
     /// `ipv4`, `ipv6`.
     #[serde(default = "default_families")]
     pub families: Vec<String>,
+    /// Offer to receive several paths per prefix (ADD-PATH, RFC 7911): a
+    /// route server that sends them all gives every node of an anycast
+    /// prefix as a next hop (multipath).
+    #[serde(default)]
+    pub add_path_receive: bool,
 }
 
 impl Neighbor {
@@ -200,6 +205,7 @@ impl Neighbor {
             import: Vec::new(),
             mrai: 0,
             families: default_families(),
+            add_path_receive: false,
         }
     }
 }
@@ -260,6 +266,30 @@ pub struct Kubernetes {
     /// Hold time of the mesh sessions: how soon a node cut off is noticed.
     #[serde(default = "default_mesh_hold")]
     pub hold_time: u16,
+    /// The cluster's service ranges, in place of its ServiceCIDR objects
+    /// (and for API servers that have none, before Kubernetes 1.33).
+    #[serde(default)]
+    pub service_cidrs: Vec<IpNet>,
+    /// Advertise the service ranges from every node (anycast).
+    #[serde(default = "yes")]
+    pub advertise_service_ranges: bool,
+    /// Advertise each Service's `spec.externalIPs`. Off by default: any user
+    /// who may create a Service can write any address there.
+    #[serde(default)]
+    pub advertise_external_ips: bool,
+    /// Advertise each Service's `status.loadBalancer.ingress[].ip`.
+    #[serde(default = "yes")]
+    pub advertise_load_balancer_ips: bool,
+    /// Advertise the ClusterIPs of `internalTrafficPolicy: Local` Services
+    /// from the nodes holding a ready endpoint.
+    #[serde(default = "yes")]
+    pub advertise_local_cluster_ips: bool,
+    /// Communities (`ASN:VALUE`, `no-export`, `no-advertise`) on service routes.
+    #[serde(default)]
+    pub service_communities: Vec<String>,
+    /// Large communities (`A:B:C`) on service routes.
+    #[serde(default)]
+    pub service_large_communities: Vec<String>,
 }
 
 impl Default for Kubernetes {
@@ -270,6 +300,13 @@ impl Default for Kubernetes {
             cni: true,
             cni_dir: default_cni_dir(),
             hold_time: default_mesh_hold(),
+            service_cidrs: Vec::new(),
+            advertise_service_ranges: true,
+            advertise_external_ips: false,
+            advertise_load_balancer_ips: true,
+            advertise_local_cluster_ips: true,
+            service_communities: Vec::new(),
+            service_large_communities: Vec::new(),
         }
     }
 }
@@ -386,6 +423,9 @@ impl Settings {
             .with_list_parse_key("global.listen_addresses")
             .with_list_parse_key("fib.accept")
             .with_list_parse_key("snat.no_masquerade")
+            .with_list_parse_key("kubernetes.service_cidrs")
+            .with_list_parse_key("kubernetes.service_communities")
+            .with_list_parse_key("kubernetes.service_large_communities")
             .source(Some(env));
         let raw = config::Config::builder()
             .add_source(config::File::from_str(&text, format))
@@ -441,6 +481,7 @@ impl Settings {
                 "must be 0 or at least 3 seconds (RFC 4271 §4.2)",
             ));
         }
+        self.check_kubernetes()?;
         let mut seen = Vec::new();
         for (i, n) in self.neighbors.iter().enumerate() {
             let key = |k: &str| format!("neighbor[{i}].{k}");
@@ -522,6 +563,57 @@ impl Settings {
         if let Some(f) = &self.log.format {
             if f != "text" && f != "json" {
                 return Err(bad("log.format", f, "expected text or json"));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_kubernetes(&self) -> Result<(), SettingsError> {
+        let k = &self.kubernetes;
+        for (i, c) in k.service_cidrs.iter().enumerate() {
+            if c.trunc() != *c {
+                let key = format!("kubernetes.service_cidrs[{i}]");
+                return Err(bad(
+                    &key,
+                    c,
+                    &format!("host bits set; did you mean {}?", c.trunc()),
+                ));
+            }
+        }
+        for fam in [true, false] {
+            if k.service_cidrs
+                .iter()
+                .filter(|c| c.addr().is_ipv4() == fam)
+                .count()
+                > 1
+            {
+                return Err(bad(
+                    "kubernetes.service_cidrs",
+                    format!(
+                        "{:?}",
+                        k.service_cidrs
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                    ),
+                    "at most one range per family, as a cluster has",
+                ));
+            }
+        }
+        for (i, c) in k.service_communities.iter().enumerate() {
+            if c.parse::<bgp::wire::Community>().is_err() {
+                let key = format!("kubernetes.service_communities[{i}]");
+                return Err(bad(
+                    &key,
+                    c,
+                    "expected ASN:VALUE, no-export or no-advertise",
+                ));
+            }
+        }
+        for (i, c) in k.service_large_communities.iter().enumerate() {
+            if c.parse::<bgp::wire::LargeCommunity>().is_err() {
+                let key = format!("kubernetes.service_large_communities[{i}]");
+                return Err(bad(&key, c, "expected A:B:C"));
             }
         }
         Ok(())

@@ -152,6 +152,21 @@ fn bad_values_are_named_with_their_key() {
         (
             "[global]\nasn = 1\n[[neighbor]]\naddress = \"10.0.0.2\"\nasn = 2\nttl_security = true\npassive = true\n[[neighbor]]\naddress = \"10.0.0.3\"\nasn = 3\n",
             "neighbor[0].passive",
+        ),        (
+            "[global]\nasn = 1\n[kubernetes]\nservice_cidrs = [\"10.96.0.1/16\"]\n",
+            "kubernetes.service_cidrs[0]",
+        ),
+        (
+            "[global]\nasn = 1\n[kubernetes]\nservice_cidrs = [\"10.96.0.0/16\", \"10.97.0.0/16\"]\n",
+            "kubernetes.service_cidrs",
+        ),
+        (
+            "[global]\nasn = 1\n[kubernetes]\nservice_communities = [\"65536:1\"]\n",
+            "kubernetes.service_communities[0]",
+        ),
+        (
+            "[global]\nasn = 1\n[kubernetes]\nservice_large_communities = [\"1:2\"]\n",
+            "kubernetes.service_large_communities[0]",
         ),
     ];
     for (text, key) in cases {
@@ -189,4 +204,24 @@ fn import_rules_read_like_prefix_lists() {
 fn other_extensions_are_refused() {
     let e = error(".ini", "x");
     assert!(e.contains(".toml"), "{e}");
+}
+
+#[test]
+fn service_keys_have_safe_defaults_and_env_overrides() {
+    let f = file(".toml", "[global]\nasn = 1\n");
+    let k = Settings::load_with_env(f.path(), Vec::new())
+        .expect("loads")
+        .kubernetes;
+    assert!(k.service_cidrs.is_empty());
+    assert!(k.advertise_service_ranges && k.advertise_load_balancer_ips);
+    assert!(k.advertise_local_cluster_ips);
+    assert!(!k.advertise_external_ips, "any user may write externalIPs");
+    let env = vec![(
+        "PODBGP__KUBERNETES__SERVICE_CIDRS".to_string(),
+        "10.96.0.0/16,fd00:10:96::/112".to_string(),
+    )];
+    let k = Settings::load_with_env(f.path(), env)
+        .expect("loads")
+        .kubernetes;
+    assert_eq!(k.service_cidrs.len(), 2);
 }

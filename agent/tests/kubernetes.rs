@@ -8,43 +8,13 @@
 //! 127.0.0.x, so the mesh's connection attempts never leave the machine.
 //! Needs no root (no FIB, no SNAT).
 
-#[path = "../../interop-tests/lab/apiserver.rs"]
-#[allow(dead_code)]
-mod apiserver;
+mod support;
 
 use std::collections::BTreeSet;
-use std::net::{SocketAddr, TcpListener as StdListener};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use apiserver::Server;
 use serde_json::{json, Value};
-
-fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-/// The daemon, killed when dropped.
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn cli(api: &str, args: &[&str]) -> Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_podbgp"))
-        .args(["--api", api, "-j"])
-        .args(args)
-        .output()
-        .expect("podbgp");
-    serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
-}
+use support::{apiserver, cli, eventually, Daemon, Server};
 
 /// The peers' addresses and ASNs, as the control API lists them.
 fn peers(api: &str) -> BTreeSet<(String, u64)> {
@@ -65,31 +35,13 @@ fn advertised(api: &str, family: &str) -> BTreeSet<String> {
         .collect()
 }
 
-fn eventually(what: &str, mut check: impl FnMut() -> bool, log: &std::path::Path) {
-    let end = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < end {
-        if check() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!(
-        "{what}: not so within 20 s\n{}",
-        std::fs::read_to_string(log).unwrap_or_default()
-    );
-}
-
 fn set(list: &[(&str, u64)]) -> BTreeSet<(String, u64)> {
     list.iter().map(|(a, n)| (a.to_string(), *n)).collect()
 }
 
 #[test]
 fn nodes_drive_peers_prefixes_and_cni_through_watches_that_break() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = support::runtime();
     let server = Server::new();
     server.put(
         "kind-control-plane",
@@ -104,57 +56,9 @@ fn nodes_drive_peers_prefixes_and_cni_through_watches_that_break() {
         &["10.244.2.0/24"],
         json!({"podbgp.io/asn": "64600"}),
     );
-    let api_server: SocketAddr = runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let at = listener.local_addr().expect("address");
-        let app = server.router();
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        at
-    });
-
-    let dir = tempfile::tempdir().expect("dir");
-    let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(
-        &kubeconfig,
-        apiserver::kubeconfig(&format!("http://{api_server}")),
-    )
-    .expect("kubeconfig");
-    let cni_dir = dir.path().join("cni");
-    let api = format!("http://127.0.0.1:{}", free_port());
-    let config = dir.path().join("podbgp.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[global]\nasn = 64512\nlisten_addresses = [\"127.0.0.1\"]\nlisten_port = {}\n\
-             [api]\nlisten = \"{}\"\n[metrics]\nlisten = \"\"\n[fib]\nenabled = false\n[snat]\nenabled = false\n\
-             [kubernetes]\nenabled = true\nmesh = true\ncni = true\ncni_dir = \"{}\"\n",
-            free_port(),
-            api.trim_start_matches("http://"),
-            cni_dir.display()
-        ),
-    )
-    .expect("config");
-    let log = dir.path().join("podbgp.log");
-    let out = std::fs::File::create(&log).expect("log");
-    let err = out.try_clone().expect("log");
-    let _daemon = Daemon(
-        Command::new(env!("CARGO_BIN_EXE_podbgp"))
-            .args(["run", "--config"])
-            .arg(&config)
-            .env("KUBECONFIG", &kubeconfig)
-            .env("NODE_NAME", "kind-control-plane")
-            .env_remove("KUBERNETES_SERVICE_HOST")
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .expect("podbgp"),
-    );
-
+    let api_server = support::serve(&runtime, &server);
+    let daemon = Daemon::start(api_server, "kind-control-plane", "");
+    let (api, log) = (daemon.api.clone(), daemon.log.clone());
     // The mesh, the node's own extra peer, and its pod prefixes.
     eventually(
         "peers from the nodes",
@@ -181,7 +85,7 @@ fn nodes_drive_peers_prefixes_and_cni_through_watches_that_break() {
         "127.0.0.1",
         "the router id is the node's InternalIPv4"
     );
-    let cni_file = cni_dir.join("10-podbgp.conflist");
+    let cni_file = daemon.cni_dir().join("10-podbgp.conflist");
     eventually("CNI config written", || cni_file.exists(), &log);
     let conflist: Value =
         serde_json::from_str(&std::fs::read_to_string(&cni_file).expect("read")).expect("json");
@@ -303,4 +207,265 @@ fn the_lab_api_server_follows_its_node_files() {
         c.nodes["a"]["status"]["addresses"][0]["address"],
         "172.18.0.9"
     );
+    drop(c);
+
+    // Whole objects of any kind in objects/, the same way; a writer's
+    // temporary file ('.' first) is not one.
+    let objects = dir.path().join("objects");
+    std::fs::create_dir(&objects).expect("objects");
+    let put = |name: &str, v: Value| {
+        std::fs::write(objects.join(format!("{name}.json")), v.to_string()).expect("write")
+    };
+    let svc = |ip: &str| {
+        apiserver::service(
+            "default",
+            "web",
+            json!({"clusterIP": ip}),
+            Value::Null,
+            json!({}),
+        )
+    };
+    put("web", svc("10.96.0.10"));
+    put(
+        "cidr",
+        apiserver::service_cidr("kubernetes", &["10.96.0.0/16"]),
+    );
+    put(".web", svc("10.96.0.99"));
+    server.sync_dir(dir.path());
+    server.sync_dir(dir.path());
+    put("web", svc("10.96.0.11"));
+    std::fs::remove_file(objects.join("cidr.json")).expect("remove");
+    server.sync_dir(dir.path());
+    let c = server.lock();
+    let events: Vec<(&str, &str)> = c.log[events + 2..]
+        .iter()
+        .map(|(_, e, o)| (e.as_str(), o["kind"].as_str().unwrap_or_default()))
+        .collect();
+    assert_eq!(
+        events,
+        [
+            ("ADDED", "Service"),
+            ("ADDED", "ServiceCIDR"),
+            ("DELETED", "ServiceCIDR"),
+            ("MODIFIED", "Service"),
+        ]
+    );
+    let web = &c.objects[&("Service".into(), "default".into(), "web".into())];
+    assert_eq!(web["spec"]["clusterIP"], "10.96.0.11");
+    assert_eq!(c.nodes.len(), 1, "the node files still count");
+}
+
+#[test]
+fn api_server_serves_services_slices_and_service_cidrs() {
+    use futures::StreamExt;
+    use k8s_openapi::api::core::v1::Service;
+    use k8s_openapi::api::discovery::v1::EndpointSlice;
+    use k8s_openapi::api::networking::v1::ServiceCIDR;
+    use kube::api::{Api, ListParams, WatchParams};
+    use kube::runtime::watcher::{self, Event};
+
+    let runtime = support::runtime();
+    // A client of `server`, through the kubeconfig podbgp would be given.
+    let client = |server: &Server| {
+        let at = support::serve(&runtime, server);
+        runtime.block_on(async {
+            let yaml = apiserver::kubeconfig(&format!("http://{at}"));
+            let kubeconfig = kube::config::Kubeconfig::from_yaml(&yaml).expect("kubeconfig");
+            let options = kube::config::KubeConfigOptions::default();
+            let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+                .await
+                .expect("config");
+            kube::Client::try_from(config).expect("client")
+        })
+    };
+    let web = |policy: &str| {
+        apiserver::service(
+            "default",
+            "web",
+            json!({"type": "LoadBalancer", "clusterIP": "10.96.0.10", "externalTrafficPolicy": policy,
+                "ports": [{"port": 80, "protocol": "TCP", "targetPort": 8080}]}),
+            json!({"loadBalancer": {"ingress": [{"ip": "172.18.255.1"}]}}),
+            json!({"podbgp.io/advertise": "true"}),
+        )
+    };
+
+    let server = Server::new();
+    server.put("kind-worker", &["127.0.0.2"], &["10.244.1.0/24"], json!({}));
+    server.put_object(web("Cluster"));
+    server.put_object(apiserver::endpoint_slice(
+        "default",
+        "web-x7k2p",
+        "web",
+        &[
+            ("10.244.1.5", "kind-worker", true),
+            ("10.244.2.7", "kind-worker2", false),
+        ],
+    ));
+    server.put_object(apiserver::service_cidr(
+        "kubernetes",
+        &["10.96.0.0/16", "fd00:10:96::/112"],
+    ));
+    server.put_object(apiserver::terminating(apiserver::service_cidr(
+        "old",
+        &["10.97.0.0/16"],
+    )));
+    let c = client(&server);
+    let services: Api<Service> = Api::all(c.clone());
+    let slices: Api<EndpointSlice> = Api::all(c.clone());
+    let cidrs: Api<ServiceCIDR> = Api::all(c.clone());
+    let lp = ListParams::default();
+
+    // Lists, into k8s-openapi's types: one resourceVersion counter for
+    // every kind, each list its own kind's objects.
+    let list = runtime.block_on(services.list(&lp)).expect("services");
+    assert_eq!(list.metadata.resource_version.as_deref(), Some("5"));
+    let [svc] = &list.items[..] else {
+        panic!("one Service: {:?}", list.items)
+    };
+    assert_eq!(svc.metadata.namespace.as_deref(), Some("default"));
+    assert_eq!(svc.metadata.resource_version.as_deref(), Some("2"));
+    assert!(svc.metadata.uid.is_some() && svc.metadata.creation_timestamp.is_some());
+    let annotations = svc.metadata.annotations.clone().unwrap_or_default();
+    assert_eq!(annotations["podbgp.io/advertise"], "true");
+    let spec = svc.spec.clone().expect("spec");
+    assert_eq!(spec.type_.as_deref(), Some("LoadBalancer"));
+    assert_eq!(spec.cluster_ips, Some(vec!["10.96.0.10".to_string()]));
+    assert_eq!(spec.ip_families, Some(vec!["IPv4".to_string()]));
+    let ingress = svc.status.clone().and_then(|s| s.load_balancer?.ingress);
+    assert_eq!(
+        ingress.expect("ingress")[0].ip.as_deref(),
+        Some("172.18.255.1")
+    );
+
+    let list = runtime.block_on(slices.list(&lp)).expect("slices");
+    let [slice] = &list.items[..] else {
+        panic!("one EndpointSlice: {:?}", list.items)
+    };
+    let labels = slice.metadata.labels.clone().unwrap_or_default();
+    assert_eq!(labels["kubernetes.io/service-name"], "web");
+    assert_eq!(slice.address_type, "IPv4");
+    let ready: Vec<(&str, Option<&str>, Option<bool>)> = slice
+        .endpoints
+        .iter()
+        .flatten()
+        .map(|e| {
+            (
+                e.addresses[0].as_str(),
+                e.node_name.as_deref(),
+                e.conditions.as_ref().and_then(|c| c.ready),
+            )
+        })
+        .collect();
+    assert_eq!(
+        ready,
+        [
+            ("10.244.1.5", Some("kind-worker"), Some(true)),
+            ("10.244.2.7", Some("kind-worker2"), Some(false)),
+        ]
+    );
+
+    let list = runtime.block_on(cidrs.list(&lp)).expect("service CIDRs");
+    let names: Vec<_> = list
+        .items
+        .iter()
+        .map(|c| c.metadata.name.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(names, ["kubernetes", "old"]);
+    let spec = list.items[0].spec.clone().expect("spec");
+    assert_eq!(
+        spec.cidrs,
+        Some(vec![
+            "10.96.0.0/16".to_string(),
+            "fd00:10:96::/112".to_string()
+        ])
+    );
+    assert!(list.items[0].metadata.deletion_timestamp.is_none());
+    assert!(
+        list.items[1].metadata.deletion_timestamp.is_some(),
+        "terminating"
+    );
+
+    // A watch on Services: its own kind's changes only, across a broken
+    // watch (resumed) and 410 Gone (listed again).
+    let mut watch = Box::pin(watcher::watcher(
+        services.clone(),
+        watcher::Config::default(),
+    ));
+    let mut next = || {
+        runtime.block_on(async {
+            let event = tokio::time::timeout(Duration::from_secs(20), watch.next()).await;
+            event
+                .expect("an event within 20 s")
+                .expect("the watch goes on")
+        })
+    };
+    let name = |s: &Service| s.metadata.name.clone().unwrap_or_default();
+    assert!(matches!(next(), Ok(Event::Init)));
+    assert!(matches!(next(), Ok(Event::InitApply(s)) if name(&s) == "web"));
+    assert!(matches!(next(), Ok(Event::InitDone)));
+    // Other kinds' changes come first; a Node in a Service watch would be
+    // an error.
+    server.put(
+        "kind-worker2",
+        &["127.0.0.3"],
+        &["10.244.2.0/24"],
+        json!({}),
+    );
+    server.put_object(apiserver::service_cidr("extra", &["10.98.0.0/16"]));
+    server.put_object(web("Local"));
+    match next() {
+        Ok(Event::Apply(s)) => {
+            assert_eq!(s.metadata.resource_version.as_deref(), Some("8"));
+            assert_eq!(s.metadata.uid, svc.metadata.uid, "the same object");
+            let policy = s.spec.and_then(|s| s.external_traffic_policy);
+            assert_eq!(policy.as_deref(), Some("Local"));
+        }
+        other => panic!("the Service modified: {other:?}"),
+    }
+    let lists = server.lock().lists;
+    server.break_watches();
+    server.put_object(apiserver::service(
+        "default",
+        "api",
+        json!({}),
+        Value::Null,
+        json!({}),
+    ));
+    assert!(matches!(next(), Ok(Event::Apply(s)) if name(&s) == "api"));
+    assert_eq!(server.lock().lists, lists, "resumed without listing again");
+
+    server.compact();
+    server.break_watches();
+    server.delete_object("Service", Some("default"), "api");
+    assert!(matches!(next(), Err(watcher::Error::WatchError(s)) if s.code == 410));
+    assert!(matches!(next(), Ok(Event::Init)));
+    assert!(matches!(next(), Ok(Event::InitApply(s)) if name(&s) == "web"));
+    assert!(matches!(next(), Ok(Event::InitDone)), "api is gone");
+    server.delete_object("Service", Some("default"), "web");
+    match next() {
+        Ok(Event::Delete(s)) => {
+            assert_eq!(name(&s), "web");
+            assert_eq!(s.metadata.resource_version.as_deref(), Some("11"));
+        }
+        other => panic!("the Service deleted: {other:?}"),
+    }
+
+    // Before Kubernetes 1.33 there is no ServiceCIDR API: 404 with a
+    // Status, for a list and a watch; the rest is served.
+    let old = Server::without_service_cidrs();
+    old.put_object(apiserver::service_cidr("kubernetes", &["10.96.0.0/16"]));
+    let c = client(&old);
+    let cidrs: Api<ServiceCIDR> = Api::all(c.clone());
+    let not_found = |r: &Result<(), kube::Error>| match r {
+        Err(kube::Error::Api(s)) => s.code == 404 && s.reason == "NotFound",
+        _ => false,
+    };
+    let list = runtime.block_on(cidrs.list(&lp)).map(drop);
+    assert!(not_found(&list), "list: {list:?}");
+    let watch = runtime
+        .block_on(cidrs.watch(&WatchParams::default(), "0"))
+        .map(drop);
+    assert!(not_found(&watch), "watch: {watch:?}");
+    let services: Api<Service> = Api::all(c);
+    assert!(runtime.block_on(services.list(&lp)).is_ok());
 }

@@ -69,7 +69,7 @@ impl Bird {
         if self.kernel {
             let _ = writeln!(
                 c,
-                "protocol kernel {{ ipv4 {{ import none; export where source = RTS_BGP; }}; }}"
+                "protocol kernel {{ ipv4 {{ import none; export where source = RTS_BGP; }}; merge paths on; }}"
             );
         }
         // Attributes of our own routes, set on the way out.
@@ -107,7 +107,12 @@ impl Bird {
             if p.rr_client {
                 let _ = writeln!(c, "  rr client;");
             }
-            let _ = writeln!(c, "  {table} {{ import all; export filter tag_own; }};\n}}");
+            // Every path the peer sends, so an anycast prefix keeps them all.
+            let add_paths = if p.add_path { " add paths rx;" } else { "" };
+            let _ = writeln!(
+                c,
+                "  {table} {{ import all; export filter tag_own;{add_paths} }};\n}}"
+            );
         }
         c
     }

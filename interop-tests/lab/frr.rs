@@ -68,6 +68,8 @@ impl Frr {
         }
         for (af, v6) in [("ipv4", false), ("ipv6", true)] {
             let _ = writeln!(c, " address-family {af} unicast");
+            // Equal paths of an anycast prefix all go into the kernel.
+            let _ = writeln!(c, "  maximum-paths 8");
             for (i, a) in self.base.adverts.iter().enumerate() {
                 if a.prefix.contains(':') == v6 {
                     let _ = writeln!(c, "  network {} route-map ADV{i}", a.prefix);
@@ -82,6 +84,9 @@ impl Frr {
                 }
                 if same && self.route_server && p.asn != self.base.asn {
                     let _ = writeln!(c, "  neighbor {} route-server-client", p.address);
+                }
+                if same && p.add_path {
+                    let _ = writeln!(c, "  neighbor {} addpath-tx-all-paths", p.address);
                 }
             }
             let _ = writeln!(c, " exit-address-family");

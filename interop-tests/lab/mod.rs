@@ -653,6 +653,9 @@ pub struct PeerSpec {
     pub source: Option<IpAddr>,
     /// eBGP TTL, for a peer that is more than one hop away.
     pub multihop: Option<u8>,
+    /// ADD-PATH (RFC 7911): a route server sends the peer every path it
+    /// has; any other speaker offers to receive them.
+    pub add_path: bool,
 }
 
 impl PeerSpec {
@@ -666,6 +669,7 @@ impl PeerSpec {
             gtsm: false,
             source: None,
             multihop: None,
+            add_path: false,
         }
     }
 }

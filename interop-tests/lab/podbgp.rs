@@ -24,6 +24,8 @@ pub struct Podbgp {
     pub kubernetes: Option<(String, std::path::PathBuf)>,
     /// Hold time of every session, the Kubernetes mesh's included.
     pub hold_time: u16,
+    /// Extra lines for `[kubernetes]`.
+    pub kubernetes_extra: String,
 }
 
 impl Podbgp {
@@ -36,6 +38,7 @@ impl Podbgp {
             snat: None,
             kubernetes: None,
             hold_time: 9,
+            kubernetes_extra: String::new(),
         }
     }
 
@@ -274,9 +277,10 @@ impl Podbgp {
         if self.kubernetes.is_some() {
             let _ = writeln!(
                 c,
-                "[kubernetes]\nenabled = true\ncni_dir = \"{}\"\nhold_time = {}",
+                "[kubernetes]\nenabled = true\ncni_dir = \"{}\"\nhold_time = {}\n{}",
                 self.cni_dir().display(),
-                self.hold_time
+                self.hold_time,
+                self.kubernetes_extra
             );
         }
         match &self.snat {
@@ -304,6 +308,9 @@ impl Podbgp {
             }
             if let Some(hops) = p.multihop {
                 let _ = writeln!(c, "multihop = {hops}");
+            }
+            if p.add_path {
+                let _ = writeln!(c, "add_path_receive = true");
             }
         }
         c

@@ -3,7 +3,6 @@
 //! nothing here touches the speaker's state directly.
 
 pub mod model;
-mod view;
 
 use std::net::IpAddr;
 
@@ -18,10 +17,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::daemon::owner::Command;
 use crate::settings::ApiListen;
-
-pub use view::answer;
 
 /// What the API asks of the owner.
 #[derive(Debug)]
@@ -39,6 +35,8 @@ pub enum Request {
     RibSummary(Option<Family>),
     RibAdd(model::RibAdd),
     RibDel(IpNet),
+    /// Leave for good (`podbgp shutdown`).
+    Retire,
 }
 
 /// What an operator can do to a session.
@@ -60,7 +58,8 @@ pub struct ApiCall {
     pub reply: oneshot::Sender<Answer>,
 }
 
-type Owner = mpsc::Sender<Command>;
+/// Where calls go: the owner, through the daemon.
+type Owner = mpsc::Sender<ApiCall>;
 
 /// The writers the API asks, those that run.
 #[derive(Clone, Default)]
@@ -79,7 +78,7 @@ struct Api {
 async fn ask(owner: &Owner, request: Request) -> Response {
     let (reply, answer) = oneshot::channel();
     let call = ApiCall { request, reply };
-    if owner.send(Command::Api(call)).await.is_err() {
+    if owner.send(call).await.is_err() {
         return failure(
             StatusCode::SERVICE_UNAVAILABLE,
             "the speaker is shutting down",
@@ -240,14 +239,7 @@ async fn rib_add(
 /// every peer drops our routes at once. The answer comes once the Ceases
 /// are handed to the connections; the process runs on until SIGTERM.
 async fn shutdown(State(Api { owner: o, .. }): State<Api>) -> Response {
-    let (done, wait) = oneshot::channel();
-    if o.send(Command::Retire { done }).await.is_err() || wait.await.is_err() {
-        return failure(StatusCode::SERVICE_UNAVAILABLE, "the speaker is gone");
-    }
-    Json(model::Done {
-        done: "left for good: every session ended with a Cease and stays down".into(),
-    })
-    .into_response()
+    ask(&o, Request::Retire).await
 }
 
 async fn rib_del(

@@ -88,6 +88,10 @@ pub struct Route {
     pub age_seconds: u64,
     pub stale: bool,
     pub path_id: u32,
+    /// Why this node originates it, for routes Kubernetes asks for ("pod
+    /// CIDR of this node", "service range", "LoadBalancer IP of NS/NAME").
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub originated_for: Vec<String>,
 }
 
 /// A route the peer sent that import policy turned away.

@@ -195,6 +195,9 @@ fn attrs(r: &Route) -> String {
     if r.stale {
         parts.push("{Stale}".into());
     }
+    if !r.originated_for.is_empty() {
+        parts.push(format!("{{For: {}}}", r.originated_for.join("; ")));
+    }
     format!("[{}]", parts.join(" "))
 }
 

@@ -2,9 +2,8 @@
 //! configuration; listeners, the control API and the metrics server start;
 //! the owner loop runs until SIGTERM, when every peer gets a Cease.
 
+mod answer;
 mod conn;
-mod ifaces;
-pub use ifaces::{first_interface, interface_of, mtu_of};
 pub mod owner;
 mod sockopt;
 
@@ -14,11 +13,15 @@ use std::time::Duration;
 
 use bgp::session::{Down, SessionConfig};
 use bgp::speaker::{PeerConfig, Speaker, SpeakerConfig};
-use bgp::wire::Family;
+use bgp::wire::{
+    AddPathFamily, AddPathMode, AttrValue, Community, Family, LargeCommunity, PathAttribute,
+};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{info, warn};
 
+use crate::ifaces;
+use crate::k8s;
 use crate::metrics::Metrics;
 use crate::settings::{Neighbor, Settings};
 use owner::{Command, Owner};
@@ -62,6 +65,16 @@ impl PeerSettings {
                 }
             })
             .collect();
+        if n.add_path_receive {
+            session.add_path = session
+                .families
+                .iter()
+                .map(|&family| AddPathFamily {
+                    family,
+                    mode: AddPathMode::Receive,
+                })
+                .collect();
+        }
         session.graceful_restart = g
             .graceful_restart
             .enabled
@@ -360,20 +373,18 @@ pub async fn run(mut settings: Settings) -> Result<(), String> {
         }),
     };
     if let Some(cluster) = cluster {
+        let (k8s_settings, id) = (settings.clone(), router_id);
         let outputs = crate::k8s::Outputs {
-            owner: owner.sender(),
+            updates: forward(owner.sender(), move |u| {
+                kubernetes_command(&k8s_settings, id, u)
+            }),
             snat: snat_pods,
             cni: settings
                 .kubernetes
                 .cni
                 .then(|| settings.kubernetes.cni_dir.clone()),
         };
-        tokio::spawn(crate::k8s::run(
-            cluster,
-            settings.clone(),
-            router_id,
-            outputs,
-        ));
+        tokio::spawn(crate::k8s::run(cluster, settings.clone(), outputs));
     }
     let peers: Vec<PeerSettings> = settings
         .neighbors
@@ -416,7 +427,7 @@ pub async fn run(mut settings: Settings) -> Result<(), String> {
     }
 
     let api = settings.api_listen().map_err(|e| e.to_string())?;
-    crate::api::serve(api, owner.sender(), writers).await?;
+    crate::api::serve(api, forward(owner.sender(), Command::Api), writers).await?;
     if !settings.metrics.listen.is_empty() {
         let at: SocketAddr = settings
             .metrics
@@ -443,6 +454,91 @@ pub async fn run(mut settings: Settings) -> Result<(), String> {
         owner::Ended::Restart => Ok(()),
         owner::Ended::Failed(error) => Err(error),
     }
+}
+
+/// The owner's command for what Kubernetes asks: mesh peers as neighbors
+/// with every default, service routes with their communities.
+fn kubernetes_command(settings: &Settings, router_id: Ipv4Addr, update: k8s::Update) -> Command {
+    match update {
+        k8s::Update::Nodes { pods, peers } => Command::Kubernetes {
+            advertise: pods,
+            peers: peers
+                .iter()
+                .map(|p| mesh_peer(settings, router_id, p))
+                .collect(),
+        },
+        k8s::Update::Services(routes) => {
+            let attributes = service_attributes(&settings.kubernetes);
+            let routes = routes
+                .into_iter()
+                .map(|(prefix, reasons)| {
+                    let o = owner::Origination {
+                        attributes: attributes.clone(),
+                        why: reasons.iter().map(ToString::to_string).collect(),
+                        kinds: reasons.iter().map(|r| r.kind).collect(),
+                    };
+                    (prefix, o)
+                })
+                .collect();
+            Command::Services(routes)
+        }
+    }
+}
+
+/// The settings of a mesh peer: a neighbor with every default, of the
+/// address family its address is of.
+pub fn mesh_peer(settings: &Settings, router_id: Ipv4Addr, p: &k8s::MeshPeer) -> PeerSettings {
+    let mut n = Neighbor::new(p.address, p.asn);
+    n.route_reflector_client = p.rr_client;
+    n.hold_time = settings.kubernetes.hold_time;
+    n.families = vec![if p.address.is_ipv4() { "ipv4" } else { "ipv6" }.to_string()];
+    n.description = Some("kubernetes".into());
+    PeerSettings::new(settings, router_id, &n)
+}
+
+/// The communities `kubernetes.service_communities` and
+/// `service_large_communities` put on service routes (checked at load).
+fn service_attributes(k: &crate::settings::Kubernetes) -> Vec<PathAttribute> {
+    let mut attributes = Vec::new();
+    let communities: Vec<Community> = k
+        .service_communities
+        .iter()
+        .filter_map(|c| c.parse().ok())
+        .collect();
+    if !communities.is_empty() {
+        attributes.push(PathAttribute::new(AttrValue::Communities(
+            communities.into_iter().collect(),
+        )));
+    }
+    let large: Vec<LargeCommunity> = k
+        .service_large_communities
+        .iter()
+        .filter_map(|c| c.parse().ok())
+        .collect();
+    if !large.is_empty() {
+        attributes.push(PathAttribute::new(AttrValue::LargeCommunities(
+            large.into_iter().collect(),
+        )));
+    }
+    attributes
+}
+
+/// A sender for a part of the daemon that speaks its own type (the API's
+/// calls, Kubernetes' updates): each is handed on to the owner wrapped as a
+/// command, so those parts need not know the owner.
+fn forward<T: Send + 'static>(
+    owner: mpsc::Sender<Command>,
+    wrap: impl Fn(T) -> Command + Send + 'static,
+) -> mpsc::Sender<T> {
+    let (tx, mut rx) = mpsc::channel(16);
+    tokio::spawn(async move {
+        while let Some(item) = rx.recv().await {
+            if owner.send(wrap(item)).await.is_err() {
+                return;
+            }
+        }
+    });
+    tx
 }
 
 async fn accept_loop(listener: TcpListener, owner: mpsc::Sender<Command>) {

@@ -4,7 +4,7 @@
 //! owner and no locks. Best-path changes go out to whoever subscribed (the
 //! FIB and SNAT writers), in batches, never waiting on them.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,16 +12,18 @@ use std::time::Duration;
 use bgp::rib::PeerId;
 use bgp::session::State;
 use bgp::speaker::{Action, ConnId, Input, Speaker};
-use bgp::wire::{DecodeError, Message};
+use bgp::wire::{DecodeError, Message, PathAttribute};
+use ipnet::IpNet;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use super::conn::{self, ConnHandle};
-use super::{connect, ifaces, PeerSettings};
+use super::{connect, PeerSettings};
 use crate::api::ApiCall;
 use crate::fib::Feed;
+use crate::ifaces;
 use crate::metrics::Metrics;
 
 /// A burst of UPDATEs is taken in until it has made this many best-path
@@ -60,14 +62,27 @@ pub enum Command {
         advertise: Vec<ipnet::IpNet>,
         peers: Vec<PeerSettings>,
     },
+    /// Every service route Kubernetes asks this node to originate.
+    Services(BTreeMap<IpNet, Origination>),
     /// Close every session, let them flush, and stop.
     Shutdown(Stop),
-    /// Leave for good (`podbgp shutdown`): every session ends with a Cease
-    /// and stays down, so every peer drops our routes at once; the process
-    /// goes on (a supervisor would only start it again) until SIGTERM.
-    Retire {
-        done: oneshot::Sender<()>,
-    },
+}
+
+/// A prefix Kubernetes asks this node to originate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origination {
+    pub attributes: Vec<PathAttribute>,
+    /// Why, in words (`global rib` shows them).
+    pub why: Vec<String>,
+    /// The kinds of service route it is, for the metrics.
+    pub kinds: Vec<crate::k8s::services::Kind>,
+}
+
+/// What asked for an origination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OriginGroup {
+    Pods = 0,
+    Services = 1,
 }
 
 /// How the speaker stops; `done` hears when the sessions are closed.
@@ -113,8 +128,8 @@ pub struct Owner {
     pub(crate) info: super::Info,
     /// Whether the IPv4 and IPv6 listeners check TTLs for GTSM.
     pub(super) gtsm_listener: [bool; 2],
-    /// Prefixes advertised for Kubernetes (this node's pod prefixes).
-    k8s_advertised: Vec<ipnet::IpNet>,
+    /// Prefixes originated for Kubernetes, by what asked for them.
+    origins: [BTreeMap<IpNet, Origination>; 2],
     /// Peers Kubernetes asked for, by address.
     mesh: HashMap<std::net::IpAddr, PeerId>,
     /// Shutting down: connections closed are kept, so their last
@@ -144,7 +159,7 @@ impl Owner {
             metrics,
             info,
             gtsm_listener: [false; 2],
-            k8s_advertised: Vec::new(),
+            origins: [BTreeMap::new(), BTreeMap::new()],
             mesh: HashMap::new(),
             stopping: None,
             retired: false,
@@ -282,14 +297,18 @@ impl Owner {
                 };
                 self.speaker.handle(now, peer, input);
             }
-            Command::Api(call) => crate::api::answer(self, call),
+            Command::Api(call) => super::answer::answer(self, call),
             Command::NextHop { addr, reach } => self.speaker.set_next_hop(addr, reach),
             Command::Kubernetes { advertise, peers } => self.kubernetes(advertise, peers),
-            Command::Shutdown(stop) => return Some(stop),
-            Command::Retire { done } => {
-                self.retire(now);
-                let _ = done.send(());
+            Command::Services(routes) => {
+                let counts = crate::k8s::services::Kind::ALL.map(|k| {
+                    let n = routes.values().filter(|o| o.kinds.contains(&k)).count();
+                    (k.label(), n)
+                });
+                self.metrics.set_service_routes(counts);
+                self.originate_group(OriginGroup::Services, routes);
             }
+            Command::Shutdown(stop) => return Some(stop),
         }
         None
     }
@@ -416,23 +435,18 @@ impl Owner {
     /// are never touched; a mesh peer at the same address is left out.
     fn kubernetes(&mut self, advertise: Vec<ipnet::IpNet>, peers: Vec<PeerSettings>) {
         let now = Instant::now().into_std();
-        for p in &self.k8s_advertised {
-            if !advertise.contains(p) {
-                self.speaker.withdraw_origin(*p);
-                info!(prefix = %p, "kubernetes: no longer advertised");
-            }
-        }
-        for p in &advertise {
-            if !self.k8s_advertised.contains(p) {
-                let unspecified = match p {
-                    ipnet::IpNet::V4(_) => std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
-                    ipnet::IpNet::V6(_) => std::net::IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+        let pods = advertise
+            .into_iter()
+            .map(|p| {
+                let o = Origination {
+                    attributes: Vec::new(),
+                    why: vec!["pod CIDR of this node".into()],
+                    kinds: Vec::new(),
                 };
-                self.speaker.originate(now, *p, &[], unspecified);
-                info!(prefix = %p, "kubernetes: advertised");
-            }
-        }
-        self.k8s_advertised = advertise;
+                (p.trunc(), o)
+            })
+            .collect();
+        self.originate_group(OriginGroup::Pods, pods);
 
         let wanted: HashMap<std::net::IpAddr, &PeerSettings> =
             peers.iter().map(|p| (p.neighbor.address, p)).collect();
@@ -467,8 +481,46 @@ impl Owner {
         }
     }
 
+    /// Make what `group` originates `want`: new prefixes and changed
+    /// attributes are originated, prefixes no group wants any more are
+    /// withdrawn. A prefix both groups want is originated as the pod group
+    /// has it.
+    fn originate_group(&mut self, group: OriginGroup, want: BTreeMap<IpNet, Origination>) {
+        let now = Instant::now().into_std();
+        let before = self.originated();
+        self.origins[group as usize] = want;
+        let after = self.originated();
+        for p in before.keys().filter(|p| !after.contains_key(*p)) {
+            self.speaker.withdraw_origin(*p);
+            info!(prefix = %p, "kubernetes: no longer advertised");
+        }
+        for (p, o) in &after {
+            if before.get(p).map(|b| &b.attributes) == Some(&o.attributes) {
+                continue;
+            }
+            let unspecified = match p {
+                IpNet::V4(_) => std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+                IpNet::V6(_) => std::net::IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+            };
+            self.speaker.originate(now, *p, &o.attributes, unspecified);
+            info!(prefix = %p, why = %o.why.join("; "), "kubernetes: advertised");
+        }
+    }
+
+    /// Every prefix originated for Kubernetes, as it is originated.
+    fn originated(&self) -> BTreeMap<IpNet, Origination> {
+        let mut all = self.origins[OriginGroup::Services as usize].clone();
+        all.extend(self.origins[OriginGroup::Pods as usize].clone());
+        all
+    }
+
+    /// Why Kubernetes has this node originate `prefix`, if it does.
+    pub(crate) fn origin_of(&self, prefix: &IpNet) -> Option<&Origination> {
+        self.origins.iter().find_map(|g| g.get(prefix))
+    }
+
     /// End every session with a Cease, for good: peers drop our routes.
-    fn retire(&mut self, now: std::time::Instant) {
+    pub(super) fn retire(&mut self, now: std::time::Instant) {
         info!("leaving for good: Cease to every peer; sessions stay down until restarted");
         self.retired = true;
         let ids: Vec<PeerId> = self.peers.keys().copied().collect();

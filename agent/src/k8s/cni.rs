@@ -78,9 +78,9 @@ pub fn write(dir: &Path, text: &str) -> std::io::Result<bool> {
 /// is up and not loopback; 1500 when neither can be read.
 pub fn mtu_for(addr: Option<std::net::IpAddr>) -> u32 {
     let name = addr
-        .and_then(crate::daemon::interface_of)
-        .or_else(crate::daemon::first_interface);
-    name.and_then(|n| crate::daemon::mtu_of(&n)).unwrap_or(1500)
+        .and_then(crate::ifaces::interface_of)
+        .or_else(crate::ifaces::first_interface);
+    name.and_then(|n| crate::ifaces::mtu_of(&n)).unwrap_or(1500)
 }
 
 #[cfg(test)]

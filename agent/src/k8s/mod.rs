@@ -1,12 +1,17 @@
 //! Kubernetes mode: this node's pod prefixes, its iBGP mesh and the
-//! cluster's pod prefixes, from the Node objects.
+//! cluster's pod prefixes, from the Node objects; the service routes it
+//! originates, from Services, EndpointSlices and ServiceCIDRs
+//! ([`services`]).
 //!
-//! A `kube` watcher follows every Node (it relists after 410 Gone, asks
-//! for bookmarks and backs off on errors; RBAC needs get, list and watch
-//! on nodes). After each change the cluster's view is worked out again and
-//! handed on: the owner gets this node's `spec.podCIDRs` to advertise and
-//! the mesh peers, SNAT the pod prefixes of every node, and the CNI config
-//! is rewritten if this node's prefixes changed.
+//! `kube` watchers follow every object of those kinds (they relist after
+//! 410 Gone, ask for bookmarks and back off on errors; RBAC needs get,
+//! list and watch on nodes, list and watch on the others). After each
+//! change the cluster's view is worked out again and handed on as an
+//! [`Update`]: the owner gets this node's `spec.podCIDRs` to advertise, the
+//! mesh peers and the service routes, SNAT the pod prefixes of every node,
+//! and the CNI config is rewritten if this node's prefixes changed. This
+//! module knows nothing of the owner: the daemon turns updates into its
+//! commands.
 //!
 //! Per-node overrides are annotations:
 //! - `podbgp.io/asn`: the node's AS (ours, when on this node);
@@ -17,24 +22,25 @@
 //!   separated by commas (`10.0.0.1=65001,fd00::1=65002`).
 
 pub mod cni;
+pub mod services;
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use futures::StreamExt;
 use ipnet::IpNet;
-use k8s_openapi::api::core::v1::Node;
+use k8s_openapi::api::core::v1::{Node, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::networking::v1::ServiceCIDR;
 use kube::runtime::watcher::{self, Event};
 use kube::runtime::WatchStreamExt;
-use kube::{Api, Client};
+use kube::{Api, Client, Resource, ResourceExt};
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
-use crate::daemon::owner::Command;
-use crate::daemon::PeerSettings;
-use crate::settings::{Neighbor, Settings};
+use crate::settings::Settings;
 
 pub const ANNOTATION_ASN: &str = "podbgp.io/asn";
 pub const ANNOTATION_REFLECTOR: &str = "podbgp.io/route-reflector";
@@ -182,17 +188,6 @@ pub fn desired(own: &str, nodes: &BTreeMap<String, NodeInfo>, asn: u32, mesh: bo
     out
 }
 
-/// The settings of a mesh peer: a neighbor with every default, the
-/// address family its address is of.
-pub fn peer_settings(settings: &Settings, router_id: Ipv4Addr, p: &MeshPeer) -> PeerSettings {
-    let mut n = Neighbor::new(p.address, p.asn);
-    n.route_reflector_client = p.rr_client;
-    n.hold_time = settings.kubernetes.hold_time;
-    n.families = vec![if p.address.is_ipv4() { "ipv4" } else { "ipv6" }.to_string()];
-    n.description = Some("kubernetes".into());
-    PeerSettings::new(settings, router_id, &n)
-}
-
 /// The cluster, reached.
 pub struct Cluster {
     pub client: Client,
@@ -238,107 +233,308 @@ pub async fn connect() -> Result<Cluster, String> {
     Err(format!("kubernetes: cannot read node {node_name}: {last}"))
 }
 
+/// What the cluster asks of this node, sent each time it changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Update {
+    /// This node's pod prefixes to advertise and its mesh peers, each
+    /// time the whole of it.
+    Nodes {
+        pods: Vec<IpNet>,
+        peers: Vec<MeshPeer>,
+    },
+    /// Every service route this node originates, with why.
+    Services(BTreeMap<IpNet, Vec<services::Reason>>),
+}
+
 /// Where the view goes.
 pub struct Outputs {
-    pub owner: mpsc::Sender<Command>,
+    pub updates: mpsc::Sender<Update>,
     pub snat: Option<mpsc::Sender<crate::snat::Pods>>,
     /// The CNI directory, when podbgp writes the CNI config.
     pub cni: Option<PathBuf>,
 }
 
-/// Follow the Node objects until the owner goes.
-pub async fn run(cluster: Cluster, settings: Settings, router_id: Ipv4Addr, out: Outputs) {
-    let asn = settings.global.asn;
-    let mesh = settings.kubernetes.mesh;
-    let api: Api<Node> = Api::all(cluster.client);
-    let stream = watcher::watcher(api, watcher::Config::default()).default_backoff();
-    let mut stream = std::pin::pin!(stream);
-    let mut nodes: BTreeMap<String, NodeInfo> = BTreeMap::new();
-    let mut listing: Option<BTreeMap<String, NodeInfo>> = None;
-    let mut last: Option<Desired> = None;
-    let mut cni_written: Option<Vec<IpNet>> = None;
-    while let Some(event) = stream.next().await {
-        let changed = match event {
+/// One kind of object as its watcher reports it, reduced to what podbgp
+/// needs, by `namespace/name`. A relist is gathered aside and replaces the
+/// whole at its end, so a relist never shows a half-listed cluster.
+struct Mirror<T> {
+    items: BTreeMap<String, T>,
+    listing: Option<BTreeMap<String, T>>,
+    /// The first listing is complete.
+    listed: bool,
+}
+
+impl<T> Mirror<T> {
+    fn new() -> Self {
+        Mirror {
+            items: BTreeMap::new(),
+            listing: None,
+            listed: false,
+        }
+    }
+
+    /// Take one event; whether what the mirror holds changed. `reduce`
+    /// gives `None` for an object to leave out.
+    fn apply<K: Resource>(
+        &mut self,
+        event: watcher::Result<Event<K>>,
+        what: &str,
+        reduce: impl Fn(&K) -> Option<T>,
+    ) -> bool {
+        let key = |o: &K| match o.meta().namespace.as_deref() {
+            Some(ns) => format!("{ns}/{}", o.name_any()),
+            None => o.name_any(),
+        };
+        match event {
             Ok(Event::Init) => {
-                listing = Some(BTreeMap::new());
+                self.listing = Some(BTreeMap::new());
                 false
             }
-            Ok(Event::InitApply(node)) => {
-                let info = NodeInfo::of(&node);
-                listing
-                    .get_or_insert_with(BTreeMap::new)
-                    .insert(info.name.clone(), info);
+            Ok(Event::InitApply(o)) => {
+                if let Some(t) = reduce(&o) {
+                    self.listing
+                        .get_or_insert_with(BTreeMap::new)
+                        .insert(key(&o), t);
+                }
                 false
             }
             Ok(Event::InitDone) => {
-                nodes = listing.take().unwrap_or_default();
-                info!(nodes = nodes.len(), "kubernetes: nodes listed");
+                self.items = self.listing.take().unwrap_or_default();
+                self.listed = true;
+                info!(count = self.items.len(), "kubernetes: {what} listed");
                 true
             }
-            Ok(Event::Apply(node)) => {
-                let info = NodeInfo::of(&node);
+            Ok(Event::Apply(o)) => match reduce(&o) {
+                Some(t) => {
+                    self.items.insert(key(&o), t);
+                    true
+                }
+                None => self.items.remove(&key(&o)).is_some(),
+            },
+            Ok(Event::Delete(o)) => self.items.remove(&key(&o)).is_some(),
+            Err(e) => {
+                warn!("kubernetes: watching {what}: {e}; backing off");
+                false
+            }
+        }
+    }
+}
+
+/// An event of one of the watched kinds (boxed: a Node is large).
+enum Watched {
+    Node(Box<watcher::Result<Event<Node>>>),
+    Service(Box<watcher::Result<Event<Service>>>),
+    Slice(Box<watcher::Result<Event<EndpointSlice>>>),
+    Cidr(Box<watcher::Result<Event<ServiceCIDR>>>),
+}
+
+/// A watcher of every object of kind `K`, its events wrapped as `Watched`.
+fn watch<K>(
+    client: &Client,
+    wrap: fn(watcher::Result<Event<K>>) -> Watched,
+) -> futures::stream::BoxStream<'static, Watched>
+where
+    K: Resource<DynamicType = ()> + Clone + std::fmt::Debug + serde::de::DeserializeOwned,
+    K: Send + 'static,
+{
+    let api: Api<K> = Api::all(client.clone());
+    watcher::watcher(api, watcher::Config::default())
+        .default_backoff()
+        .map(wrap)
+        .boxed()
+}
+
+/// Where the service ranges come from.
+enum Ranges {
+    /// `kubernetes.service_cidrs`.
+    Configured(Vec<IpNet>),
+    /// The ServiceCIDR objects.
+    Objects,
+}
+
+/// Whether the API server serves ServiceCIDRs (networking.k8s.io/v1,
+/// Kubernetes 1.33 on); `Err` for any other failure, to retry.
+async fn has_service_cidrs(client: &Client) -> Result<bool, kube::Error> {
+    let api: Api<ServiceCIDR> = Api::all(client.clone());
+    match api
+        .list_metadata(&kube::api::ListParams::default().limit(1))
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Decide where the service ranges come from, saying it in one line.
+async fn ranges_source(client: &Client, configured: &[IpNet]) -> Ranges {
+    if !configured.is_empty() {
+        let list: Vec<String> = configured.iter().map(ToString::to_string).collect();
+        info!(
+            "kubernetes: service ranges from kubernetes.service_cidrs: {}",
+            list.join(", ")
+        );
+        return Ranges::Configured(configured.to_vec());
+    }
+    let mut wait = Duration::from_millis(500);
+    for _ in 0..8 {
+        match has_service_cidrs(client).await {
+            Ok(true) => return Ranges::Objects,
+            Ok(false) => {
+                warn!("kubernetes: the API server has no ServiceCIDR objects (networking.k8s.io/v1, Kubernetes 1.33 on): no service range is advertised; set kubernetes.service_cidrs to the cluster's");
+                return Ranges::Configured(Vec::new());
+            }
+            Err(e) => {
+                warn!("kubernetes: cannot ask for ServiceCIDRs: {e}; retrying");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(8));
+            }
+        }
+    }
+    // Still unknown: watch them, and the watcher keeps trying.
+    Ranges::Objects
+}
+
+/// Follow the cluster until the owner goes: Nodes for pod prefixes, peers,
+/// SNAT and CNI; Services, EndpointSlices and ServiceCIDRs for the service
+/// routes.
+pub async fn run(cluster: Cluster, settings: Settings, out: Outputs) {
+    let asn = settings.global.asn;
+    let k = &settings.kubernetes;
+    let node = cluster.node_name.clone();
+    let policy = services::Policy::of(k);
+    let wants_services = policy.ranges
+        || policy.external_ips
+        || policy.load_balancer_ips
+        || policy.local_cluster_ips;
+    let mut streams = vec![watch(&cluster.client, |e| Watched::Node(Box::new(e)))];
+    let mut ranges = Ranges::Configured(Vec::new());
+    if wants_services {
+        streams.push(watch(&cluster.client, |e| Watched::Service(Box::new(e))));
+        streams.push(watch(&cluster.client, |e| Watched::Slice(Box::new(e))));
+        if policy.ranges {
+            ranges = ranges_source(&cluster.client, &k.service_cidrs).await;
+        }
+        if matches!(ranges, Ranges::Objects) {
+            streams.push(watch(&cluster.client, |e| Watched::Cidr(Box::new(e))));
+        }
+    }
+    let mut events = futures::stream::select_all(streams);
+
+    let mut nodes: Mirror<NodeInfo> = Mirror::new();
+    let mut svcs: Mirror<services::ServiceInfo> = Mirror::new();
+    let mut slices: Mirror<services::SliceInfo> = Mirror::new();
+    let mut cidrs: Mirror<Vec<IpNet>> = Mirror::new();
+    let mut last_nodes: Option<Desired> = None;
+    let mut last_services = None;
+    let mut cni_written: Option<Vec<IpNet>> = None;
+    while let Some(event) = events.next().await {
+        let nodes_changed = match event {
+            Watched::Node(e) => nodes.apply(*e, "nodes", |n| {
+                let info = NodeInfo::of(n);
                 for p in &info.problems {
                     warn!(node = %info.name, "kubernetes: {p}");
                 }
-                nodes.insert(info.name.clone(), info);
-                true
+                Some(info)
+            }),
+            Watched::Service(e) => {
+                svcs.apply(*e, "services", |s| {
+                    let info = services::ServiceInfo::of(s);
+                    for p in &info.problems {
+                        warn!(service = %s.name_any(), "kubernetes: {p}");
+                    }
+                    Some(info)
+                });
+                false
             }
-            Ok(Event::Delete(node)) => {
-                let name = node.metadata.name.unwrap_or_default();
-                info!(node = %name, "kubernetes: node deleted");
-                nodes.remove(&name);
-                true
+            Watched::Slice(e) => {
+                slices.apply(*e, "endpoint slices", |s| services::SliceInfo::of(s, &node));
+                false
             }
-            Err(e) => {
-                warn!("kubernetes: watching nodes: {e}; backing off");
+            Watched::Cidr(e) => {
+                cidrs.apply(*e, "service CIDRs", |c| {
+                    let mut problems = Vec::new();
+                    let r = services::service_cidr_ranges(c, &mut problems);
+                    for p in &problems {
+                        warn!(service_cidr = %c.name_any(), "kubernetes: {p}");
+                    }
+                    Some(r)
+                });
                 false
             }
         };
-        if !changed {
-            continue;
-        }
-        let want = desired(&cluster.node_name, &nodes, asn, mesh);
-        if last.as_ref() == Some(&want) {
-            continue;
-        }
-        if let Some(dir) = &out.cni {
-            if cni_written.as_ref() != Some(&want.own_pods) && !want.own_pods.is_empty() {
-                let own_ip = nodes
-                    .get(&cluster.node_name)
-                    .and_then(|n| n.internal.first().copied());
-                let text = cni::conflist(&want.own_pods, cni::mtu_for(own_ip));
-                match cni::write(dir, &text) {
-                    Ok(changed) => {
-                        if changed {
-                            info!(dir = %dir.display(), "kubernetes: CNI config written");
-                        }
-                        cni_written = Some(want.own_pods.clone());
-                    }
-                    Err(e) => warn!("kubernetes: CNI config in {}: {e}", dir.display()),
+        if nodes_changed {
+            let want = desired(&node, &nodes.items, asn, k.mesh);
+            if last_nodes.as_ref() != Some(&want) {
+                write_cni(&out, &nodes.items, &node, &want.own_pods, &mut cni_written);
+                if let Some(snat) = &out.snat {
+                    let _ = snat
+                        .send(crate::snat::Pods::Local(want.own_pods.clone()))
+                        .await;
+                    let _ = snat
+                        .send(crate::snat::Pods::Cluster(want.cluster_pods.clone()))
+                        .await;
                 }
+                let update = Update::Nodes {
+                    pods: want.own_pods.clone(),
+                    peers: want.peers.clone(),
+                };
+                if out.updates.send(update).await.is_err() {
+                    return;
+                }
+                last_nodes = Some(want);
             }
         }
-        if let Some(snat) = &out.snat {
-            let _ = snat
-                .send(crate::snat::Pods::Local(want.own_pods.clone()))
-                .await;
-            let _ = snat
-                .send(crate::snat::Pods::Cluster(want.cluster_pods.clone()))
-                .await;
+        // Service routes once every kind they come from is listed, so a
+        // start never advertises what a later listing takes back.
+        let cidrs_listed = cidrs.listed || !matches!(ranges, Ranges::Objects);
+        if !(wants_services && svcs.listed && slices.listed && cidrs_listed) {
+            continue;
         }
-        let peers = want
-            .peers
-            .iter()
-            .map(|p| peer_settings(&settings, router_id, p))
-            .collect();
-        let command = Command::Kubernetes {
-            advertise: want.own_pods.clone(),
-            peers,
+        let mut range_list: Vec<IpNet> = match &ranges {
+            Ranges::Configured(list) => list.clone(),
+            Ranges::Objects => cidrs.items.values().flatten().copied().collect(),
         };
-        if out.owner.send(command).await.is_err() {
-            return;
+        range_list.sort();
+        range_list.dedup();
+        let ready = services::local_ready(slices.items.values());
+        let routes = services::routes(policy, &range_list, &svcs.items, &ready);
+        if last_services.as_ref() != Some(&routes) {
+            if out
+                .updates
+                .send(Update::Services(routes.clone()))
+                .await
+                .is_err()
+            {
+                return;
+            }
+            last_services = Some(routes);
         }
-        last = Some(want);
+    }
+}
+
+/// Write the CNI config for this node's pod prefixes, when they changed.
+fn write_cni(
+    out: &Outputs,
+    nodes: &BTreeMap<String, NodeInfo>,
+    own: &str,
+    pods: &[IpNet],
+    written: &mut Option<Vec<IpNet>>,
+) {
+    let Some(dir) = &out.cni else { return };
+    if written.as_deref() == Some(pods) || pods.is_empty() {
+        return;
+    }
+    let own_ip = nodes.get(own).and_then(|n| n.internal.first().copied());
+    let text = cni::conflist(pods, cni::mtu_for(own_ip));
+    match cni::write(dir, &text) {
+        Ok(changed) => {
+            if changed {
+                info!(dir = %dir.display(), "kubernetes: CNI config written");
+            }
+            *written = Some(pods.to_vec());
+        }
+        Err(e) => warn!("kubernetes: CNI config in {}: {e}", dir.display()),
     }
 }
 

@@ -51,7 +51,10 @@ pub use open::{Open, BGP_VERSION};
 pub use route_refresh::RouteRefresh;
 pub use smallvec::{smallvec, SmallVec};
 pub use update::Update;
-pub use values::{Aggregator, Community, ExtendedCommunity, LargeCommunity, Origin};
+pub use values::{
+    Aggregator, BadCommunity, BadLargeCommunity, Community, ExtendedCommunity, LargeCommunity,
+    Origin,
+};
 
 /// The 16-octet marker that starts every message.
 pub const MARKER: [u8; 16] = [0xff; 16];

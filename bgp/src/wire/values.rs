@@ -79,6 +79,29 @@ impl fmt::Display for Community {
     }
 }
 
+/// What a community's text is not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("expected ASN:VALUE (two 16-bit numbers), no-export, no-advertise or no-export-subconfed")]
+pub struct BadCommunity;
+
+/// The inverse of `Display`: `ASN:VALUE` or a well-known name.
+impl std::str::FromStr for Community {
+    type Err = BadCommunity;
+
+    fn from_str(s: &str) -> Result<Self, BadCommunity> {
+        match s {
+            "no-export" => return Ok(Community::NO_EXPORT),
+            "no-advertise" => return Ok(Community::NO_ADVERTISE),
+            "no-export-subconfed" => return Ok(Community::NO_EXPORT_SUBCONFED),
+            _ => {}
+        }
+        let (a, b) = s.split_once(':').ok_or(BadCommunity)?;
+        let a: u16 = a.parse().map_err(|_| BadCommunity)?;
+        let b: u16 = b.parse().map_err(|_| BadCommunity)?;
+        Ok(Community((u32::from(a) << 16) | u32::from(b)))
+    }
+}
+
 /// An extended community (RFC 4360), kept as its eight octets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ExtendedCommunity(pub [u8; 8]);
@@ -150,5 +173,31 @@ impl fmt::Display for LargeCommunity {
             "{}:{}:{}",
             self.global_admin, self.local_data1, self.local_data2
         )
+    }
+}
+
+/// What a large community's text is not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("expected A:B:C (three 32-bit numbers)")]
+pub struct BadLargeCommunity;
+
+/// The inverse of `Display`: `A:B:C`.
+impl std::str::FromStr for LargeCommunity {
+    type Err = BadLargeCommunity;
+
+    fn from_str(s: &str) -> Result<Self, BadLargeCommunity> {
+        let mut it = s
+            .split(':')
+            .map(|x| x.parse::<u32>().map_err(|_| BadLargeCommunity));
+        let mut next = || it.next().unwrap_or(Err(BadLargeCommunity));
+        let (global_admin, local_data1, local_data2) = (next()?, next()?, next()?);
+        if s.split(':').count() != 3 {
+            return Err(BadLargeCommunity);
+        }
+        Ok(LargeCommunity {
+            global_admin,
+            local_data1,
+            local_data2,
+        })
     }
 }

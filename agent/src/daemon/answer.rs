@@ -12,9 +12,9 @@ use bgp::wire::{AttrValue, Capability, Community, Family, LargeCommunity, PathAt
 use ipnet::IpNet;
 use serde::Serialize;
 
-use super::model::{self, Destination};
-use super::{done, Answer, ApiCall, Op, Request};
-use crate::daemon::owner::Owner;
+use super::owner::Owner;
+use crate::api::model::{self, Destination};
+use crate::api::{done, Answer, ApiCall, Op, Request};
 
 fn json(v: impl Serialize) -> Answer {
     serde_json::to_value(v).map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
@@ -135,12 +135,20 @@ fn answer_one(owner: &mut Owner, request: Request) -> Answer {
                     .collect(),
             };
             prefixes.sort_unstable();
-            json(
-                prefixes
-                    .iter()
-                    .map(|p| destination(sp, p, rib.paths(p).into_iter(), now))
-                    .collect::<Vec<_>>(),
-            )
+            let dests: Vec<Destination> = prefixes
+                .iter()
+                .map(|p| {
+                    let mut d = destination(sp, p, rib.paths(p).into_iter(), now);
+                    // Say why Kubernetes has us originate it.
+                    if let Some(o) = owner.origin_of(p) {
+                        for r in d.paths.iter_mut().filter(|r| r.source == "local") {
+                            r.originated_for.clone_from(&o.why);
+                        }
+                    }
+                    d
+                })
+                .collect();
+            json(dests)
         }
         Request::RibSummary(family) => {
             let families = match family {
@@ -168,6 +176,10 @@ fn answer_one(owner: &mut Owner, request: Request) -> Answer {
             )
         }
         Request::RibAdd(add) => rib_add(owner, add),
+        Request::Retire => {
+            owner.retire(now);
+            done("left for good: every session ended with a Cease and stays down")
+        }
         Request::RibDel(prefix) => {
             if owner.speaker.withdraw_origin(prefix) {
                 done(format!("withdrew {}", prefix.trunc()))
@@ -262,7 +274,7 @@ fn rib_add(owner: &mut Owner, add: model::RibAdd) -> Answer {
         .communities
         .iter()
         .map(|c| {
-            parse_community(c).ok_or_else(|| {
+            c.parse::<Community>().map_err(|_| {
                 bad_request(format!(
                     "{c}: not a community (ASN:VALUE, no-export, no-advertise)"
                 ))
@@ -278,7 +290,8 @@ fn rib_add(owner: &mut Owner, add: model::RibAdd) -> Answer {
         .large_communities
         .iter()
         .map(|c| {
-            parse_large(c).ok_or_else(|| bad_request(format!("{c}: not a large community (A:B:C)")))
+            c.parse::<LargeCommunity>()
+                .map_err(|_| bad_request(format!("{c}: not a large community (A:B:C)")))
         })
         .collect::<Result<Vec<_>, _>>()?;
     if !large.is_empty() {
@@ -296,30 +309,6 @@ fn rib_add(owner: &mut Owner, add: model::RibAdd) -> Answer {
         .speaker
         .originate(Instant::now(), prefix, &attrs, next_hop);
     done(format!("originated {}", prefix.trunc()))
-}
-
-pub fn parse_community(s: &str) -> Option<Community> {
-    match s {
-        "no-export" => return Some(Community::NO_EXPORT),
-        "no-advertise" => return Some(Community::NO_ADVERTISE),
-        _ => {}
-    }
-    let (a, b) = s.split_once(':')?;
-    let (a, b): (u16, u16) = (a.parse().ok()?, b.parse().ok()?);
-    Some(Community((u32::from(a) << 16) | u32::from(b)))
-}
-
-pub fn parse_large(s: &str) -> Option<LargeCommunity> {
-    let mut it = s.split(':').map(|x| x.parse::<u32>().ok());
-    let (a, b, c) = (it.next()??, it.next()??, it.next()??);
-    if it.next().is_some() {
-        return None;
-    }
-    Some(LargeCommunity {
-        global_admin: a,
-        local_data1: b,
-        local_data2: c,
-    })
 }
 
 fn family_name(f: Family) -> &'static str {
@@ -381,7 +370,7 @@ fn neighbor(owner: &Owner, s: &PeerStatus<'_>, now: Instant) -> model::Neighbor 
             update_errors: s.counters.update_errors,
             established_transitions: s.counters.established,
         },
-        last_error: s.last_down.map(crate::daemon::describe_down),
+        last_error: s.last_down.map(super::describe_down),
         stale: s
             .stale
             .iter()
@@ -490,6 +479,7 @@ fn route_of(
         age_seconds: 0,
         stale: false,
         path_id: 0,
+        originated_for: Vec::new(),
     };
     for a in attributes {
         match &a.value {
