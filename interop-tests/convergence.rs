@@ -15,11 +15,17 @@
 //!   node holds its pod prefix; node stopped: then `POST /v1/shutdown` on
 //!   it (a Cease), until the prefix left every other kernel;
 //! - link cut: a node's port on the switch down, until its prefix left
-//!   every other kernel (the peers' hold timers expire).
+//!   every other kernel (the peers' hold timers expire);
+//! - LoadBalancer IP: a Service of cluster a (externalTrafficPolicy
+//!   Cluster) given one in its status, as a load balancer controller
+//!   does, until the other cluster's kernels and the VM's hold it; taken
+//!   away, until it left them (cluster a's own nodes originate it, so
+//!   their kernels have no route to it).
 //!
 //! Each line gives p50, p99 and max over the trials, for the other nodes and
 //! for the VM (BIRD, behind the route server). Environment: TRIALS (prefix
 //! trials, default 200), NODE_TRIALS (default 40), CUT_TRIALS (default 10),
+//! LB_TRIALS (default 100),
 //! VERBOSE (every trial's per-kernel times), KEEP_LAB=SECONDS (the lab
 //! stays up that long at the end, to look at).
 
@@ -30,6 +36,7 @@ use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
 use lab::monitor::Monitor;
+use lab::services::{self, LabService};
 use lab::world::{Api, World, HOLD_TIME};
 use lab::Host;
 
@@ -155,10 +162,11 @@ fn main() {
     if !lab::ready() {
         return;
     }
-    let (trials, node_trials, cut_trials) = (
+    let (trials, node_trials, cut_trials, lb_trials) = (
         env("TRIALS", 200),
         env("NODE_TRIALS", 40),
         env("CUT_TRIALS", 10),
+        env("LB_TRIALS", 100),
     );
     eprintln!("convergence: building the lab (5 nodes, route server, VM; hold time {HOLD_TIME} s)");
     let mut world = World::build(
@@ -235,6 +243,39 @@ fn main() {
         world.retire(i);
     }
 
+    eprintln!("convergence: {lb_trials} LoadBalancer IPs given and taken away");
+    let (mut lb_added, mut lb_removed) = (Series::default(), Series::default());
+    let svc = world.services.len();
+    world.services.push(LabService {
+        cluster: 0,
+        name: "bench".into(),
+        cluster_ip: services::cluster_ip(world.clusters[0].second, 99),
+        lb_ip: None,
+        load_balancer: true,
+        local: false,
+        endpoint: 1,
+    });
+    world.publish(svc);
+    // Cluster a's nodes originate it: only the other cluster and the VM
+    // learn it.
+    let learners = Targets {
+        same: Vec::new(),
+        other: (0..count).filter(|&j| clusters[j] != 0).collect(),
+        vm,
+    };
+    for k in 0..lb_trials {
+        let ip = services::lb_ip(world.clusters[0].second, 100 + (k % 100) as u8);
+        let prefix = format!("{ip}/32");
+        mon.clear();
+        let t0 = Instant::now();
+        world.set_lb_ip(svc, Some(ip));
+        lb_added.take(&mut mon, t0, &learners, &prefix, true);
+        mon.clear();
+        let t0 = Instant::now();
+        world.set_lb_ip(svc, None);
+        lb_removed.take(&mut mon, t0, &learners, &prefix, false);
+    }
+
     eprintln!("convergence: {cut_trials} links cut");
     let mut cut = Series::default();
     for k in 0..cut_trials {
@@ -277,6 +318,8 @@ fn main() {
     row("node added (podbgp run)", &started);
     row("node stopped (shutdown: Cease)", &stopped);
     row(&format!("link cut (hold time {HOLD_TIME} s)"), &cut);
+    row("LoadBalancer IP given (status)", &lb_added);
+    row("LoadBalancer IP taken away", &lb_removed);
     println!(
         "{:<34} {:>4}  {:>23}  {:>23}  {:>23}",
         "kindnet: a Node change, at most", "", "10000.0", "(no other cluster)", "(no VM)"

@@ -21,6 +21,7 @@
 #[path = "lab/mod.rs"]
 mod lab;
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use lab::world::{Api, Cell, World};
@@ -94,6 +95,116 @@ fn check_next_hops(world: &World) {
     }
 }
 
+/// The next hops of the kernel's route to `prefix` on `host`, one or many.
+fn next_hops(host: &lab::Host, prefix: &str) -> BTreeSet<String> {
+    let text = host.text(&["ip", "-4", "route", "show", prefix]);
+    let words: Vec<&str> = text.split_whitespace().collect();
+    words
+        .windows(2)
+        .filter(|w| w[0] == "via")
+        .map(|w| w[1].to_string())
+        .collect()
+}
+
+/// Wait (bounded) until `host`'s route to `prefix` goes via `want`.
+fn wait_next_hops(host: &lab::Host, prefix: &str, want: &BTreeSet<String>) {
+    let ok = eventually(Duration::from_secs(15), || next_hops(host, prefix) == *want);
+    assert!(
+        ok,
+        "{}: {prefix} via {:?}, wanted {want:?}",
+        host.name,
+        next_hops(host, prefix)
+    );
+}
+
+/// Services across clusters (see `lab/services.rs`): cluster a's range is
+/// anycast from its three nodes and every other kernel, the route server's
+/// (FRR) and the VM's (BIRD) included, spreads it over all three; a pod of
+/// cluster b reaches cluster a's ClusterIP and the backend sees the pod's
+/// own address; the VM reaches the LoadBalancer IP, through the one node
+/// holding the endpoint (externalTrafficPolicy Local), and the route moves
+/// with the endpoint; a pod of cluster a reaches cluster b's ClusterIP.
+fn check_services(world: &mut World) {
+    let addrs: Vec<String> = world.nodes.iter().map(|n| n.host.v4.to_string()).collect();
+    let set = |list: &[usize]| {
+        list.iter()
+            .map(|&i| addrs[i].clone())
+            .collect::<BTreeSet<String>>()
+    };
+    let (a_range, b_range) = ("10.11.0.0/16", "10.21.0.0/16");
+    let (a_nodes, b_nodes) = (set(&[0, 1, 2]), set(&[3, 4]));
+    for i in [3, 4] {
+        wait_next_hops(&world.nodes[i].host, a_range, &a_nodes);
+    }
+    for i in [0, 1, 2] {
+        wait_next_hops(&world.nodes[i].host, b_range, &b_nodes);
+    }
+    wait_next_hops(&world.vm_host, a_range, &a_nodes);
+    wait_next_hops(&world.vm_host, b_range, &b_nodes);
+    // FRR holds every node's path, all in its multipath set, and installs
+    // them as one route; BIRD got every path too (ADD-PATH).
+    wait_next_hops(&world.rs_host, a_range, &a_nodes);
+    let rs = world
+        .rs
+        .vtysh(&format!("show bgp ipv4 unicast {a_range} json"));
+    let rs: serde_json::Value = serde_json::from_str(&rs).unwrap_or_default();
+    let multipath: BTreeSet<String> = rs["paths"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|p| p["multipath"] == true || p["bestpath"]["overall"] == true)
+        .filter_map(|p| p["nexthops"][0]["ip"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(multipath, a_nodes, "route server: {rs}");
+    let bird = world.vm.birdc(&["show", "route", a_range]);
+    let bird_paths = bird
+        .lines()
+        .filter(|l| l.trim_start().starts_with("via "))
+        .count();
+    assert_eq!(bird_paths, 3, "BIRD: {bird}");
+
+    // Learned service ranges keep the pod's source address (SNAT).
+    let snat = world.nodes[3].podbgp.json(&["snat"]);
+    assert!(
+        snat.to_string().contains(a_range),
+        "b-cp's no-masquerade set lacks {a_range}: {snat}"
+    );
+
+    // Cluster a's Service is Local both ways: its ClusterIP and
+    // LoadBalancer IP come from the node holding the endpoint only; the
+    // backend sees the client's own address (a pod of b, the VM). Cluster
+    // b's is Cluster-wide: any of b's nodes takes it and masquerades.
+    let a_web = world.services[0].clone();
+    let lb = a_web.lb_ip.expect("a LoadBalancer IP").to_string();
+    wait_next_hops(&world.vm_host, &lb, &set(&[a_web.endpoint]));
+    let why = world.nodes[a_web.endpoint]
+        .podbgp
+        .json(&["global", "rib", &lb]);
+    assert!(
+        why.to_string().contains(
+            "LoadBalancer IP of default/web (externalTrafficPolicy Local, endpoint here)"
+        ),
+        "{why}"
+    );
+    let cells = world.service_cells();
+    assert_eq!(cells.len(), 3, "{cells:#?}");
+    check(&cells);
+
+    // The endpoint moves: so does the route at the VM, and back.
+    let vm = world.vm_host.clone();
+    for to in [2, 1] {
+        world.move_endpoint(0, to);
+        wait_next_hops(&world.vm_host, &lb, &set(&[to]));
+        let backend = world.nodes[to].pods[0].clone();
+        assert_eq!(
+            lab::seen_from(&vm, &backend, &lb).as_deref(),
+            Some(vm.v4.to_string().as_str()),
+            "the VM to {lb}, its endpoint on {}",
+            world.nodes[to].name
+        );
+    }
+}
+
 #[test]
 fn two_clusters_and_a_vm_make_one_flat_network() {
     if !lab::ready() {
@@ -111,6 +222,7 @@ fn two_clusters_and_a_vm_make_one_flat_network() {
     check(&world.matrix(0));
     check(&world.matrix(4));
     check_next_hops(&world);
+    check_services(&mut world);
 
     // podbgp restarted on a node while its pod talks across clusters: the
     // routes persist (kernel routes adopted, peers keep ours while we are

@@ -91,6 +91,7 @@ fn up() -> ExitCode {
             ok &= print_cell(c);
         }
     }
+    ok &= show_services(&world);
     println!(
         "\nthe lab stays up; `make lab-down` removes it. A node's shell: ip netns exec {ns} bash"
     );
@@ -99,6 +100,68 @@ fn up() -> ExitCode {
     } else {
         ExitCode::FAILURE
     }
+}
+
+/// The Services, their routes at the VM and at a node of the other
+/// cluster, and connections to them; whether every one works.
+fn show_services(world: &World) -> bool {
+    println!("\nservices (kube-proxy's DNAT rules: table ip lab-kube-proxy on every node):");
+    for s in &world.services {
+        let c = &world.clusters[s.cluster];
+        let policy = if s.local { "Local" } else { "Cluster" };
+        let lb = s
+            .lb_ip
+            .map(|ip| format!(", LoadBalancer IP {ip}"))
+            .unwrap_or_default();
+        println!(
+            "  {}/{}: ClusterIP {}{lb}, traffic policy {policy}, endpoint {}",
+            c.name, s.name, s.cluster_ip, world.nodes[s.endpoint].pods[0].name
+        );
+    }
+    let other = world.nodes.iter().find(|n| n.cluster != 0);
+    let mut shown: Vec<(&lab::Host, String)> = Vec::new();
+    if let Some(n) = other {
+        shown.push((&n.host, lab::services::range(world.clusters[0].second)));
+    }
+    for s in &world.services {
+        shown.push((
+            &world.vm_host,
+            lab::services::range(world.clusters[s.cluster].second),
+        ));
+        if let Some(lb) = s.lb_ip {
+            shown.push((&world.vm_host, lb.to_string()));
+        }
+    }
+    for (host, prefix) in shown {
+        println!("\n$ ip netns exec {} ip route show {prefix}", host.ns);
+        print!("{}", host.text(&["ip", "route", "show", &prefix]));
+    }
+    let node_addresses: Vec<String> = world
+        .nodes
+        .iter()
+        .flat_map(|n| [n.host.v4.to_string(), lab::services::gateway(&n.cidr)])
+        .collect();
+    println!("\nconnections to the services:");
+    let mut ok = true;
+    for c in &world.service_cells() {
+        let good = c.seen.as_deref() == Some(c.want.as_str());
+        let what = match c.seen.as_deref() {
+            None => "no connection".to_string(),
+            Some(seen) if good && node_addresses.iter().any(|a| a == seen) => {
+                format!("{seen}  (a node of the Service's cluster: kube-proxy masquerades)")
+            }
+            Some(seen) if good => format!("{seen}  (the client's own)"),
+            Some(seen) => format!("{seen}  (expected {})", c.want),
+        };
+        println!(
+            "  {:<16} -> {:<24} {} {what}",
+            c.from,
+            c.to,
+            if good { "ok  " } else { "FAIL" }
+        );
+        ok &= good;
+    }
+    ok
 }
 
 /// One line of the matrix; whether it is what it should be.

@@ -13,6 +13,7 @@ pub mod gobgp;
 pub mod monitor;
 pub mod podbgp;
 pub mod scenarios;
+pub mod services;
 pub mod world;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};

@@ -10,12 +10,13 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::apiserver::{self, Server};
 use super::bird::Bird;
 use super::frr::Frr;
 use super::podbgp::Podbgp;
+use super::services::{self, LabService};
 use super::{eventually, Advert, Host, Lab, PeerSpec, Speaker};
 
 pub const RS_ASN: u32 = 65000;
@@ -50,6 +51,27 @@ impl Cluster {
                 std::fs::rename(&tmp, dir.join(format!("{name}.json"))).expect("node file");
             }
             None => self.server.put(name, &[ip], &[cidr], json!({})),
+        }
+    }
+
+    /// Add or change an object of another kind (a Service, say).
+    pub fn put_object(&self, object: &Value) {
+        match &self.nodes_dir {
+            Some(dir) => {
+                let dir = dir.join("objects");
+                std::fs::create_dir_all(&dir).expect("objects directory");
+                let meta = &object["metadata"];
+                let name = format!(
+                    "{}-{}-{}",
+                    object["kind"].as_str().unwrap_or("Object"),
+                    meta["namespace"].as_str().unwrap_or("_"),
+                    meta["name"].as_str().unwrap_or("_"),
+                );
+                let tmp = dir.join(format!(".{name}.tmp"));
+                std::fs::write(&tmp, object.to_string()).expect("object file");
+                std::fs::rename(&tmp, dir.join(format!("{name}.json"))).expect("object file");
+            }
+            None => self.server.put_object(object.clone()),
         }
     }
 
@@ -96,6 +118,8 @@ pub struct World {
     pub vm_host: Host,
     pub vm: Bird,
     pub internet: Host,
+    /// The clusters' Services (see `services.rs`).
+    pub services: Vec<LabService>,
 }
 
 /// One cell of the connectivity matrix: who talked to whom, and the
@@ -134,6 +158,7 @@ impl World {
             vm: Bird::new(&vm_host, VM_ASN),
             vm_host,
             internet,
+            services: Vec::new(),
         };
         for (h, addr) in [(&world.vm_host, VM_ADDR), (&world.internet, INTERNET_ADDR)] {
             let out = h.exec(&["ip", "addr", "add", &format!("{addr}/32"), "dev", "lo"]);
@@ -148,22 +173,24 @@ impl World {
             let c = world.add_cluster(name, *asn, *second, &members[0].1);
             hosts.extend(members.into_iter().map(|(n, h)| (c, n, h)));
         }
-        // The route server peers with every node, and the VM.
+        // The route server peers with every node, and the VM, and hands
+        // each every path it has (ADD-PATH): an anycast service range
+        // keeps every node of its cluster as a next hop.
         world.rs.route_server = true;
         for (c, _, h) in &hosts {
             world
                 .rs
-                .add_peer(PeerSpec::new(h.v4.into(), world.clusters[*c].asn));
+                .add_peer(add_path(PeerSpec::new(h.v4.into(), world.clusters[*c].asn)));
         }
         world
             .rs
-            .add_peer(PeerSpec::new(world.vm_host.v4.into(), VM_ASN));
+            .add_peer(add_path(PeerSpec::new(world.vm_host.v4.into(), VM_ASN)));
         world.rs.start(&mut world.lab);
         world.vm.kernel = true;
         world.vm.advertise(Advert::plain(VM_PREFIX));
         world
             .vm
-            .add_peer(PeerSpec::new(world.rs_host.v4.into(), RS_ASN));
+            .add_peer(add_path(PeerSpec::new(world.rs_host.v4.into(), RS_ASN)));
         world.vm.start(&mut world.lab);
         let listener = ["python3", "-c", super::LISTENER];
         let (vm, inet) = (world.vm_host.clone(), world.internet.clone());
@@ -176,6 +203,7 @@ impl World {
             n.podbgp.wait_up(&world.lab);
         }
         world.wait_converged();
+        world.deploy_services();
         world
     }
 
@@ -209,14 +237,16 @@ impl World {
         let kubeconfig = cp.dir.join("kubeconfig");
         std::fs::write(&kubeconfig, apiserver::kubeconfig(&format!("http://{at}")))
             .expect("kubeconfig");
-        self.clusters.push(Cluster {
+        let cluster = Cluster {
             name,
             asn,
             second,
             server,
             nodes_dir,
             kubeconfig,
-        });
+        };
+        cluster.put_object(&services::service_cidr(second));
+        self.clusters.push(cluster);
         self.clusters.len() - 1
     }
 
@@ -233,7 +263,7 @@ impl World {
         podbgp.kubernetes = Some((name.to_string(), cluster.kubeconfig.clone()));
         podbgp.snat = Some(String::new());
         podbgp.hold_time = HOLD_TIME;
-        podbgp.add_peer(PeerSpec::new(self.rs_host.v4.into(), RS_ASN));
+        podbgp.add_peer(add_path(PeerSpec::new(self.rs_host.v4.into(), RS_ASN)));
         let out = host.exec(&[
             "ip",
             "route",
@@ -304,6 +334,7 @@ impl World {
             "address-family ipv4 unicast".to_string(),
             format!("neighbor {} activate", host.v4),
             format!("neighbor {} route-server-client", host.v4),
+            format!("neighbor {} addpath-tx-all-paths", host.v4),
         ];
         let mut args = vec!["vtysh".to_string(), "-N".into(), self.rs_host.ns.clone()];
         for c in cmd {
@@ -432,4 +463,10 @@ impl World {
         );
         cells
     }
+}
+
+/// A session with ADD-PATH on (the route server's with everyone).
+fn add_path(mut peer: PeerSpec) -> PeerSpec {
+    peer.add_path = true;
+    peer
 }
