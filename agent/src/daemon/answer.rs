@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use bgp::rib::{LossReason, Path, PeerId};
 use bgp::session::State;
 use bgp::speaker::{PeerStatus, Speaker};
-use bgp::wire::{AttrValue, Capability, Community, Family, LargeCommunity, PathAttribute};
+use bgp::wire::{AttrValue, Capability, Family, PathAttribute};
 use ipnet::IpNet;
 use serde::Serialize;
 
@@ -269,36 +269,8 @@ fn rib_add(owner: &mut Owner, add: model::RibAdd) -> Answer {
             "{next_hop}: the next hop must be of the prefix's family"
         )));
     }
-    let mut attrs = Vec::new();
-    let communities = add
-        .communities
-        .iter()
-        .map(|c| {
-            c.parse::<Community>().map_err(|_| {
-                bad_request(format!(
-                    "{c}: not a community (ASN:VALUE, no-export, no-advertise)"
-                ))
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    if !communities.is_empty() {
-        attrs.push(PathAttribute::new(AttrValue::Communities(
-            communities.into_iter().collect(),
-        )));
-    }
-    let large = add
-        .large_communities
-        .iter()
-        .map(|c| {
-            c.parse::<LargeCommunity>()
-                .map_err(|_| bad_request(format!("{c}: not a large community (A:B:C)")))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    if !large.is_empty() {
-        attrs.push(PathAttribute::new(AttrValue::LargeCommunities(
-            large.into_iter().collect(),
-        )));
-    }
+    let mut attrs = super::community_attributes(&add.communities, &add.large_communities)
+        .map_err(bad_request)?;
     if let Some(med) = add.med {
         attrs.push(PathAttribute::new(AttrValue::MultiExitDisc(med)));
     }

@@ -499,28 +499,41 @@ pub fn mesh_peer(settings: &Settings, router_id: Ipv4Addr, p: &k8s::MeshPeer) ->
 /// The communities `kubernetes.service_communities` and
 /// `service_large_communities` put on service routes (checked at load).
 fn service_attributes(k: &crate::settings::Kubernetes) -> Vec<PathAttribute> {
+    community_attributes(&k.service_communities, &k.service_large_communities).unwrap_or_default()
+}
+
+/// COMMUNITIES and LARGE_COMMUNITIES attributes from their text
+/// (`ASN:VALUE`, `no-export`, `no-advertise`; `A:B:C`), when there are any.
+pub(crate) fn community_attributes(
+    communities: &[String],
+    large: &[String],
+) -> Result<Vec<PathAttribute>, String> {
     let mut attributes = Vec::new();
-    let communities: Vec<Community> = k
-        .service_communities
+    let communities = communities
         .iter()
-        .filter_map(|c| c.parse().ok())
-        .collect();
+        .map(|c| {
+            c.parse::<Community>()
+                .map_err(|_| format!("{c}: not a community (ASN:VALUE, no-export, no-advertise)"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     if !communities.is_empty() {
         attributes.push(PathAttribute::new(AttrValue::Communities(
             communities.into_iter().collect(),
         )));
     }
-    let large: Vec<LargeCommunity> = k
-        .service_large_communities
+    let large = large
         .iter()
-        .filter_map(|c| c.parse().ok())
-        .collect();
+        .map(|c| {
+            c.parse::<LargeCommunity>()
+                .map_err(|_| format!("{c}: not a large community (A:B:C)"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     if !large.is_empty() {
         attributes.push(PathAttribute::new(AttrValue::LargeCommunities(
             large.into_iter().collect(),
         )));
     }
-    attributes
+    Ok(attributes)
 }
 
 /// A sender for a part of the daemon that speaks its own type (the API's

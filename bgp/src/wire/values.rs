@@ -186,18 +186,15 @@ impl std::str::FromStr for LargeCommunity {
     type Err = BadLargeCommunity;
 
     fn from_str(s: &str) -> Result<Self, BadLargeCommunity> {
-        let mut it = s
-            .split(':')
-            .map(|x| x.parse::<u32>().map_err(|_| BadLargeCommunity));
-        let mut next = || it.next().unwrap_or(Err(BadLargeCommunity));
-        let (global_admin, local_data1, local_data2) = (next()?, next()?, next()?);
-        if s.split(':').count() != 3 {
+        let number = |x: &str| x.parse::<u32>().map_err(|_| BadLargeCommunity);
+        let parts: Vec<&str> = s.split(':').collect();
+        let [a, b, c] = parts[..] else {
             return Err(BadLargeCommunity);
-        }
+        };
         Ok(LargeCommunity {
-            global_admin,
-            local_data1,
-            local_data2,
+            global_admin: number(a)?,
+            local_data1: number(b)?,
+            local_data2: number(c)?,
         })
     }
 }
