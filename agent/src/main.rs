@@ -2,6 +2,7 @@
 
 mod alloc;
 mod api;
+mod bfd_io;
 mod cli;
 mod daemon;
 mod fib;
@@ -63,6 +64,8 @@ enum Command {
     Fib,
     /// The masquerade rules and the no-masquerade set.
     Snat,
+    /// BFD sessions: state, discriminators, negotiated intervals.
+    Bfd,
     /// Leave for good: every session ends with a Cease and stays down, so
     /// peers drop our routes at once; the process runs on until SIGTERM
     /// (which, alone, stops to restart: peers keep our routes).
@@ -95,6 +98,7 @@ fn client(api: &str, json: bool, command: Command) -> u8 {
         Command::Global { family, args } => (cli::global(args, family.as_deref()), family.clone()),
         Command::Fib => (Ok(plan("/v1/fib", cli::Print::Fib)), None),
         Command::Snat => (Ok(plan("/v1/snat", cli::Print::Snat)), None),
+        Command::Bfd => (Ok(plan("/v1/bfd", cli::Print::Bfd)), None),
         Command::Shutdown => (
             Ok(cli::Plan {
                 method: hyper::Method::POST,

@@ -31,6 +31,11 @@ struct PeerFamily {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct KindLabel {
     kind: String,
 }
@@ -51,6 +56,11 @@ pub struct Metrics {
     pub fib_routes: Family<FamilyLabel, Gauge>,
     pub fib_install_errors: Counter,
     service_routes: Family<KindLabel, Gauge>,
+    bfd_state: Family<PeerLabel, Gauge>,
+    bfd_sent: Family<PeerLabel, Counter>,
+    bfd_received: Family<PeerLabel, Counter>,
+    bfd_state_changes: Family<PeerLabel, Counter>,
+    bfd_dropped: Family<ReasonLabel, Counter>,
     /// The first routing pass is in the kernel (or there is no kernel FIB).
     pub fib_ready: AtomicBool,
     ready: AtomicBool,
@@ -71,6 +81,11 @@ impl Metrics {
             fib_routes: Family::default(),
             fib_install_errors: Counter::default(),
             service_routes: Family::default(),
+            bfd_state: Family::default(),
+            bfd_sent: Family::default(),
+            bfd_received: Family::default(),
+            bfd_state_changes: Family::default(),
+            bfd_dropped: Family::default(),
             fib_ready: AtomicBool::new(true),
             ready: AtomicBool::new(false),
             known: Mutex::new(HashMap::new()),
@@ -121,6 +136,31 @@ impl Metrics {
             "Service routes this node originates, by kind (a prefix of two kinds counts in both)",
             m.service_routes.clone(),
         );
+        registry.register(
+            "bfd_session_state",
+            "1 when the BFD session with the peer is Up",
+            m.bfd_state.clone(),
+        );
+        registry.register(
+            "bfd_packets_sent",
+            "BFD Control packets sent to the peer",
+            m.bfd_sent.clone(),
+        );
+        registry.register(
+            "bfd_packets_received",
+            "BFD Control packets from the peer taken by its session",
+            m.bfd_received.clone(),
+        );
+        registry.register(
+            "bfd_state_changes",
+            "BFD session state changes",
+            m.bfd_state_changes.clone(),
+        );
+        registry.register(
+            "bfd_packets_dropped",
+            "BFD packets dropped: TTL not 255 on a single hop, malformed, or no session (RFC 5880 §6.8.6)",
+            m.bfd_dropped.clone(),
+        );
         *m.registry.lock().unwrap_or_else(|e| e.into_inner()) = registry;
         m
     }
@@ -144,6 +184,42 @@ impl Metrics {
                 .get_or_create(&KindLabel { kind: kind.into() })
                 .set(i64::try_from(n).unwrap_or(i64::MAX));
         }
+    }
+
+    pub fn bfd_sent(&self, peer: &str) {
+        self.bfd_sent
+            .get_or_create(&PeerLabel { peer: peer.into() })
+            .inc();
+    }
+
+    pub fn bfd_received(&self, peer: &str) {
+        self.bfd_received
+            .get_or_create(&PeerLabel { peer: peer.into() })
+            .inc();
+    }
+
+    pub fn bfd_dropped(&self, reason: &str) {
+        self.bfd_dropped
+            .get_or_create(&ReasonLabel {
+                reason: reason.into(),
+            })
+            .inc();
+    }
+
+    /// A BFD session changed state; `up`: it is Up now.
+    pub fn bfd_state(&self, peer: &str, up: bool) {
+        let label = PeerLabel { peer: peer.into() };
+        self.bfd_state.get_or_create(&label).set(i64::from(up));
+        self.bfd_state_changes.get_or_create(&label).inc();
+    }
+
+    /// A BFD session is gone: its series go with it.
+    pub fn bfd_forget(&self, peer: &str) {
+        let label = PeerLabel { peer: peer.into() };
+        self.bfd_state.remove(&label);
+        self.bfd_sent.remove(&label);
+        self.bfd_received.remove(&label);
+        self.bfd_state_changes.remove(&label);
     }
 
     /// Bring the gauges in line with the speaker.

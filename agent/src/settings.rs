@@ -180,6 +180,67 @@ pub struct Neighbor {
     /// prefix as a next hop (multipath).
     #[serde(default)]
     pub add_path_receive: bool,
+    /// BFD for this session (off unless enabled).
+    #[serde(default = "Bfd::off")]
+    pub bfd: Bfd,
+}
+
+/// BFD (RFC 5880) for a session: its failure ends the BGP session at once.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Bfd {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Required Min RX Interval, milliseconds.
+    #[serde(default = "default_bfd_interval")]
+    pub min_rx: u32,
+    /// Desired Min TX Interval, milliseconds.
+    #[serde(default = "default_bfd_interval")]
+    pub min_tx: u32,
+    /// Detect Mult: packets missed before the session is declared down.
+    #[serde(default = "default_bfd_multiplier")]
+    pub multiplier: u8,
+}
+
+impl Bfd {
+    /// The defaults FRR and MetalLB use: 300 ms both ways, 3 missed.
+    pub fn on() -> Bfd {
+        Bfd {
+            enabled: true,
+            min_rx: default_bfd_interval(),
+            min_tx: default_bfd_interval(),
+            multiplier: default_bfd_multiplier(),
+        }
+    }
+
+    pub fn off() -> Bfd {
+        Bfd {
+            enabled: false,
+            ..Bfd::on()
+        }
+    }
+
+    /// Check the values; `key` names the table in errors.
+    fn check(&self, key: &str) -> Result<(), SettingsError> {
+        for (name, ms) in [("min_rx", self.min_rx), ("min_tx", self.min_tx)] {
+            if !(10..=60_000).contains(&ms) {
+                let why = "milliseconds, from 10 to 60000";
+                return Err(bad(&format!("{key}.{name}"), ms, why));
+            }
+        }
+        if self.multiplier == 0 {
+            return Err(bad(&format!("{key}.multiplier"), 0, "must be 1 to 255"));
+        }
+        Ok(())
+    }
+}
+
+fn default_bfd_interval() -> u32 {
+    300
+}
+
+fn default_bfd_multiplier() -> u8 {
+    3
 }
 
 impl Neighbor {
@@ -206,6 +267,7 @@ impl Neighbor {
             mrai: 0,
             families: default_families(),
             add_path_receive: false,
+            bfd: Bfd::off(),
         }
     }
 }
@@ -290,6 +352,11 @@ pub struct Kubernetes {
     /// Large communities (`A:B:C`) on service routes.
     #[serde(default)]
     pub service_large_communities: Vec<String>,
+    /// BFD on the mesh sessions: on by default (every node runs podbgp,
+    /// and a peer that does not answer BFD never brings its session Up,
+    /// so it never takes BGP down either).
+    #[serde(default = "Bfd::on")]
+    pub bfd: Bfd,
 }
 
 impl Default for Kubernetes {
@@ -307,6 +374,7 @@ impl Default for Kubernetes {
             advertise_local_cluster_ips: true,
             service_communities: Vec::new(),
             service_large_communities: Vec::new(),
+            bfd: Bfd::on(),
         }
     }
 }
@@ -541,6 +609,7 @@ impl Settings {
                 parse_rule(rule)
                     .map_err(|why| bad(&format!("{}[{j}]", key("import")), rule, &why))?;
             }
+            n.bfd.check(&key("bfd"))?;
             if n.families.is_empty() {
                 return Err(bad(&key("families"), "[]", "needs ipv4, ipv6 or both"));
             }
@@ -570,6 +639,7 @@ impl Settings {
 
     fn check_kubernetes(&self) -> Result<(), SettingsError> {
         let k = &self.kubernetes;
+        k.bfd.check("kubernetes.bfd")?;
         for (i, c) in k.service_cidrs.iter().enumerate() {
             if c.trunc() != *c {
                 let key = format!("kubernetes.service_cidrs[{i}]");

@@ -72,6 +72,14 @@ impl Bird {
                 "protocol kernel {{ ipv4 {{ import none; export where source = RTS_BGP; }}; merge paths on; }}"
             );
         }
+        // BFD, with the timers of the first peer that asks for it.
+        if let Some(b) = self.base.peers.iter().find_map(|p| p.bfd) {
+            let _ = writeln!(
+                c,
+                "protocol bfd {{ interface \"*\" {{ min rx interval {} ms; min tx interval {} ms; multiplier {}; }}; }}",
+                b.min_rx, b.min_tx, b.multiplier
+            );
+        }
         // Attributes of our own routes, set on the way out.
         let _ = writeln!(c, "filter tag_own {{");
         for a in &self.base.adverts {
@@ -106,6 +114,11 @@ impl Bird {
             }
             if p.rr_client {
                 let _ = writeln!(c, "  rr client;");
+            }
+            if p.bfd.is_some() {
+                // And once BFD failed, take the session back within a
+                // second, not after the minute BIRD waits by default.
+                let _ = writeln!(c, "  bfd on;\n  error wait time 1, 5;");
             }
             // Every path the peer sends, so an anycast prefix keeps them all.
             let add_paths = if p.add_path { " add paths rx;" } else { "" };

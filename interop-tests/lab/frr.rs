@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
-use super::{Base, Host, Lab, Route, Speaker};
+use super::{Base, BfdSpec, Host, Lab, Route, Speaker};
 
 pub struct Frr {
     base: Base,
@@ -42,6 +42,27 @@ impl Frr {
             self.base.host.name,
             self.base.host.dir.display()
         );
+        // bfdd's timers, a profile per BFD peer.
+        let bfd: Vec<(IpAddr, BfdSpec)> = self
+            .base
+            .peers
+            .iter()
+            .filter_map(|p| Some((p.address, p.bfd?)))
+            .collect();
+        if !bfd.is_empty() {
+            let _ = writeln!(c, "bfd");
+            for (a, b) in &bfd {
+                let _ = writeln!(
+                    c,
+                    " profile {}\n  receive-interval {}\n  transmit-interval {}\n  detect-multiplier {}\n !",
+                    bfd_profile(*a),
+                    b.min_rx,
+                    b.min_tx,
+                    b.multiplier
+                );
+            }
+            let _ = writeln!(c, "!");
+        }
         let _ = writeln!(c, "router bgp {}", self.base.asn);
         let _ = writeln!(c, " bgp router-id {}", self.base.host.v4);
         let _ = writeln!(c, " no bgp ebgp-requires-policy");
@@ -64,6 +85,10 @@ impl Frr {
             }
             if let Some(hops) = p.multihop {
                 let _ = writeln!(c, " neighbor {a} ebgp-multihop {hops}");
+            }
+            if p.bfd.is_some() {
+                let _ = writeln!(c, " neighbor {a} bfd");
+                let _ = writeln!(c, " neighbor {a} bfd profile {}", bfd_profile(a));
             }
         }
         for (af, v6) in [("ipv4", false), ("ipv6", true)] {
@@ -109,6 +134,11 @@ impl Frr {
     }
 }
 
+/// The name of the bfdd profile for the session with `peer`.
+fn bfd_profile(peer: IpAddr) -> String {
+    format!("p{}", peer.to_string().replace([':', '.'], "-"))
+}
+
 fn strings(v: &Value) -> Vec<String> {
     v.as_str()
         .map(|s| s.split_whitespace().map(String::from).collect())
@@ -138,7 +168,13 @@ impl Speaker for Frr {
                 .status();
         }
         let conf = conf.to_string_lossy().into_owned();
-        for daemon in ["zebra", "bgpd"] {
+        let bfdd = self.base.peers.iter().any(|p| p.bfd.is_some());
+        let daemons: &[&str] = if bfdd {
+            &["zebra", "bfdd", "bgpd"]
+        } else {
+            &["zebra", "bgpd"]
+        };
+        for daemon in daemons {
             let bin = format!("/usr/lib/frr/{daemon}");
             let out = self
                 .base

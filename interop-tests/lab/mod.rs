@@ -657,6 +657,18 @@ pub struct PeerSpec {
     /// ADD-PATH (RFC 7911): a route server sends the peer every path it
     /// has; any other speaker offers to receive them.
     pub add_path: bool,
+    /// BFD on the session, with these timers.
+    pub bfd: Option<BfdSpec>,
+}
+
+/// BFD timers as one side configures them (RFC 5880 §6.8.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BfdSpec {
+    /// Required Min RX Interval, milliseconds.
+    pub min_rx: u32,
+    /// Desired Min TX Interval, milliseconds.
+    pub min_tx: u32,
+    pub multiplier: u8,
 }
 
 impl PeerSpec {
@@ -671,6 +683,7 @@ impl PeerSpec {
             source: None,
             multihop: None,
             add_path: false,
+            bfd: None,
         }
     }
 }

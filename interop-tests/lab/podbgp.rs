@@ -312,6 +312,13 @@ impl Podbgp {
             if p.add_path {
                 let _ = writeln!(c, "add_path_receive = true");
             }
+            if let Some(b) = p.bfd {
+                let _ = writeln!(
+                    c,
+                    "bfd = {{ min_rx = {}, min_tx = {}, multiplier = {} }}",
+                    b.min_rx, b.min_tx, b.multiplier
+                );
+            }
         }
         c
     }

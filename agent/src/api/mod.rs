@@ -66,6 +66,7 @@ type Owner = mpsc::Sender<ApiCall>;
 pub struct Writers {
     pub fib: Option<mpsc::Sender<crate::fib::Query>>,
     pub snat: Option<mpsc::Sender<crate::snat::Query>>,
+    pub bfd: Option<mpsc::UnboundedSender<crate::bfd_io::Request>>,
 }
 
 /// What the handlers reach: the owner, and the writers.
@@ -285,8 +286,26 @@ async fn snat(State(api): State<Api>) -> Response {
     }
 }
 
+async fn bfd(State(api): State<Api>) -> Response {
+    let Some(bfd) = api.writers.bfd else {
+        return failure(
+            StatusCode::NOT_FOUND,
+            "BFD is off: no neighbor has bfd.enabled, nor kubernetes.bfd the mesh",
+        );
+    };
+    let (reply, answer) = oneshot::channel();
+    if bfd.send(crate::bfd_io::Request::Query { reply }).is_err() {
+        return failure(StatusCode::SERVICE_UNAVAILABLE, "the BFD task is gone");
+    }
+    match answer.await {
+        Ok(list) => Json(list).into_response(),
+        Err(_) => failure(StatusCode::SERVICE_UNAVAILABLE, "the BFD task is gone"),
+    }
+}
+
 fn router(owner: Owner, writers: Writers) -> Router {
     Router::new()
+        .route("/v1/bfd", get(bfd))
         .route("/v1/fib", get(fib))
         .route("/v1/snat", get(snat))
         .route("/v1/global", get(global))

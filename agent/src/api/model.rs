@@ -43,6 +43,24 @@ pub struct Neighbor {
     pub last_error: Option<String>,
     /// Families kept as stale while the peer restarts.
     pub stale: Vec<String>,
+    /// BFD for the session, when it has it (`podbgp bfd` has the details).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bfd: Option<NeighborBfd>,
+}
+
+/// BFD as a neighbor's detail shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct NeighborBfd {
+    /// Up, Down, AdminDown (by the peer), or waiting for the peer.
+    pub state: String,
+    /// Why it last went down.
+    pub diagnostic: Option<String>,
+    /// Since the last change.
+    pub since_seconds: Option<u64>,
+    /// As configured.
+    pub min_rx_ms: u32,
+    pub min_tx_ms: u32,
+    pub multiplier: u8,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]

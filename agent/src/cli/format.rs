@@ -148,6 +148,48 @@ pub fn neighbor(n: &Neighbor) -> String {
     if let Some(e) = &n.last_error {
         let _ = writeln!(o, "  Last error: {e}");
     }
+    if let Some(b) = &n.bfd {
+        let since = b
+            .since_seconds
+            .map(|s| format!(" for {}", duration(Some(s))))
+            .unwrap_or_default();
+        let why = b
+            .diagnostic
+            .as_deref()
+            .map(|d| format!(" ({d})"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            o,
+            "  BFD: {}{why}{since}; min rx {} ms, min tx {} ms, multiplier {}",
+            b.state, b.min_rx_ms, b.min_tx_ms, b.multiplier
+        );
+    }
+    o
+}
+
+/// `podbgp bfd`: every BFD session.
+pub fn bfd(list: &[crate::bfd_io::SessionView]) -> String {
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "{:<22} {:<9} {:<23} {:>9} {:>9} {:>9} {:<9} Diagnostic",
+        "Peer", "State", "Discriminators (L/R)", "TX ms", "RX ms", "Detect ms", "Up/Down"
+    );
+    for s in list {
+        let ms = |v: f64| format!("{v:.0}");
+        let line = format!(
+            "{:<22} {:<9} {:<23} {:>9} {:>9} {:>9} {:<9} {}",
+            s.peer,
+            s.state,
+            format!("{}/{}", s.local_discriminator, s.remote_discriminator),
+            ms(s.transmit_interval_ms),
+            ms(s.required_min_rx_ms.max(s.remote_desired_min_tx_ms)),
+            ms(s.detection_time_ms),
+            duration(Some(s.uptime_seconds)),
+            s.last_diagnostic
+        );
+        let _ = writeln!(o, "{}", line.trim_end());
+    }
     o
 }
 

@@ -35,6 +35,7 @@ pub enum Print {
     Done,
     Fib,
     Snat,
+    Bfd,
 }
 
 fn family_arg(family: Option<&str>) -> Result<Option<&'static str>, Usage> {
@@ -267,6 +268,7 @@ pub async fn execute(api: &Endpoint, plan: Plan, json: bool, family: Option<&str
         Print::Done => parse(&bytes).map(|d: model::Done| format!("{}\n", d.done)),
         Print::Fib => parse(&bytes).map(|l: Vec<crate::fib::FibEntry>| format::fib(&l)),
         Print::Snat => parse(&bytes).map(|v: crate::snat::SnatView| format::snat(&v)),
+        Print::Bfd => parse(&bytes).map(|l: Vec<crate::bfd_io::SessionView>| format::bfd(&l)),
     };
     match text {
         Ok(t) => {

@@ -348,7 +348,47 @@ fn neighbor(owner: &Owner, s: &PeerStatus<'_>, now: Instant) -> model::Neighbor 
             .iter()
             .map(|f| family_name(*f).to_string())
             .collect(),
+        bfd: bfd_summary(owner, s.id, s.config.address, now),
     }
+}
+
+/// BFD as the owner last heard of it, for a peer that has it.
+fn bfd_summary(
+    owner: &Owner,
+    id: PeerId,
+    peer: IpAddr,
+    now: Instant,
+) -> Option<model::NeighborBfd> {
+    let settings = owner.peer_settings(id)?;
+    let b = settings.neighbor.bfd;
+    if !b.enabled || owner.bfd.is_none() {
+        return None;
+    }
+    let (state, diagnostic, since) = match owner.bfd_status.get(&peer) {
+        None => ("waiting for the peer", None, None),
+        Some((event, at)) => {
+            let (state, diag) = match event {
+                bfd::Event::Up => ("Up", None),
+                bfd::Event::Down { diag } => ("Down", Some(crate::bfd_io::describe(*diag))),
+                bfd::Event::PeerAdminDown => ("AdminDown (by the peer)", None),
+                bfd::Event::AdminDown => ("AdminDown", None),
+            };
+            let at = at.into_std();
+            (
+                state,
+                diag,
+                Some(now.saturating_duration_since(at).as_secs()),
+            )
+        }
+    };
+    Some(model::NeighborBfd {
+        state: state.into(),
+        diagnostic,
+        since_seconds: since,
+        min_rx_ms: b.min_rx,
+        min_tx_ms: b.min_tx,
+        multiplier: b.multiplier,
+    })
 }
 
 fn describe_capability(c: &Capability) -> String {

@@ -341,7 +341,18 @@ pub async fn run(mut settings: Settings) -> Result<(), String> {
     debug_assert_eq!(speaker.local_peer(), local_peer);
     let mut owner = Owner::new(speaker, Arc::clone(&metrics), info, owner_tx, owner_rx);
     let mut snat_pods = None;
+    // BFD runs when some session may ask for it: a neighbor's, or the
+    // mesh's in Kubernetes mode.
+    let wants_bfd = settings.neighbors.iter().any(|n| n.bfd.enabled)
+        || (cluster.is_some() && settings.kubernetes.mesh && settings.kubernetes.bfd.enabled);
+    if wants_bfd {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let reports = forward(owner.sender(), Command::Bfd);
+        tokio::spawn(crate::bfd_io::run(rx, reports, Arc::clone(&metrics)));
+        owner.bfd = Some(tx);
+    }
     let writers = crate::api::Writers {
+        bfd: owner.bfd.clone(),
         fib: fib.map(|fib| {
             let feed = owner.subscribe();
             let (tx, rx) = mpsc::channel(16);
@@ -493,6 +504,7 @@ pub fn mesh_peer(settings: &Settings, router_id: Ipv4Addr, p: &k8s::MeshPeer) ->
     n.hold_time = settings.kubernetes.hold_time;
     n.families = vec![if p.address.is_ipv4() { "ipv4" } else { "ipv6" }.to_string()];
     n.description = Some("kubernetes".into());
+    n.bfd = settings.kubernetes.bfd;
     PeerSettings::new(settings, router_id, &n)
 }
 

@@ -64,6 +64,8 @@ pub enum Command {
     },
     /// Every service route Kubernetes asks this node to originate.
     Services(BTreeMap<IpNet, Origination>),
+    /// A BFD session changed in a way BGP cares about.
+    Bfd(crate::bfd_io::Report),
     /// Close every session, let them flush, and stop.
     Shutdown(Stop),
 }
@@ -137,6 +139,10 @@ pub struct Owner {
     stopping: Option<Vec<ConnHandle>>,
     /// Left for good: every session stays down, new peers included.
     retired: bool,
+    /// The BFD task, when a peer has BFD.
+    pub(super) bfd: Option<mpsc::UnboundedSender<crate::bfd_io::Request>>,
+    /// The last BFD event of each peer, and when.
+    pub(super) bfd_status: HashMap<std::net::IpAddr, (bfd::Event, Instant)>,
 }
 
 impl Owner {
@@ -163,6 +169,8 @@ impl Owner {
             mesh: HashMap::new(),
             stopping: None,
             retired: false,
+            bfd: None,
+            bfd_status: HashMap::new(),
         }
     }
 
@@ -185,6 +193,7 @@ impl Owner {
             .speaker
             .add_peer(now, config)
             .map_err(|e| e.to_string())?;
+        self.bfd_session(&settings);
         self.peers.insert(
             id,
             Runtime {
@@ -300,6 +309,7 @@ impl Owner {
             Command::Api(call) => super::answer::answer(self, call),
             Command::NextHop { addr, reach } => self.speaker.set_next_hop(addr, reach),
             Command::Kubernetes { advertise, peers } => self.kubernetes(advertise, peers),
+            Command::Bfd(report) => self.bfd_report(report),
             Command::Services(routes) => {
                 let counts = crate::k8s::services::Kind::ALL.map(|k| {
                     let n = routes.values().filter(|o| o.kinds.contains(&k)).count();
@@ -465,6 +475,10 @@ impl Owner {
                 info!(peer = %addr, "kubernetes: peer removed");
             }
             self.peers.remove(&id);
+            self.bfd_status.remove(&addr);
+            if let Some(bfd) = &self.bfd {
+                let _ = bfd.send(crate::bfd_io::Request::Remove { peer: addr });
+            }
         }
         for p in peers {
             let addr = p.neighbor.address;
@@ -512,6 +526,49 @@ impl Owner {
         let mut all = self.origins[OriginGroup::Services as usize].clone();
         all.extend(self.origins[OriginGroup::Pods as usize].clone());
         all
+    }
+
+    /// Ask the BFD task for a session with the peer, if it has BFD.
+    fn bfd_session(&self, settings: &PeerSettings) {
+        let (Some(bfd), n) = (&self.bfd, &settings.neighbor) else {
+            return;
+        };
+        if !n.bfd.enabled {
+            return;
+        }
+        let ms = |v: u32| Duration::from_millis(u64::from(v));
+        let _ = bfd.send(crate::bfd_io::Request::Add {
+            peer: n.address,
+            local: n.local_address,
+            multihop: n.multihop.is_some_and(|h| h > 1),
+            config: bfd::Config {
+                desired_min_tx: ms(n.bfd.min_tx),
+                required_min_rx: ms(n.bfd.min_rx),
+                detect_mult: n.bfd.multiplier,
+            },
+        });
+    }
+
+    /// What BFD says of a peer: a failure ends its BGP session at once
+    /// (RFC 5882 §3.2); the peer's AdminDown changes nothing.
+    fn bfd_report(&mut self, report: crate::bfd_io::Report) {
+        let now = Instant::now();
+        let peer = report.peer;
+        self.bfd_status.insert(peer, (report.event, now));
+        let Some(id) = self.speaker.peer_by_address(peer) else {
+            return;
+        };
+        match report.event {
+            bfd::Event::Down { diag } => {
+                warn!(%peer, "BFD down ({}): the BGP session and its routes go at once", crate::bfd_io::describe(diag));
+                let _ = self.speaker.bfd_down(now.into_std(), id);
+            }
+            bfd::Event::Up => info!(%peer, "BFD up"),
+            bfd::Event::PeerAdminDown => {
+                info!(%peer, "BFD: the peer set the session AdminDown; BGP carries on without it");
+            }
+            bfd::Event::AdminDown => {}
+        }
     }
 
     /// Why Kubernetes has this node originate `prefix`, if it does.

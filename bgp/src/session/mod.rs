@@ -415,6 +415,7 @@ impl Session {
                     | CeaseSubcode::AdministrativeShutdown
                     | CeaseSubcode::PeerDeconfigured
                     | CeaseSubcode::AdministrativeReset
+                    | CeaseSubcode::BfdDown
             )
         )
     }

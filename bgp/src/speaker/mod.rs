@@ -360,6 +360,21 @@ impl Speaker {
         Ok(())
     }
 
+    /// The peer's BFD session went down (RFC 5882 §3.2): the path to it is
+    /// dead. Close the session with Cease / BFD Down (RFC 9384) — a Hard
+    /// Reset where both sides do graceful restart for NOTIFICATIONs, so
+    /// no side keeps the other's routes (RFC 8538 §5) — withdraw its routes
+    /// at once, and try again as after any failure.
+    pub fn bfd_down(&mut self, now: Instant, id: PeerId) -> Result<(), PeerError> {
+        self.peer(id).ok_or(PeerError::Unknown(id))?;
+        let n = Notification::new(
+            crate::wire::Cause::Cease(CeaseSubcode::BfdDown),
+            bytes::Bytes::new(),
+        );
+        self.stop_all(now, id, Event::Fail(n));
+        Ok(())
+    }
+
     /// Ask the peer to send its routes again (RFC 2918), for the families
     /// both sides have; `false` when the peer does not do route refresh.
     pub fn soft_reset_in(&mut self, id: PeerId) -> Result<bool, PeerError> {

@@ -695,3 +695,39 @@ fn a_restarted_peers_new_connection_replaces_the_dead_one() {
         "the old session just closed"
     );
 }
+
+// A -- B with graceful restart, with and without the N-bit. BFD tells B
+// that A is gone (RFC 5882 §3.2): B closes the session with Cease / BFD
+// Down (RFC 9384), a Hard Reset under the N-bit (RFC 8538 §5), and drops
+// A's routes at once in both cases: graceful restart is no help for a
+// dead path. The session comes back once the path does.
+#[test]
+fn bfd_down_drops_routes_at_once_even_with_graceful_restart() {
+    for n_bit in [false, true] {
+        let (mut n, a, b) = gr_pair(n_bit, 120, 90);
+        let id = n.id(b, a);
+        let now = n.now;
+        n.nodes[b].speaker.bfd_down(now, id).expect("a peer");
+        n.settle();
+        assert!(n.nodes[b].fib.is_empty(), "n_bit {n_bit}: routes kept");
+        let cause = n.nodes[b].downs.iter().find_map(|(_, d)| match d {
+            Down::Sent(m) => Some(m.cause),
+            _ => None,
+        });
+        let want = if n_bit {
+            Cause::Cease(CeaseSubcode::HardReset)
+        } else {
+            Cause::Cease(CeaseSubcode::BfdDown)
+        };
+        assert_eq!(cause, Some(want), "n_bit {n_bit}");
+        // A heard it too and drops B's side, N-bit or not.
+        n.advance(Duration::from_secs(1));
+        n.advance(Duration::from_secs(60));
+        assert_eq!(
+            n.state(b, a),
+            State::Established,
+            "back after the idle hold"
+        );
+        assert_eq!(n.nodes[b].fib.len(), 1, "and A's routes with it");
+    }
+}
