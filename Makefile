@@ -8,7 +8,7 @@
 #                podbgp, BIRD, FRR and GoBGP loading the same table over TCP, and podbgp,
 #                BIRD and FRR installing a million routes into the kernel beside the
 #                netlink limit, and convergence in the lab: p50/p99/max from a change on one
-#                node to every other kernel (root)
+#                node to every other kernel, and BFD's idle cost beside BIRD's (root)
 #   make fuzz    fuzz the message decoder (FUZZ_SECONDS, default 300)
 #   make vectors re-capture the wire test vectors from FRR, BIRD and GoBGP (root)
 #   make lab     two clusters, a route server, a VM and pods in network namespaces, joined by
@@ -79,8 +79,8 @@ bench:
 	$(CARGO) build --release -p agent
 	$(CARGO) build --release -p agent --example netlink_limit
 	@if [ "$$(id -u)" = 0 ]; then sh bgp/benches/peers/run.sh && sh bgp/benches/fib/run.sh && \
-	  $(CARGO) bench -p agent --bench convergence; \
-	else echo "bench: the daemons in network namespaces need root (bgp/benches/peers/run.sh, bgp/benches/fib/run.sh, the convergence bench)"; exit 1; fi
+	  $(CARGO) bench -p agent --bench convergence && $(CARGO) bench -p agent --bench bfd_idle; \
+	else echo "bench: the daemons in network namespaces need root (bgp/benches/peers/run.sh, bgp/benches/fib/run.sh, the convergence and bfd_idle benches)"; exit 1; fi
 
 fuzz:
 	cd bgp/fuzz && python3 seed.py

@@ -85,11 +85,12 @@ fn with_frr() {
     });
     p.add_peer(to_f);
     let mut to_p = PeerSpec::new(hp.v4.into(), 64512);
-    to_p.bfd = Some(BfdSpec {
+    let f_timers = BfdSpec {
         min_rx: 200,
         min_tx: 100,
         multiplier: 5,
-    });
+    };
+    to_p.bfd = Some(f_timers);
     f.add_peer(to_p);
     f.advertise(Advert::plain("10.61.0.0/24"));
     f.start(&mut lab);
@@ -145,7 +146,7 @@ fn with_frr() {
     p.wait_kernel(&lab, "10.61.0.0/24");
 
     // F shuts its side down (AdminDown): not a failure; BGP stays up.
-    let profile = format!("profile p{}", hp.v4.to_string().replace('.', "-"));
+    let profile = format!("profile {}", lab::frr::bfd_profile(&f_timers));
     let out = hf.exec(&[
         "vtysh",
         "-N",

@@ -15,7 +15,9 @@
 //!   node holds its pod prefix; node stopped: then `POST /v1/shutdown` on
 //!   it (a Cease), until the prefix left every other kernel;
 //! - link cut: a node's port on the switch down, until its prefix left
-//!   every other kernel (the peers' hold timers expire);
+//!   every other kernel: BFD (3 x 100 ms on every session) tells its
+//!   peers; then the same in a lab without BFD, where their hold timers
+//!   (3 s) expire;
 //! - LoadBalancer IP: a Service of cluster a (externalTrafficPolicy
 //!   Cluster) given one in its status, as a load balancer controller
 //!   does, until the other cluster's kernels and the VM's hold it; taken
@@ -37,7 +39,7 @@ use std::time::{Duration, Instant};
 
 use lab::monitor::Monitor;
 use lab::services::{self, LabService};
-use lab::world::{Api, World, HOLD_TIME};
+use lab::world::{Api, World, BFD, HOLD_TIME};
 use lab::Host;
 
 /// How long a trial may take before it counts as missed.
@@ -158,6 +160,29 @@ fn row(name: &str, s: &Series) {
     );
 }
 
+/// Cut the links of the lab's first `count` nodes in turn, `trials` times,
+/// each until its prefix left every other kernel; mend it and wait for the
+/// lab to converge again.
+fn cut_links(
+    world: &World,
+    mon: &mut Monitor,
+    (trials, count): (usize, usize),
+    targets: &dyn Fn(usize, Option<usize>) -> Targets,
+) -> Series {
+    let mut cut = Series::default();
+    for k in 0..trials {
+        let i = (k + 1) % count;
+        let n = &world.nodes[i];
+        mon.clear();
+        let t0 = Instant::now();
+        world.lab.cut(&n.host);
+        cut.take(mon, t0, &targets(n.cluster, Some(i)), &n.cidr, false);
+        world.lab.mend(&n.host);
+        world.wait_converged();
+    }
+    cut
+}
+
 fn main() {
     if !lab::ready() {
         return;
@@ -168,15 +193,12 @@ fn main() {
         env("CUT_TRIALS", 10),
         env("LB_TRIALS", 100),
     );
-    eprintln!("convergence: building the lab (5 nodes, route server, VM; hold time {HOLD_TIME} s)");
-    let mut world = World::build(
-        lab::Lab::new("conv"),
-        Api::InProcess,
-        &[
-            ("a", 64512, 10, &["cp", "w1", "w2"]),
-            ("b", 64513, 20, &["cp", "w1"]),
-        ],
-    );
+    eprintln!("convergence: building the lab (5 nodes, route server, VM; hold time {HOLD_TIME} s, BFD 3 x {} ms)", BFD.min_tx);
+    let clusters_spec: &[(&'static str, u32, u8, &[&str])] = &[
+        ("a", 64512, 10, &["cp", "w1", "w2"]),
+        ("b", 64513, 20, &["cp", "w1"]),
+    ];
+    let mut world = World::build(lab::Lab::new("conv"), Api::InProcess, clusters_spec);
     let count = world.nodes.len();
     let hosts: Vec<&Host> = world
         .nodes
@@ -276,18 +298,8 @@ fn main() {
         lb_removed.take(&mut mon, t0, &learners, &prefix, false);
     }
 
-    eprintln!("convergence: {cut_trials} links cut");
-    let mut cut = Series::default();
-    for k in 0..cut_trials {
-        let i = (k + 1) % count;
-        let (host, cidr) = (world.nodes[i].host.clone(), world.nodes[i].cidr.clone());
-        mon.clear();
-        let t0 = Instant::now();
-        world.lab.cut(&host);
-        cut.take(&mut mon, t0, &targets(clusters[i], Some(i)), &cidr, false);
-        world.lab.mend(&host);
-        world.wait_converged();
-    }
+    eprintln!("convergence: {cut_trials} links cut (BFD)");
+    let cut = cut_links(&world, &mut mon, (cut_trials, count), &targets);
 
     if let Some(secs) = std::env::var("KEEP_LAB").ok().and_then(|v| v.parse().ok()) {
         eprintln!(
@@ -296,6 +308,24 @@ fn main() {
         );
         std::thread::sleep(Duration::from_secs(secs));
     }
+    drop(mon);
+    drop(world);
+    eprintln!("convergence: the lab again without BFD, {cut_trials} links cut");
+    let world = World::build_with(
+        lab::Lab::new("conv-nobfd"),
+        Api::InProcess,
+        clusters_spec,
+        None,
+    );
+    let hosts: Vec<&Host> = world
+        .nodes
+        .iter()
+        .map(|n| &n.host)
+        .chain([&world.vm_host])
+        .collect();
+    let mut mon = Monitor::new(&hosts);
+    let cut_no_bfd = cut_links(&world, &mut mon, (cut_trials, count), &targets);
+
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!();
     println!(
@@ -317,7 +347,8 @@ fn main() {
     row("prefix withdrawn (global rib del)", &removed);
     row("node added (podbgp run)", &started);
     row("node stopped (shutdown: Cease)", &stopped);
-    row(&format!("link cut (hold time {HOLD_TIME} s)"), &cut);
+    row(&format!("link cut (BFD 3 x {} ms)", BFD.min_tx), &cut);
+    row(&format!("link cut (no BFD, hold {HOLD_TIME} s)"), &cut_no_bfd);
     row("LoadBalancer IP given (status)", &lb_added);
     row("LoadBalancer IP taken away", &lb_removed);
     println!(

@@ -95,6 +95,39 @@ fn check_next_hops(world: &World) {
     }
 }
 
+/// BFD runs on every session: each node's with its cluster mates and the
+/// route server (FRR's bfdd), the VM's (BIRD) with the route server, all Up
+/// at the lab's 3 x 100 ms.
+fn check_bfd(world: &World) {
+    for n in &world.nodes {
+        let mates = world
+            .nodes
+            .iter()
+            .filter(|m| m.cluster == n.cluster && m.name != n.name)
+            .count();
+        let up = || {
+            let list = n.podbgp.json(&["bfd"]);
+            let sessions = list.as_array().cloned().unwrap_or_default();
+            sessions.len() == mates + 1
+                && sessions.iter().all(|s| {
+                    s["state"] == "Up" && s["transmit_interval_ms"] == 100.0
+                })
+        };
+        assert!(
+            eventually(Duration::from_secs(15), up),
+            "{}: {}",
+            n.name,
+            n.podbgp.json(&["bfd"])
+        );
+    }
+    let vm = world.vm.birdc(&["show", "bfd", "sessions"]);
+    assert!(
+        vm.lines()
+            .any(|l| l.contains(&world.rs_host.v4.to_string()) && l.contains(" Up ")),
+        "BIRD: {vm}"
+    );
+}
+
 /// The next hops of the kernel's route to `prefix` on `host`, one or many.
 fn next_hops(host: &lab::Host, prefix: &str) -> BTreeSet<String> {
     let text = host.text(&["ip", "-4", "route", "show", prefix]);
@@ -222,6 +255,7 @@ fn two_clusters_and_a_vm_make_one_flat_network() {
     check(&world.matrix(0));
     check(&world.matrix(4));
     check_next_hops(&world);
+    check_bfd(&world);
     check_services(&mut world);
 
     // podbgp restarted on a node while its pod talks across clusters: the

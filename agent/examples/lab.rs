@@ -75,6 +75,8 @@ fn up() -> ExitCode {
     );
     println!("\n$ ip netns exec {ns} podbgp neighbor");
     print!("{}", node.podbgp.cli(&["neighbor"]).1);
+    println!("\n$ ip netns exec {ns} podbgp bfd");
+    print!("{}", node.podbgp.cli(&["bfd"]).1);
     println!("\n$ ip netns exec {ns} podbgp global rib");
     print!("{}", node.podbgp.cli(&["global", "rib"]).1);
     println!("\n$ ip netns exec {ns} ip route");

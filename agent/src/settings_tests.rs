@@ -153,6 +153,22 @@ fn bad_values_are_named_with_their_key() {
             "[global]\nasn = 1\n[[neighbor]]\naddress = \"10.0.0.2\"\nasn = 2\nttl_security = true\npassive = true\n[[neighbor]]\naddress = \"10.0.0.3\"\nasn = 3\n",
             "neighbor[0].passive",
         ),        (
+            "[global]\nasn = 1\n[[neighbor]]\naddress = \"10.0.0.2\"\nasn = 2\nbfd = { min_rx = 5 }\n",
+            "neighbor[0].bfd.min_rx",
+        ),
+        (
+            "[global]\nasn = 1\n[[neighbor]]\naddress = \"10.0.0.2\"\nasn = 2\nbfd = { multiplier = 0 }\n",
+            "neighbor[0].bfd.multiplier",
+        ),
+        (
+            "[global]\nasn = 1\n[[neighbor]]\naddress = \"10.0.0.2\"\nasn = 2\nbfd = { interval = 100 }\n",
+            "interval",
+        ),
+        (
+            "[global]\nasn = 1\n[kubernetes]\nbfd = { min_tx = 70000 }\n",
+            "kubernetes.bfd.min_tx",
+        ),
+        (
             "[global]\nasn = 1\n[kubernetes]\nservice_cidrs = [\"10.96.0.1/16\"]\n",
             "kubernetes.service_cidrs[0]",
         ),
@@ -224,4 +240,20 @@ fn service_keys_have_safe_defaults_and_env_overrides() {
         .expect("loads")
         .kubernetes;
     assert_eq!(k.service_cidrs.len(), 2);
+}
+
+#[test]
+fn bfd_is_off_for_neighbors_and_on_for_the_mesh_by_default() {
+    let f = file(
+        ".toml",
+        "[global]\nasn = 1\n[[neighbor]]\naddress = \"10.0.0.2\"\nasn = 2\n\
+         [[neighbor]]\naddress = \"10.0.0.3\"\nasn = 3\nbfd = { min_rx = 100 }\n",
+    );
+    let s = Settings::load_with_env(f.path(), Vec::new()).expect("loads");
+    assert!(!s.neighbors[0].bfd.enabled);
+    let b = s.neighbors[1].bfd;
+    assert!(b.enabled, "a bfd table turns it on");
+    assert_eq!((b.min_rx, b.min_tx, b.multiplier), (100, 300, 3));
+    assert!(s.kubernetes.bfd.enabled);
+    assert_eq!(s.kubernetes.bfd.min_rx, 300);
 }

@@ -42,20 +42,17 @@ impl Frr {
             self.base.host.name,
             self.base.host.dir.display()
         );
-        // bfdd's timers, a profile per BFD peer.
-        let bfd: Vec<(IpAddr, BfdSpec)> = self
-            .base
-            .peers
-            .iter()
-            .filter_map(|p| Some((p.address, p.bfd?)))
-            .collect();
+        // bfdd's timers: a profile for each set of them.
+        let mut bfd: Vec<BfdSpec> = self.base.peers.iter().filter_map(|p| p.bfd).collect();
+        bfd.sort_by_key(|b| (b.min_rx, b.min_tx, b.multiplier));
+        bfd.dedup();
         if !bfd.is_empty() {
             let _ = writeln!(c, "bfd");
-            for (a, b) in &bfd {
+            for b in &bfd {
                 let _ = writeln!(
                     c,
                     " profile {}\n  receive-interval {}\n  transmit-interval {}\n  detect-multiplier {}\n !",
-                    bfd_profile(*a),
+                    bfd_profile(b),
                     b.min_rx,
                     b.min_tx,
                     b.multiplier
@@ -86,9 +83,9 @@ impl Frr {
             if let Some(hops) = p.multihop {
                 let _ = writeln!(c, " neighbor {a} ebgp-multihop {hops}");
             }
-            if p.bfd.is_some() {
+            if let Some(b) = p.bfd {
                 let _ = writeln!(c, " neighbor {a} bfd");
-                let _ = writeln!(c, " neighbor {a} bfd profile {}", bfd_profile(a));
+                let _ = writeln!(c, " neighbor {a} bfd profile {}", bfd_profile(&b));
             }
         }
         for (af, v6) in [("ipv4", false), ("ipv6", true)] {
@@ -134,9 +131,9 @@ impl Frr {
     }
 }
 
-/// The name of the bfdd profile for the session with `peer`.
-fn bfd_profile(peer: IpAddr) -> String {
-    format!("p{}", peer.to_string().replace([':', '.'], "-"))
+/// The name of the bfdd profile with these timers.
+pub fn bfd_profile(b: &BfdSpec) -> String {
+    format!("rx{}-tx{}-x{}", b.min_rx, b.min_tx, b.multiplier)
 }
 
 fn strings(v: &Value) -> Vec<String> {

@@ -17,7 +17,7 @@ use super::bird::Bird;
 use super::frr::Frr;
 use super::podbgp::Podbgp;
 use super::services::{self, LabService};
-use super::{eventually, Advert, Host, Lab, PeerSpec, Speaker};
+use super::{eventually, Advert, BfdSpec, Host, Lab, PeerSpec, Speaker};
 
 pub const RS_ASN: u32 = 65000;
 pub const VM_ASN: u32 = 64600;
@@ -29,6 +29,13 @@ pub const INTERNET_ADDR: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 1);
 /// Hold time of every node's sessions, the mesh's and the route server's:
 /// RFC 4271's least, so a node cut off is dropped within 3 s.
 pub const HOLD_TIME: u16 = 3;
+/// BFD on every session of the lab: the mesh's, the route server's with
+/// every node and the VM's: 3 x 100 ms, a dead node noticed within 300 ms.
+pub const BFD: BfdSpec = BfdSpec {
+    min_rx: 100,
+    min_tx: 100,
+    multiplier: 3,
+};
 
 pub struct Cluster {
     pub name: &'static str,
@@ -120,6 +127,8 @@ pub struct World {
     pub internet: Host,
     /// The clusters' Services (see `services.rs`).
     pub services: Vec<LabService>,
+    /// BFD's timers on every session, if it runs.
+    pub bfd: Option<BfdSpec>,
 }
 
 /// One cell of the connectivity matrix: who talked to whom, and the
@@ -138,7 +147,17 @@ impl World {
     /// first node of each its control plane; two pods per node, the route
     /// server, the VM and the internet host. Returns once every node has
     /// every pod prefix and the VM's in its kernel.
-    pub fn build(mut lab: Lab, api: Api, clusters: &[(&'static str, u32, u8, &[&str])]) -> World {
+    pub fn build(lab: Lab, api: Api, clusters: &[(&'static str, u32, u8, &[&str])]) -> World {
+        World::build_with(lab, api, clusters, Some(BFD))
+    }
+
+    /// As [`World::build`], with BFD at these timers everywhere, or nowhere.
+    pub fn build_with(
+        mut lab: Lab,
+        api: Api,
+        clusters: &[(&'static str, u32, u8, &[&str])],
+        bfd: Option<BfdSpec>,
+    ) -> World {
         let rs_host = lab.host("rs");
         let vm_host = lab.host("vm");
         let internet = lab.host("internet");
@@ -159,6 +178,7 @@ impl World {
             vm_host,
             internet,
             services: Vec::new(),
+            bfd,
         };
         for (h, addr) in [(&world.vm_host, VM_ADDR), (&world.internet, INTERNET_ADDR)] {
             let out = h.exec(&["ip", "addr", "add", &format!("{addr}/32"), "dev", "lo"]);
@@ -178,19 +198,17 @@ impl World {
         // keeps every node of its cluster as a next hop.
         world.rs.route_server = true;
         for (c, _, h) in &hosts {
-            world
-                .rs
-                .add_peer(add_path(PeerSpec::new(h.v4.into(), world.clusters[*c].asn)));
+            let asn = world.clusters[*c].asn;
+            let peer = world.session(h.v4, asn);
+            world.rs.add_peer(peer);
         }
-        world
-            .rs
-            .add_peer(add_path(PeerSpec::new(world.vm_host.v4.into(), VM_ASN)));
+        let peer = world.session(world.vm_host.v4, VM_ASN);
+        world.rs.add_peer(peer);
         world.rs.start(&mut world.lab);
         world.vm.kernel = true;
         world.vm.advertise(Advert::plain(VM_PREFIX));
-        world
-            .vm
-            .add_peer(add_path(PeerSpec::new(world.rs_host.v4.into(), RS_ASN)));
+        let peer = world.session(world.rs_host.v4, RS_ASN);
+        world.vm.add_peer(peer);
         world.vm.start(&mut world.lab);
         let listener = ["python3", "-c", super::LISTENER];
         let (vm, inet) = (world.vm_host.clone(), world.internet.clone());
@@ -250,6 +268,15 @@ impl World {
         self.clusters.len() - 1
     }
 
+    /// A session of the route server's (or with it): ADD-PATH, and BFD
+    /// if the lab runs it.
+    fn session(&self, address: Ipv4Addr, asn: u32) -> PeerSpec {
+        let mut peer = PeerSpec::new(address.into(), asn);
+        peer.add_path = true;
+        peer.bfd = self.bfd;
+        peer
+    }
+
     /// Register node `name` of cluster `c` on `host` with the API server,
     /// attach its two pods, start its podbgp (returning at once: see
     /// [`Podbgp::wait_up`]).
@@ -263,7 +290,14 @@ impl World {
         podbgp.kubernetes = Some((name.to_string(), cluster.kubeconfig.clone()));
         podbgp.snat = Some(String::new());
         podbgp.hold_time = HOLD_TIME;
-        podbgp.add_peer(add_path(PeerSpec::new(self.rs_host.v4.into(), RS_ASN)));
+        podbgp.add_peer(self.session(self.rs_host.v4, RS_ASN));
+        podbgp.kubernetes_extra = match self.bfd {
+            Some(b) => format!(
+                "bfd = {{ min_rx = {}, min_tx = {}, multiplier = {} }}",
+                b.min_rx, b.min_tx, b.multiplier
+            ),
+            None => "bfd = { enabled = false }".into(),
+        };
         let out = host.exec(&[
             "ip",
             "route",
@@ -336,6 +370,12 @@ impl World {
             format!("neighbor {} route-server-client", host.v4),
             format!("neighbor {} addpath-tx-all-paths", host.v4),
         ];
+        let mut cmd = cmd.to_vec();
+        if let Some(b) = &self.bfd {
+            let profile = super::frr::bfd_profile(b);
+            cmd.insert(3, format!("neighbor {} bfd", host.v4));
+            cmd.insert(4, format!("neighbor {} bfd profile {profile}", host.v4));
+        }
         let mut args = vec!["vtysh".to_string(), "-N".into(), self.rs_host.ns.clone()];
         for c in cmd {
             args.push("-c".into());
@@ -465,8 +505,3 @@ impl World {
     }
 }
 
-/// A session with ADD-PATH on (the route server's with everyone).
-fn add_path(mut peer: PeerSpec) -> PeerSpec {
-    peer.add_path = true;
-    peer
-}

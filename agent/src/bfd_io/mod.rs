@@ -46,6 +46,9 @@ pub enum Request {
     Query {
         reply: oneshot::Sender<Vec<SessionView>>,
     },
+    /// The daemon stops: set every session AdminDown, send that once, and
+    /// end; `done` hears when it has gone out.
+    Stop { done: oneshot::Sender<()> },
 }
 
 /// What the BFD task tells the owner.
@@ -102,10 +105,30 @@ struct Runner {
     reports: mpsc::Sender<Report>,
     /// Instants on the task's clock are given to the core as std ones.
     epoch: (Instant, std::time::Instant),
+    /// Stopping: who waits, and when every AdminDown has gone out.
+    stopping: Option<(oneshot::Sender<()>, Instant)>,
+}
+
+/// Run the BFD sessions on a thread of their own with a single-threaded
+/// runtime, until the owner goes: a packet every few milliseconds is
+/// handled where the socket woke up, with no hand-over between the
+/// daemon's worker threads.
+pub fn start(
+    requests: mpsc::UnboundedReceiver<Request>,
+    reports: mpsc::Sender<Report>,
+    metrics: Arc<Metrics>,
+) -> std::io::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    std::thread::Builder::new()
+        .name("bfd".into())
+        .spawn(move || runtime.block_on(run(requests, reports, metrics)))?;
+    Ok(())
 }
 
 /// Run the BFD sessions until the owner goes.
-pub async fn run(
+async fn run(
     mut requests: mpsc::UnboundedReceiver<Request>,
     reports: mpsc::Sender<Report>,
     metrics: Arc<Metrics>,
@@ -138,23 +161,42 @@ pub async fn run(
         metrics,
         reports,
         epoch: (Instant::now(), std::time::Instant::now()),
+        stopping: None,
     };
-    let (packets_tx, mut packets) = mpsc::channel(256);
-    for (receiver, multihop) in receivers {
-        tokio::spawn(receive_loop(receiver, multihop, packets_tx.clone()));
-    }
-    drop(packets_tx);
+    let mut buf = [0u8; MAX_PACKET];
+    let timer = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(timer);
     loop {
         let deadline = runner.sessions.poll_at().map(|t| runner.tokio_time(t));
+        if let Some((_, by)) = &runner.stopping {
+            if Instant::now() >= *by {
+                if let Some((done, _)) = runner.stopping.take() {
+                    let _ = done.send(());
+                }
+                return;
+            }
+        }
+        let deadline = match (&runner.stopping, deadline) {
+            (Some((_, by)), Some(d)) => Some(d.min(*by)),
+            (Some((_, by)), None) => Some(*by),
+            (None, d) => d,
+        };
+        // One timer, moved rather than made anew at every turn.
+        let far = Instant::now() + Duration::from_secs(3600);
+        timer.as_mut().reset(deadline.unwrap_or(far));
         tokio::select! {
             r = requests.recv() => match r {
                 Some(r) => runner.request(r),
                 None => return,
             },
-            Some((received, data, multihop)) = packets.recv() => {
-                runner.packet(&received, &data[..received.len], multihop);
-            }
-            () = sleep_until(deadline) => {}
+            (received, multihop) = next_packet(&receivers, &mut buf) => match received {
+                Ok(r) => runner.packet(&r, &buf[..r.len.min(MAX_PACKET)], multihop),
+                Err(e) => {
+                    warn!("bfd: receiving: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+            () = &mut timer => {}
         }
         if !runner.carry_out().await {
             return;
@@ -162,31 +204,22 @@ pub async fn run(
     }
 }
 
-type Packet = (socket::Received, [u8; MAX_PACKET], bool);
-
-/// Read packets from one socket and pass them on, with their metadata.
-async fn receive_loop(receiver: socket::Receiver, multihop: bool, out: mpsc::Sender<Packet>) {
-    let mut buf = [0u8; MAX_PACKET];
-    loop {
-        match receiver.recv(&mut buf).await {
-            Ok(r) => {
-                if out.send((r, buf, multihop)).await.is_err() {
-                    return;
-                }
-            }
-            Err(e) => {
-                warn!("bfd: receiving: {e}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
+/// The next packet on any of the sockets, read in this task: no hop
+/// through another task for each packet. Whether it came on the multihop
+/// port rides along.
+async fn next_packet(
+    receivers: &[(socket::Receiver, bool)],
+    buf: &mut [u8],
+) -> (std::io::Result<socket::Received>, bool) {
+    std::future::poll_fn(|cx| {
+        for (r, multihop) in receivers {
+            if let std::task::Poll::Ready(result) = r.poll_recv(cx, buf) {
+                return std::task::Poll::Ready((result, *multihop));
             }
         }
-    }
-}
-
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(t) => tokio::time::sleep_until(t).await,
-        None => std::future::pending().await,
-    }
+        std::task::Poll::Pending
+    })
+    .await
 }
 
 /// Seeds the discriminators and the jitter: different on every start, so
@@ -253,6 +286,21 @@ impl Runner {
             }
             Request::Query { reply } => {
                 let _ = reply.send(self.view(now));
+            }
+            Request::Stop { done } => {
+                // Each session's next packet, due within one interval of
+                // its own, says AdminDown.
+                let mut longest = Duration::ZERO;
+                let ids: Vec<SessionId> = self.sessions.iter().map(|(id, _, _)| id).collect();
+                for id in ids {
+                    if let Some(s) = self.sessions.get_mut(id) {
+                        longest = longest.max(s.negotiated_tx());
+                        s.set_admin_down(now, true);
+                    }
+                }
+                info!(sessions = self.sessions.len(), "bfd: AdminDown to every peer");
+                let by = Instant::now() + longest + Duration::from_millis(20);
+                self.stopping = Some((done, by));
             }
         }
     }

@@ -9,6 +9,7 @@ use std::io;
 use std::mem::{size_of, zeroed};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::{AsRawFd, RawFd};
+use std::task::{Context, Poll};
 
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::Interest;
@@ -74,12 +75,22 @@ impl Receiver {
         })
     }
 
-    /// The next packet into `buf`, with its addresses and TTL.
-    pub async fn recv(&self, buf: &mut [u8]) -> io::Result<Received> {
+    /// A packet into `buf` if one is waiting; otherwise `cx` is woken
+    /// when one arrives.
+    pub fn poll_recv(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<Received>> {
         let fd = self.socket.as_raw_fd();
-        self.socket
-            .async_io(Interest::READABLE, || recv_msg(fd, buf, self.v6))
-            .await
+        loop {
+            if let Err(e) = std::task::ready!(self.socket.poll_recv_ready(cx)) {
+                return Poll::Ready(Err(e));
+            }
+            match self
+                .socket
+                .try_io(Interest::READABLE, || recv_msg(fd, buf, self.v6))
+            {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                other => return Poll::Ready(other),
+            }
+        }
     }
 }
 

@@ -120,3 +120,40 @@ fn snat_shows_each_table_its_rule_and_sets() {
          table ip6 podbgp\n  masquerade from (0): (none)\n  keep source to (0): (none)\n"
     );
 }
+
+#[test]
+fn bfd_shows_each_session_with_its_negotiated_timers() {
+    let s = crate::bfd_io::SessionView {
+        peer: "10.77.0.2".into(),
+        local: "10.77.0.1".into(),
+        interface: Some("eth0".into()),
+        multihop: false,
+        state: "Up".into(),
+        remote_state: "Up".into(),
+        local_discriminator: 7,
+        remote_discriminator: 9,
+        desired_min_tx_ms: 300.0,
+        required_min_rx_ms: 300.0,
+        detect_multiplier: 3,
+        remote_desired_min_tx_ms: 100.0,
+        remote_required_min_rx_ms: 200.0,
+        remote_detect_multiplier: 5,
+        transmit_interval_ms: 300.0,
+        detection_time_ms: 1500.0,
+        uptime_seconds: 61,
+        last_diagnostic: "No Diagnostic".into(),
+        remote_diagnostic: "No Diagnostic".into(),
+        packets_sent: 10,
+        packets_received: 12,
+        state_changes: 2,
+    };
+    let text = format::bfd(&[s]);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("Peer"), "{text}");
+    let row: Vec<&str> = lines[1].split_whitespace().collect();
+    assert_eq!(
+        row,
+        ["10.77.0.2", "Up", "7/9", "300", "300", "1500", "00:01:01", "No", "Diagnostic"],
+        "{text}"
+    );
+}

@@ -348,7 +348,8 @@ pub async fn run(mut settings: Settings) -> Result<(), String> {
     if wants_bfd {
         let (tx, rx) = mpsc::unbounded_channel();
         let reports = forward(owner.sender(), Command::Bfd);
-        tokio::spawn(crate::bfd_io::run(rx, reports, Arc::clone(&metrics)));
+        crate::bfd_io::start(rx, reports, Arc::clone(&metrics))
+            .map_err(|e| format!("bfd: cannot start its thread: {e}"))?;
         owner.bfd = Some(tx);
     }
     let writers = crate::api::Writers {

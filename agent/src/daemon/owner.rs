@@ -607,6 +607,14 @@ impl Owner {
             Stop::Failed { error } => (None, Ended::Failed(error)),
         };
         info!("shutting down to restart: peers keep our routes meanwhile");
+        // BFD first says AdminDown, which no peer takes for a failure
+        // (RFC 5882 §3.2): its silence would otherwise end their graceful
+        // restart of our routes.
+        let bfd_done = self.bfd.take().map(|bfd| {
+            let (done, wait) = oneshot::channel();
+            let _ = bfd.send(crate::bfd_io::Request::Stop { done });
+            wait
+        });
         for &id in &ids {
             let _ = self
                 .speaker
@@ -625,7 +633,12 @@ impl Owner {
                 h.finished().await;
             }
         };
-        let _ = tokio::time::timeout(Duration::from_secs(2), flush).await;
+        let bfd = async {
+            if let Some(wait) = bfd_done {
+                let _ = wait.await;
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(2), futures::future::join(flush, bfd)).await;
         if let Some(done) = done {
             let _ = done.send(());
         }
