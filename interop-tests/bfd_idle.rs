@@ -6,8 +6,8 @@
 //!
 //!   hub (podbgp, then BIRD) --- ten podbgp peers, one namespace each
 //!
-//! CPU is the process's user and system time over SECONDS (default 20)
-//! once every session is Up, as a share of one core.
+//! CPU is the process's user and system time over IDLE_SECONDS (default
+//! 20) once every session is Up, as a share of one core.
 
 #[path = "lab/mod.rs"]
 mod lab;
@@ -71,7 +71,7 @@ fn main() {
     if !lab::ready() {
         return;
     }
-    let seconds: u64 = std::env::var("SECONDS")
+    let seconds: u64 = std::env::var("IDLE_SECONDS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(20);

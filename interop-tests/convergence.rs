@@ -348,7 +348,10 @@ fn main() {
     row("node added (podbgp run)", &started);
     row("node stopped (shutdown: Cease)", &stopped);
     row(&format!("link cut (BFD 3 x {} ms)", BFD.min_tx), &cut);
-    row(&format!("link cut (no BFD, hold {HOLD_TIME} s)"), &cut_no_bfd);
+    row(
+        &format!("link cut (no BFD, hold {HOLD_TIME} s)"),
+        &cut_no_bfd,
+    );
     row("LoadBalancer IP given (status)", &lb_added);
     row("LoadBalancer IP taken away", &lb_removed);
     println!(

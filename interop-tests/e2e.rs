@@ -109,9 +109,9 @@ fn check_bfd(world: &World) {
             let list = n.podbgp.json(&["bfd"]);
             let sessions = list.as_array().cloned().unwrap_or_default();
             sessions.len() == mates + 1
-                && sessions.iter().all(|s| {
-                    s["state"] == "Up" && s["transmit_interval_ms"] == 100.0
-                })
+                && sessions
+                    .iter()
+                    .all(|s| s["state"] == "Up" && s["transmit_interval_ms"] == 100.0)
         };
         assert!(
             eventually(Duration::from_secs(15), up),

@@ -504,4 +504,3 @@ impl World {
         cells
     }
 }
-

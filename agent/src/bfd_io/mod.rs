@@ -298,7 +298,10 @@ impl Runner {
                         s.set_admin_down(now, true);
                     }
                 }
-                info!(sessions = self.sessions.len(), "bfd: AdminDown to every peer");
+                info!(
+                    sessions = self.sessions.len(),
+                    "bfd: AdminDown to every peer"
+                );
                 let by = Instant::now() + longest + Duration::from_millis(20);
                 self.stopping = Some((done, by));
             }

@@ -153,7 +153,17 @@ fn bfd_shows_each_session_with_its_negotiated_timers() {
     let row: Vec<&str> = lines[1].split_whitespace().collect();
     assert_eq!(
         row,
-        ["10.77.0.2", "Up", "7/9", "300", "300", "1500", "00:01:01", "No", "Diagnostic"],
+        [
+            "10.77.0.2",
+            "Up",
+            "7/9",
+            "300",
+            "300",
+            "1500",
+            "00:01:01",
+            "No",
+            "Diagnostic"
+        ],
         "{text}"
     );
 }

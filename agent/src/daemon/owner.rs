@@ -638,7 +638,8 @@ impl Owner {
                 let _ = wait.await;
             }
         };
-        let _ = tokio::time::timeout(Duration::from_secs(2), futures::future::join(flush, bfd)).await;
+        let _ =
+            tokio::time::timeout(Duration::from_secs(2), futures::future::join(flush, bfd)).await;
         if let Some(done) = done {
             let _ = done.send(());
         }
