@@ -76,6 +76,7 @@ fn with_frr() {
     let (hp, hf) = (lab.host("p"), lab.host("f"));
     let mut p = Podbgp::new(&hp, 64512);
     p.hold_time = 90;
+    p.metrics = true;
     let mut f = Frr::new(&hf, 65001);
     let mut to_f = PeerSpec::new(hf.v4.into(), 65001);
     to_f.bfd = Some(BfdSpec {
@@ -121,6 +122,26 @@ fn with_frr() {
     let n = p.json(&["neighbor", &hf.v4.to_string()]);
     assert_eq!(n["bfd"]["state"], "Up", "{n}");
     p.wait_kernel(&lab, "10.61.0.0/24");
+
+    // A Control packet that a router forwarded (TTL 64, not 255) is
+    // dropped and counted, never taken (RFC 5881 §5).
+    let forged = format!(
+        "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+         s.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, 64)\n\
+         s.sendto(bytes.fromhex('2040031800000001000000000007a1200007a12000000000'), ('{}', 3784))",
+        hp.v4
+    );
+    assert!(hf.exec(&["python3", "-c", &forged]).status.success());
+    let dropped = |text: &str| text.contains("podbgp_bfd_packets_dropped_total{reason=\"ttl\"} 1");
+    let counted = eventually(Duration::from_secs(5), || {
+        dropped(&p.metrics_get("/metrics").1)
+    });
+    assert!(counted, "{}", p.metrics_get("/metrics").1);
+    assert_eq!(
+        session(&p, &hf)["state"],
+        "Up",
+        "the forged Down changed nothing"
+    );
 
     // BFD's packets dropped at F: the session fails, and the BGP session
     // and F's route go long before the 90 s hold time, whichever side

@@ -158,14 +158,6 @@ pub fn source_for(peer: IpAddr) -> Option<IpAddr> {
     socket.local_addr().ok().map(|a| a.ip())
 }
 
-/// The index of interface `name`.
-pub fn index_of(name: &str) -> Option<u32> {
-    let name = std::ffi::CString::new(name).ok()?;
-    // SAFETY: a NUL-terminated name; the call only reads it.
-    let index = unsafe { libc::if_nametoindex(name.as_ptr()) };
-    (index != 0).then_some(index)
-}
-
 /// The name of the interface with index `index`.
 pub fn name_of(index: u32) -> Option<String> {
     let mut buf = [0 as libc::c_char; libc::IF_NAMESIZE];

@@ -7,12 +7,14 @@
 //! 10.(S+1).0.0/16 and LoadBalancer IPs in 10.(S+2).0.0/24. A Service's
 //! port is its pods' listener's, 8080.
 //!
-//! kube-proxy's rules as it writes them: from every node, a ClusterIP or
+//! kube-proxy's rules, in short: from every node, a ClusterIP or
 //! LoadBalancer IP goes to the endpoint; traffic from outside the
 //! cluster's pod range is masqueraded on the way (so the reply comes back
 //! through the node that translated it) unless the Service's policy is
-//! Local, where only nodes holding an endpoint have the rule and nothing
-//! is masqueraded: the backend sees the client's own address.
+//! Local, where nothing is masqueraded and the backend sees the client's
+//! own address. Where kube-proxy keeps a Local Service's rule on every
+//! node and drops its traffic on nodes without an endpoint, the lab has
+//! the rule on the endpoint's node only and lets the others route it.
 
 use std::fmt::Write;
 use std::net::Ipv4Addr;

@@ -59,7 +59,7 @@ pub struct ApiCall {
 }
 
 /// Where calls go: the owner, through the daemon.
-type Owner = mpsc::Sender<ApiCall>;
+type Owner = mpsc::UnboundedSender<ApiCall>;
 
 /// The writers the API asks, those that run.
 #[derive(Clone, Default)]
@@ -79,7 +79,7 @@ struct Api {
 async fn ask(owner: &Owner, request: Request) -> Response {
     let (reply, answer) = oneshot::channel();
     let call = ApiCall { request, reply };
-    if owner.send(call).await.is_err() {
+    if owner.send(call).is_err() {
         return failure(
             StatusCode::SERVICE_UNAVAILABLE,
             "the speaker is shutting down",

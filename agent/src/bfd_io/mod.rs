@@ -100,9 +100,17 @@ struct Runner {
     sessions: Sessions,
     /// Sessions by peer address; the owner names them so.
     by_peer: HashMap<IpAddr, SessionId>,
-    senders: [Option<UdpSocket>; 2],
+    /// Sockets to send from, one per local address (bound to it, so every
+    /// packet of a session leaves from the address it is keyed by), all
+    /// from one source port.
+    senders: HashMap<IpAddr, UdpSocket>,
+    /// The source port, from 49152-65535 (RFC 5881 §4).
+    source_port: u16,
+    /// Sessions asked for that have no source address yet (no route to
+    /// the peer): tried again every second.
+    pending: Vec<Request>,
     metrics: Arc<Metrics>,
-    reports: mpsc::Sender<Report>,
+    reports: mpsc::UnboundedSender<Report>,
     /// Instants on the task's clock are given to the core as std ones.
     epoch: (Instant, std::time::Instant),
     /// Stopping: who waits, and when every AdminDown has gone out.
@@ -115,7 +123,7 @@ struct Runner {
 /// daemon's worker threads.
 pub fn start(
     requests: mpsc::UnboundedReceiver<Request>,
-    reports: mpsc::Sender<Report>,
+    reports: mpsc::UnboundedSender<Report>,
     metrics: Arc<Metrics>,
 ) -> std::io::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -130,7 +138,7 @@ pub fn start(
 /// Run the BFD sessions until the owner goes.
 async fn run(
     mut requests: mpsc::UnboundedReceiver<Request>,
-    reports: mpsc::Sender<Report>,
+    reports: mpsc::UnboundedSender<Report>,
     metrics: Arc<Metrics>,
 ) {
     let seed = seed();
@@ -146,18 +154,12 @@ async fn run(
             Err(e) => warn!(port, v6, "bfd: cannot listen: {e}"),
         }
     }
-    let start = u16::try_from(seed % 16384).unwrap_or(0);
-    let senders = [false, true].map(|v6| match socket::sender(v6, start) {
-        Ok(s) => Some(s),
-        Err(e) => {
-            warn!(v6, "bfd: cannot open a socket to send from: {e}");
-            None
-        }
-    });
     let mut runner = Runner {
         sessions: Sessions::new(seed),
         by_peer: HashMap::new(),
-        senders,
+        senders: HashMap::new(),
+        source_port: u16::try_from(seed % 16384).unwrap_or(0),
+        pending: Vec::new(),
         metrics,
         reports,
         epoch: (Instant::now(), std::time::Instant::now()),
@@ -181,6 +183,13 @@ async fn run(
             (Some((_, by)), None) => Some(*by),
             (None, d) => d,
         };
+        // Sessions waiting for a route to their peer are tried each second.
+        let deadline = if runner.pending.is_empty() {
+            deadline
+        } else {
+            let retry = Instant::now() + Duration::from_secs(1);
+            Some(deadline.map_or(retry, |d| d.min(retry)))
+        };
         // One timer, moved rather than made anew at every turn.
         let far = Instant::now() + Duration::from_secs(3600);
         timer.as_mut().reset(deadline.unwrap_or(far));
@@ -196,9 +205,13 @@ async fn run(
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             },
-            () = &mut timer => {}
+            () = &mut timer => {
+                for r in std::mem::take(&mut runner.pending) {
+                    runner.request(r);
+                }
+            }
         }
-        if !runner.carry_out().await {
+        if !runner.carry_out() {
             return;
         }
     }
@@ -250,17 +263,38 @@ impl Runner {
                 multihop,
                 config,
             } => {
-                let Some(local) = local.or_else(|| crate::ifaces::source_for(peer)) else {
-                    warn!(%peer, "bfd: no route to the peer, no source address: no session");
+                let Some(source) = local.or_else(|| crate::ifaces::source_for(peer)) else {
+                    if !self
+                        .pending
+                        .iter()
+                        .any(|r| matches!(r, Request::Add { peer: p, .. } if *p == peer))
+                    {
+                        warn!(%peer, "bfd: no route to the peer yet; trying again each second");
+                    }
+                    self.pending
+                        .retain(|r| !matches!(r, Request::Add { peer: p, .. } if *p == peer));
+                    self.pending.push(Request::Add {
+                        peer,
+                        local,
+                        multihop,
+                        config,
+                    });
                     return;
                 };
-                let key = if multihop {
-                    Key::multihop(local, peer)
+                self.pending
+                    .retain(|r| !matches!(r, Request::Add { peer: p, .. } if *p == peer));
+                // Single hop only for a peer on one of our subnets: one
+                // routers forward reaches us with a TTL under 255, so its
+                // session runs multihop (RFC 5883), on either side alike.
+                let on_link = crate::ifaces::with_prefix(source).contains(&peer);
+                // Not bound to an interface: the address identifies the
+                // session, whichever interface holds it.
+                let key = if multihop || !on_link {
+                    Key::multihop(source, peer)
                 } else {
-                    let ifindex = crate::ifaces::interface_of(local)
-                        .and_then(|name| crate::ifaces::index_of(&name));
-                    Key::single_hop(local, peer, ifindex)
+                    Key::single_hop(source, peer, None)
                 };
+                let local = source;
                 if let Some(&id) = self.by_peer.get(&peer) {
                     let same = self.sessions.key(id) == Some(&key)
                         && self.sessions.get(id).map(|s| *s.config()) == Some(config);
@@ -278,6 +312,8 @@ impl Runner {
                 }
             }
             Request::Remove { peer } => {
+                self.pending
+                    .retain(|r| !matches!(r, Request::Add { peer: p, .. } if *p == peer));
                 if let Some(id) = self.by_peer.remove(&peer) {
                     self.sessions.remove(id);
                     self.metrics.bfd_forget(&peer.to_string());
@@ -335,7 +371,15 @@ impl Runner {
         match self.sessions.receive(now, &key, &control) {
             Ok(_) => self.metrics.bfd_received(&from.to_string()),
             Err(e) => {
-                self.metrics.bfd_dropped("no_session");
+                let reason = match e {
+                    bfd::Discard::Malformed(_) => "malformed",
+                    bfd::Discard::AdminDown => "admin_down",
+                    bfd::Discard::UnknownDiscriminator(_)
+                    | bfd::Discard::NoSession
+                    | bfd::Discard::KeyMismatch(_)
+                    | bfd::Discard::WrongDiscriminator(_) => "no_session",
+                };
+                self.metrics.bfd_dropped(reason);
                 debug!(peer = %from, "bfd: dropped: {e}");
             }
         }
@@ -343,7 +387,7 @@ impl Runner {
 
     /// Send what the sessions ask to, report what changed; `false` once
     /// the owner is gone.
-    async fn carry_out(&mut self) -> bool {
+    fn carry_out(&mut self) -> bool {
         let now = self.now();
         let outputs = self.sessions.poll(now);
         for (id, output) in outputs {
@@ -358,8 +402,7 @@ impl Runner {
                     } else {
                         bfd::SINGLE_HOP_PORT
                     };
-                    let socket = &self.senders[usize::from(peer.is_ipv6())];
-                    if let Some(s) = socket {
+                    if let Some(s) = self.sender(key.local) {
                         let to = SocketAddr::new(peer, port);
                         match s.try_send_to(&control.encode(), to) {
                             Ok(_) => self.metrics.bfd_sent(&peer.to_string()),
@@ -375,14 +418,33 @@ impl Runner {
                         debug!(%peer, "bfd: {from:?} -> {to:?} ({})", describe(diag));
                     }
                 }
+                // Our own AdminDown is no news to the owner, who asked.
+                Output::Event(bfd::Event::AdminDown) => {}
                 Output::Event(event) => {
-                    if self.reports.send(Report { peer, event }).await.is_err() {
+                    if self.reports.send(Report { peer, event }).is_err() {
                         return false;
                     }
                 }
             }
         }
         true
+    }
+
+    /// The socket sending from `local`, opened the first time.
+    fn sender(&mut self, local: IpAddr) -> Option<&UdpSocket> {
+        if !self.senders.contains_key(&local) {
+            match socket::sender(local, self.source_port) {
+                Ok((s, port)) => {
+                    self.source_port = port;
+                    self.senders.insert(local, s);
+                }
+                Err(e) => {
+                    warn!(%local, "bfd: cannot open a socket to send from: {e}");
+                    return None;
+                }
+            }
+        }
+        self.senders.get(&local)
     }
 
     fn view(&self, now: std::time::Instant) -> Vec<SessionView> {

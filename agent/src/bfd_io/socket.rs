@@ -66,7 +66,8 @@ impl Receiver {
             set(&socket, libc::IPPROTO_IP, libc::IP_PKTINFO, 1)?;
             (Ipv4Addr::UNSPECIFIED, port).into()
         };
-        socket.set_reuse_address(true)?;
+        // No SO_REUSEADDR: with another BFD daemon on the port, only one
+        // of the two would get each packet; better to fail loudly.
         socket.set_nonblocking(true)?;
         socket.bind(&any.into())?;
         Ok(Receiver {
@@ -181,29 +182,29 @@ fn sockaddr(s: &libc::sockaddr_storage) -> Option<SocketAddr> {
     }
 }
 
-/// A socket sending Control packets: TTL 255, from one source port of
-/// 49152-65535 for every session (RFC 5881 §4), the first free one
-/// after `start`.
-pub fn sender(v6: bool, start: u16) -> io::Result<UdpSocket> {
+/// A socket sending Control packets from `local`: TTL 255, from a source
+/// port of 49152-65535 (RFC 5881 §4), `start` if it is free, else the
+/// first free one after it; the socket and its port.
+pub fn sender(local: IpAddr, start: u16) -> io::Result<(UdpSocket, u16)> {
+    let v6 = local.is_ipv6();
     let domain = if v6 { Domain::IPV6 } else { Domain::IPV4 };
     let range = bfd::SOURCE_PORTS;
     let span = u32::from(range.end() - range.start()) + 1;
     let mut last = io::Error::new(io::ErrorKind::AddrInUse, "no free source port");
     for i in 0..64u32 {
-        let offset = (u32::from(start) + i * 7919) % span;
+        let first = u32::from(start.saturating_sub(*range.start()));
+        let offset = (first + i * 7919) % span;
         let port = range.start() + u16::try_from(offset).unwrap_or(0);
         let socket = Socket::new(domain, Type::DGRAM, Some(Protocol::UDP))?;
-        let any: SocketAddr = if v6 {
+        if v6 {
             socket.set_only_v6(true)?;
             socket.set_unicast_hops_v6(u32::from(bfd::TTL))?;
-            (Ipv6Addr::UNSPECIFIED, port).into()
         } else {
             socket.set_ttl(u32::from(bfd::TTL))?;
-            (Ipv4Addr::UNSPECIFIED, port).into()
-        };
+        }
         socket.set_nonblocking(true)?;
-        match socket.bind(&any.into()) {
-            Ok(()) => return UdpSocket::from_std(socket.into()),
+        match socket.bind(&SocketAddr::new(local, port).into()) {
+            Ok(()) => return Ok((UdpSocket::from_std(socket.into())?, port)),
             Err(e) => last = e,
         }
     }

@@ -415,6 +415,7 @@ pub async fn run(mut settings: Settings) -> Result<(), String> {
         owner
             .speaker
             .originate(now, *prefix, &[], unspecified(prefix));
+        owner.static_origins.insert(prefix.trunc());
     }
 
     // Listeners: each one that fails is reported; none at all is fatal
@@ -550,13 +551,15 @@ pub(crate) fn community_attributes(
 }
 
 /// A sender for a part of the daemon that speaks its own type (the API's
-/// calls, Kubernetes' updates): each is handed on to the owner wrapped as a
-/// command, so those parts need not know the owner.
+/// calls, Kubernetes' updates, BFD's reports): each is handed on to the
+/// owner wrapped as a command, so those parts need not know the owner.
+/// Unbounded, so that a busy owner never holds up the sender (BFD's
+/// packets above all); what waits is a handful of small values.
 fn forward<T: Send + 'static>(
     owner: mpsc::Sender<Command>,
     wrap: impl Fn(T) -> Command + Send + 'static,
-) -> mpsc::Sender<T> {
-    let (tx, mut rx) = mpsc::channel(16);
+) -> mpsc::UnboundedSender<T> {
+    let (tx, mut rx) = mpsc::unbounded_channel();
     tokio::spawn(async move {
         while let Some(item) = rx.recv().await {
             if owner.send(wrap(item)).await.is_err() {

@@ -132,6 +132,9 @@ pub struct Owner {
     pub(super) gtsm_listener: [bool; 2],
     /// Prefixes originated for Kubernetes, by what asked for them.
     origins: [BTreeMap<IpNet, Origination>; 2],
+    /// Prefixes of `global.advertise`: Kubernetes neither withdraws them
+    /// nor changes their attributes.
+    pub(super) static_origins: std::collections::HashSet<IpNet>,
     /// Peers Kubernetes asked for, by address.
     mesh: HashMap<std::net::IpAddr, PeerId>,
     /// Shutting down: connections closed are kept, so their last
@@ -166,6 +169,7 @@ impl Owner {
             info,
             gtsm_listener: [false; 2],
             origins: [BTreeMap::new(), BTreeMap::new()],
+            static_origins: std::collections::HashSet::new(),
             mesh: HashMap::new(),
             stopping: None,
             retired: false,
@@ -521,10 +525,12 @@ impl Owner {
         }
     }
 
-    /// Every prefix originated for Kubernetes, as it is originated.
+    /// Every prefix originated for Kubernetes, as it is originated (those
+    /// of the config file left to it).
     fn originated(&self) -> BTreeMap<IpNet, Origination> {
         let mut all = self.origins[OriginGroup::Services as usize].clone();
         all.extend(self.origins[OriginGroup::Pods as usize].clone());
+        all.retain(|p, _| !self.static_origins.contains(p));
         all
     }
 
@@ -554,10 +560,10 @@ impl Owner {
     fn bfd_report(&mut self, report: crate::bfd_io::Report) {
         let now = Instant::now();
         let peer = report.peer;
-        self.bfd_status.insert(peer, (report.event, now));
         let Some(id) = self.speaker.peer_by_address(peer) else {
             return;
         };
+        self.bfd_status.insert(peer, (report.event, now));
         match report.event {
             bfd::Event::Down { diag } => {
                 warn!(%peer, "BFD down ({}): the BGP session and its routes go at once", crate::bfd_io::describe(diag));

@@ -248,7 +248,7 @@ pub enum Update {
 
 /// Where the view goes.
 pub struct Outputs {
-    pub updates: mpsc::Sender<Update>,
+    pub updates: mpsc::UnboundedSender<Update>,
     pub snat: Option<mpsc::Sender<crate::snat::Pods>>,
     /// The CNI directory, when podbgp writes the CNI config.
     pub cni: Option<PathBuf>,
@@ -376,23 +376,19 @@ async fn ranges_source(client: &Client, configured: &[IpNet]) -> Ranges {
         );
         return Ranges::Configured(configured.to_vec());
     }
-    let mut wait = Duration::from_millis(500);
-    for _ in 0..8 {
-        match has_service_cidrs(client).await {
-            Ok(true) => return Ranges::Objects,
-            Ok(false) => {
-                warn!("kubernetes: the API server has no ServiceCIDR objects (networking.k8s.io/v1, Kubernetes 1.33 on): no service range is advertised; set kubernetes.service_cidrs to the cluster's");
-                return Ranges::Configured(Vec::new());
-            }
-            Err(e) => {
-                warn!("kubernetes: cannot ask for ServiceCIDRs: {e}; retrying");
-                tokio::time::sleep(wait).await;
-                wait = (wait * 2).min(Duration::from_secs(8));
-            }
+    // Asked once: on any other failure the watcher keeps trying, and the
+    // ranges follow once it lists (nothing else waits for them).
+    match has_service_cidrs(client).await {
+        Ok(false) => {
+            warn!("kubernetes: the API server has no ServiceCIDR objects (networking.k8s.io/v1, Kubernetes 1.33 on): no service range is advertised; set kubernetes.service_cidrs to the cluster's");
+            Ranges::Configured(Vec::new())
+        }
+        Ok(true) => Ranges::Objects,
+        Err(e) => {
+            warn!("kubernetes: cannot ask for ServiceCIDRs: {e}; watching them");
+            Ranges::Objects
         }
     }
-    // Still unknown: watch them, and the watcher keeps trying.
-    Ranges::Objects
 }
 
 /// Follow the cluster until the owner goes: Nodes for pod prefixes, peers,
@@ -479,16 +475,16 @@ pub async fn run(cluster: Cluster, settings: Settings, out: Outputs) {
                     pods: want.own_pods.clone(),
                     peers: want.peers.clone(),
                 };
-                if out.updates.send(update).await.is_err() {
+                if out.updates.send(update).is_err() {
                     return;
                 }
                 last_nodes = Some(want);
             }
         }
-        // Service routes once every kind they come from is listed, so a
-        // start never advertises what a later listing takes back.
-        let cidrs_listed = cidrs.listed || !matches!(ranges, Ranges::Objects);
-        if !(wants_services && svcs.listed && slices.listed && cidrs_listed) {
+        // Service routes once Services and EndpointSlices are listed, so
+        // a start never advertises what a later listing takes back; the
+        // ranges join once the ServiceCIDRs are listed too.
+        if !(wants_services && svcs.listed && slices.listed) {
             continue;
         }
         let mut range_list: Vec<IpNet> = match &ranges {
@@ -500,12 +496,7 @@ pub async fn run(cluster: Cluster, settings: Settings, out: Outputs) {
         let ready = services::local_ready(slices.items.values());
         let routes = services::routes(policy, &range_list, &svcs.items, &ready);
         if last_services.as_ref() != Some(&routes) {
-            if out
-                .updates
-                .send(Update::Services(routes.clone()))
-                .await
-                .is_err()
-            {
+            if out.updates.send(Update::Services(routes.clone())).is_err() {
                 return;
             }
             last_services = Some(routes);

@@ -361,10 +361,11 @@ impl Speaker {
     }
 
     /// The peer's BFD session went down (RFC 5882 §3.2): the path to it is
-    /// dead. Close the session with Cease / BFD Down (RFC 9384) — a Hard
-    /// Reset where both sides do graceful restart for NOTIFICATIONs, so
-    /// no side keeps the other's routes (RFC 8538 §5) — withdraw its routes
-    /// at once, and try again as after any failure.
+    /// dead. Close the session with Cease / BFD Down (RFC 9384), withdraw
+    /// its routes at once, and try again as after any failure. Where both
+    /// sides do graceful restart for NOTIFICATIONs (RFC 8538) the Cease
+    /// goes as a Hard Reset, our choice: a dead path is no restart, and
+    /// neither side should keep the other's routes over it.
     pub fn bfd_down(&mut self, now: Instant, id: PeerId) -> Result<(), PeerError> {
         self.peer(id).ok_or(PeerError::Unknown(id))?;
         let n = Notification::new(
