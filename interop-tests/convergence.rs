@@ -160,6 +160,17 @@ fn row(name: &str, s: &Series) {
     );
 }
 
+/// A watch on every node's kernel and the VM's, in that order.
+fn monitor(world: &World) -> Monitor {
+    let hosts: Vec<&Host> = world
+        .nodes
+        .iter()
+        .map(|n| &n.host)
+        .chain([&world.vm_host])
+        .collect();
+    Monitor::new(&hosts)
+}
+
 /// Cut the links of the lab's first `count` nodes in turn, `trials` times,
 /// each until its prefix left every other kernel; mend it and wait for the
 /// lab to converge again.
@@ -200,13 +211,7 @@ fn main() {
     ];
     let mut world = World::build(lab::Lab::new("conv"), Api::InProcess, clusters_spec);
     let count = world.nodes.len();
-    let hosts: Vec<&Host> = world
-        .nodes
-        .iter()
-        .map(|n| &n.host)
-        .chain([&world.vm_host])
-        .collect();
-    let mut mon = Monitor::new(&hosts);
+    let mut mon = monitor(&world);
     let vm = count;
     let clusters: Vec<usize> = world.nodes.iter().map(|n| n.cluster).collect();
     // The lab's first nodes, watched, but for the origin `except`.
@@ -317,13 +322,7 @@ fn main() {
         clusters_spec,
         None,
     );
-    let hosts: Vec<&Host> = world
-        .nodes
-        .iter()
-        .map(|n| &n.host)
-        .chain([&world.vm_host])
-        .collect();
-    let mut mon = Monitor::new(&hosts);
+    let mut mon = monitor(&world);
     let cut_no_bfd = cut_links(&world, &mut mon, (cut_trials, count), &targets);
 
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
