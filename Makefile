@@ -15,13 +15,15 @@
 #                podbgp; prints a node's view and the connectivity matrix, and stays up
 #                (installs the Debian packages it needs first; root)
 #   make lab-down  remove the lab
+#   make scale   podbgp at 10 to 1,000 nodes in namespaces, full mesh and reflectors:
+#                convergence, RSS and idle CPU per size (root; SIZES, REFLECTORS)
 
 CARGO ?= cargo
 FUZZ_SECONDS ?= 300
 # Debian packages the tests and tools run: the real peers and the kernel tools.
 DEBIAN_PACKAGES := frr bird2 gobgpd nftables iproute2 tcpdump python3
 
-.PHONY: all build deps test lint unit interop-wire bench fuzz vectors lab lab-down
+.PHONY: all build deps test lint unit interop-wire bench fuzz vectors lab lab-down scale
 
 all: build
 
@@ -65,6 +67,12 @@ test: deps lint unit interop-wire
 lab: deps
 	$(CARGO) build --release -p agent --bin podbgp --example lab
 	target/release/examples/lab up
+
+SIZES ?= 10,50,100,250,500,1000
+REFLECTORS ?= 0,2,4
+scale: deps
+	$(CARGO) build --release -p agent --bin podbgp --example scale
+	target/release/examples/scale $(SIZES) $(REFLECTORS)
 
 lab-down:
 	@if [ -x target/release/examples/lab ]; then target/release/examples/lab down; \

@@ -25,44 +25,14 @@ const FAST: BfdSpec = BfdSpec {
     multiplier: 3,
 };
 
-/// The process of this name in the host's namespace.
-fn pid_of(host: &Host, name: &str) -> Option<i32> {
-    host.text(&["ip", "netns", "pids", &host.ns])
-        .split_whitespace()
-        .filter_map(|p| p.parse().ok())
-        .find(|p: &i32| {
-            std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == name)
-        })
-}
-
-/// User plus system time of `pid`, in clock ticks, and its RSS in kB.
-fn usage(pid: i32) -> (u64, u64) {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // The fields after the command's closing parenthesis: utime is the
-    // 12th of them, stime the 13th.
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<u64> = rest
-        .split_whitespace()
-        .map(|x| x.parse().unwrap_or(0))
-        .collect();
-    let ticks = f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0);
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let rss = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0);
-    (ticks, rss)
-}
-
 /// CPU share of one core and RSS of `pid` over `seconds`.
 fn measure(pid: i32, seconds: u64) -> (f64, u64) {
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-    let (t0, _) = usage(pid);
+    let (t0, _) = lab::usage(pid);
     let start = Instant::now();
     std::thread::sleep(Duration::from_secs(seconds));
-    let (t1, rss) = usage(pid);
+    let (t1, rss) = lab::usage(pid);
     let elapsed = start.elapsed().as_secs_f64();
     ((t1.saturating_sub(t0)) as f64 / hz / elapsed * 100.0, rss)
 }
@@ -107,7 +77,7 @@ fn main() {
         "podbgp: sessions not Up: {}",
         p.json(&["bfd"])
     );
-    let pid = pid_of(&hub, "podbgp").expect("the hub's podbgp");
+    let pid = lab::pid_in(&hub, "podbgp").expect("the hub's podbgp");
     let (podbgp_cpu, podbgp_rss) = measure(pid, seconds);
     let sent: u64 = p
         .json(&["bfd"])
@@ -136,7 +106,7 @@ fn main() {
         "BIRD: sessions not Up: {}",
         b.birdc(&["show", "bfd", "sessions"])
     );
-    let pid = pid_of(&hub, "bird").expect("the hub's BIRD");
+    let pid = lab::pid_in(&hub, "bird").expect("the hub's BIRD");
     let (bird_cpu, bird_rss) = measure(pid, seconds);
 
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();

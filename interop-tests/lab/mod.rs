@@ -12,6 +12,7 @@ pub mod frr;
 pub mod gobgp;
 pub mod monitor;
 pub mod podbgp;
+pub mod scale;
 pub mod scenarios;
 pub mod services;
 pub mod world;
@@ -200,11 +201,22 @@ impl Lab {
         let _ = std::fs::remove_dir_all(work);
     }
 
+    /// What every namespace of this lab is named after.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
     /// A new host at 10.77.0.N/24 and fd77::N/64.
     pub fn host(&mut self, name: &str) -> Host {
         let n = self.hosts.len() as u8 + 1;
+        let v6: Ipv6Addr = format!("fd77::{n}").parse().expect("v6");
+        self.host_at(name, (Ipv4Addr::new(10, 77, 0, n), 24), v6)
+    }
+
+    /// A new host at `v4` (with its prefix length) and `v6`/64.
+    pub fn host_at(&mut self, name: &str, (v4, len): (Ipv4Addr, u8), v6: Ipv6Addr) -> Host {
         let ns = format!("{}-{name}", self.prefix);
-        let port = format!("p{n}");
+        let port = format!("p{}", self.hosts.len() + 1);
         run(&["ip", "netns", "add", &ns]);
         run(&[
             "ip",
@@ -235,15 +247,13 @@ impl Lab {
         ]);
         run(&["ip", "-n", &ns, "link", "set", "lo", "up"]);
         run(&["ip", "-n", &ns, "link", "set", "eth0", "up"]);
-        let v4 = Ipv4Addr::new(10, 77, 0, n);
-        let v6: Ipv6Addr = format!("fd77::{n}").parse().expect("v6");
         run(&[
             "ip",
             "-n",
             &ns,
             "addr",
             "add",
-            &format!("{v4}/24"),
+            &format!("{v4}/{len}"),
             "dev",
             "eth0",
         ]);
@@ -466,6 +476,33 @@ impl Lab {
         }
         out
     }
+}
+
+/// The process called `name` in the host's namespace.
+pub fn pid_in(host: &Host, name: &str) -> Option<i32> {
+    host_pids(&host.ns).into_iter().find(|p| {
+        std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == name)
+    })
+}
+
+/// User plus system clock ticks `pid` has run, and its RSS in kB.
+pub fn usage(pid: i32) -> (u64, u64) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command's closing parenthesis: utime is the
+    // 12th of them, stime the 13th.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0))
+        .collect();
+    let ticks = f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0);
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let rss = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0);
+    (ticks, rss)
 }
 
 fn host_pids(ns: &str) -> Vec<i32> {

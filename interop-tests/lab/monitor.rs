@@ -59,6 +59,11 @@ impl Monitor {
         }
     }
 
+    /// The next change, waiting at most `limit`.
+    pub fn next(&mut self, limit: Duration) -> Option<Change> {
+        self.rx.recv_timeout(limit).ok()
+    }
+
     /// Forget every change so far.
     pub fn clear(&mut self) {
         self.seen.clear();
