@@ -15,9 +15,9 @@
 //!
 //! Per-node overrides are annotations:
 //! - `podbgp.io/asn`: the node's AS (ours, when on this node);
-//! - `podbgp.io/route-reflector: "true"`: the node reflects routes; once
-//!   any node does, the others peer with the reflectors only, and a
-//!   reflector takes every other node as its client;
+//! - `podbgp.io/route-reflector: "true"` (annotation or label): the node
+//!   reflects routes; once any node does, the others peer with the
+//!   reflectors only, and a reflector takes every other node as its client;
 //! - `podbgp.io/peers`: extra peers of the node, `ADDRESS=ASN` pairs
 //!   separated by commas (`10.0.0.1=65001,fd00::1=65002`).
 
@@ -102,7 +102,11 @@ impl NodeInfo {
                     .push(format!("{ANNOTATION_ASN}: {v:?} is not an AS number")),
             }
         }
-        if let Some(v) = annotations.get(ANNOTATION_REFLECTOR) {
+        // A label as well as an annotation: labels are what node pools
+        // and `kubectl label` set, and what selectors can find.
+        let labels = node.metadata.labels.as_ref();
+        let label = labels.and_then(|l| l.get(ANNOTATION_REFLECTOR));
+        if let Some(v) = annotations.get(ANNOTATION_REFLECTOR).or(label) {
             info.reflector = v.trim().eq_ignore_ascii_case("true");
         }
         if let Some(v) = annotations.get(ANNOTATION_PEERS) {

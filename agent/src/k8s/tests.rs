@@ -127,3 +127,16 @@ fn a_node_without_pod_cidrs_yet_advertises_nothing() {
     // This node not listed (yet): nothing of its own.
     assert!(desired("z", &nodes, 64512, true).own_pods.is_empty());
 }
+
+#[test]
+fn a_reflector_is_chosen_by_label_too() {
+    let n = NodeInfo::of(&node(serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": { "name": "rr1", "labels": { "podbgp.io/route-reflector": "true" } },
+        "status": { "addresses": [{"type": "InternalIP", "address": "172.18.0.9"}] },
+    })));
+    assert!(n.reflector);
+    let plain = info("w", &["172.18.0.3"], &[], serde_json::json!({}));
+    assert!(!plain.reflector);
+}
