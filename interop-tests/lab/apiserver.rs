@@ -84,6 +84,9 @@ pub struct Cluster {
     pub generation: u64,
     /// ServiceCIDRs answer 404, as before Kubernetes 1.33.
     pub without_service_cidrs: bool,
+    /// How often a watch gets a bookmark: half a second when `None`, so
+    /// tests see them soon; a real API server sends about one a minute.
+    pub bookmark_every: Option<Duration>,
     /// Requests seen, of every kind, to tell what the client did.
     pub lists: u32,
     pub watches: u32,
@@ -534,7 +537,7 @@ async fn list_or_watch(s: Server, kind: &'static Kind, q: BTreeMap<String, Strin
     let ours = move |object: &Value| object["kind"] == kind.kind;
     // Subscribe before reading the log: nothing falls between the two.
     let mut live = s.events.subscribe();
-    let (backlog, mut seen, generation, gone) = {
+    let (backlog, mut seen, generation, gone, every) = {
         let mut c = s.lock();
         c.watches += 1;
         let gone = from < c.gone_before;
@@ -547,7 +550,8 @@ async fn list_or_watch(s: Server, kind: &'static Kind, q: BTreeMap<String, Strin
             .filter(|(rv, _, object)| *rv > from && ours(object))
             .cloned()
             .collect();
-        (backlog, c.rv.max(from), c.generation, gone)
+        let every = c.bookmark_every.unwrap_or(Duration::from_millis(500));
+        (backlog, c.rv.max(from), c.generation, gone, every)
     };
     let (mut tx, rx) = futures::channel::mpsc::channel::<Result<Bytes, Infallible>>(64);
     let server = s.clone();
@@ -567,7 +571,7 @@ async fn list_or_watch(s: Server, kind: &'static Kind, q: BTreeMap<String, Strin
                 return;
             }
         }
-        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        let mut tick = tokio::time::interval(every);
         loop {
             tokio::select! {
                 // Events before bookmarks: a bookmark's resourceVersion is

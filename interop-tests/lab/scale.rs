@@ -71,6 +71,43 @@ pub struct Scale {
     pub agents: Vec<Podbgp>,
     kubeconfig: PathBuf,
     pub monitor: Monitor,
+    _neighbors: NeighborTable,
+}
+
+/// The kernel's ARP table is one for every namespace (gc_thresh3, 1,024
+/// entries by default): a few dozen nodes that each know the others fill
+/// it, and a node that cannot add an entry cannot reach its API server.
+/// Raised for the run, put back after.
+struct NeighborTable {
+    old: Vec<(String, String)>,
+}
+
+impl NeighborTable {
+    const KEYS: [(&'static str, u64); 3] = [
+        ("/proc/sys/net/ipv4/neigh/default/gc_thresh1", 1 << 15),
+        ("/proc/sys/net/ipv4/neigh/default/gc_thresh2", 1 << 16),
+        ("/proc/sys/net/ipv4/neigh/default/gc_thresh3", 1 << 17),
+    ];
+
+    fn raise() -> NeighborTable {
+        let mut old = Vec::new();
+        for (path, want) in Self::KEYS {
+            let was = std::fs::read_to_string(path).unwrap_or_default();
+            let low = was.trim().parse::<u64>().is_ok_and(|v| v < want);
+            if low && std::fs::write(path, want.to_string()).is_ok() {
+                old.push((path.to_string(), was.trim().to_string()));
+            }
+        }
+        NeighborTable { old }
+    }
+}
+
+impl Drop for NeighborTable {
+    fn drop(&mut self) {
+        for (path, was) in &self.old {
+            let _ = std::fs::write(path, was);
+        }
+    }
 }
 
 /// What one run measured.
@@ -92,6 +129,7 @@ impl Scale {
     /// the API; no agent runs yet.
     pub fn build(mut lab: Lab, plan: Plan) -> Scale {
         assert!(plan.nodes <= 1000, "the address plan holds 1,000 nodes");
+        let neighbors = NeighborTable::raise();
         let api_host = lab.host_at(
             "api",
             (Ipv4Addr::new(10, 79, 255, 1), 16),
@@ -103,6 +141,9 @@ impl Scale {
             .build()
             .expect("runtime");
         let server = Server::new();
+        // Bookmarks as often as a real API server sends them: the agents'
+        // idle cost is theirs, not the test server's.
+        server.lock().bookmark_every = Some(Duration::from_secs(60));
         let at = SocketAddr::from((api_host.v4, 6443));
         let listener = super::listen_in(&api_host, at);
         let app = server.router();
@@ -141,6 +182,7 @@ impl Scale {
             agents: Vec::new(),
             kubeconfig,
             monitor,
+            _neighbors: neighbors,
         }
     }
 
