@@ -47,15 +47,7 @@ fn nodes_mesh_install_each_others_pods_and_a_new_node_joins() {
         .expect("runtime");
     let server = apiserver::Server::new();
     let at = SocketAddr::from((cp.v4, 6443));
-    let listener = lab::listen_in(&cp, at);
-    let app = server.router();
-    runtime.spawn(async move {
-        let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-        let _ = axum::serve(listener, app).await;
-    });
-    let kubeconfig = cp.dir.join("kubeconfig");
-    std::fs::write(&kubeconfig, apiserver::kubeconfig(&format!("http://{at}")))
-        .expect("kubeconfig");
+    let kubeconfig = lab::serve_api(&runtime, &cp, at, &server);
     let node = |name: &str, h: &Host, cidr: &str| {
         server.put(name, &[&h.v4.to_string()], &[cidr], json!({}));
     };

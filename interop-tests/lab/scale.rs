@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use super::apiserver::{self, Server};
+use super::apiserver::Server;
 use super::monitor::Monitor;
 use super::podbgp::Podbgp;
 use super::{Host, Lab};
@@ -145,15 +145,7 @@ impl Scale {
         // idle cost is theirs, not the test server's.
         server.lock().bookmark_every = Some(Duration::from_secs(60));
         let at = SocketAddr::from((api_host.v4, 6443));
-        let listener = super::listen_in(&api_host, at);
-        let app = server.router();
-        runtime.spawn(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-            let _ = axum::serve(listener, app).await;
-        });
-        let kubeconfig = api_host.dir.join("kubeconfig");
-        std::fs::write(&kubeconfig, apiserver::kubeconfig(&format!("http://{at}")))
-            .expect("kubeconfig");
+        let kubeconfig = super::serve_api(&runtime, &api_host, at, &server);
         let mut nodes = Vec::new();
         for i in 0..plan.nodes {
             let v6: Ipv6Addr = format!("fd79::{:x}", i + 1).parse().expect("v6");

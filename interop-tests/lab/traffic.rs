@@ -2,9 +2,35 @@
 //! from inside a namespace, and a listener bound inside one for a server
 //! of the test's own process.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::{eventually, Host, Lab};
+use super::{apiserver, eventually, Host, Lab};
+
+/// Serve `server` (the API server of the tests) at `at` inside `host`'s
+/// namespace, on `runtime`; where a client's kubeconfig for it is (in the
+/// host's directory).
+pub fn serve_api(
+    runtime: &tokio::runtime::Runtime,
+    host: &Host,
+    at: SocketAddr,
+    server: &apiserver::Server,
+) -> std::path::PathBuf {
+    let listener = listen_in(host, at);
+    let app = server.router();
+    runtime.spawn(async move {
+        let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+        let _ = axum::serve(listener, app).await;
+    });
+    kubeconfig_for(host, at)
+}
+
+/// A kubeconfig for the API server at `at`, written in `host`'s directory.
+pub fn kubeconfig_for(host: &Host, at: SocketAddr) -> std::path::PathBuf {
+    let path = host.dir.join("kubeconfig");
+    std::fs::write(&path, apiserver::kubeconfig(&format!("http://{at}"))).expect("kubeconfig");
+    path
+}
 
 /// A TCP server on port 8080 that logs each client's address ("from ADDR").
 pub const LISTENER: &str = "import socket

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::apiserver::{self, Server};
+use super::apiserver::Server;
 use super::bird::Bird;
 use super::frr::Frr;
 use super::podbgp::Podbgp;
@@ -232,12 +232,7 @@ impl World {
         let mut nodes_dir = None;
         match &self.api {
             Api::InProcess => {
-                let listener = super::listen_in(cp, at);
-                let app = server.router();
-                self.runtime.spawn(async move {
-                    let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
-                    let _ = axum::serve(listener, app).await;
-                });
+                super::serve_api(&self.runtime, cp, at, &server);
             }
             Api::Program(program) => {
                 let dir = cp.dir.join("nodes");
@@ -252,9 +247,7 @@ impl World {
                 nodes_dir = Some(dir);
             }
         }
-        let kubeconfig = cp.dir.join("kubeconfig");
-        std::fs::write(&kubeconfig, apiserver::kubeconfig(&format!("http://{at}")))
-            .expect("kubeconfig");
+        let kubeconfig = super::kubeconfig_for(cp, at);
         let cluster = Cluster {
             name,
             asn,
