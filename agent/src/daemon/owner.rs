@@ -31,6 +31,11 @@ use crate::metrics::Metrics;
 /// so a full table never waits as one batch of changes.
 const TURN_CHANGES: usize = 4096;
 
+/// The metrics follow the speaker at most this often, but at once when a
+/// session changes state: bringing them in line walks every peer, and a
+/// reflector with hundreds of clients turns on every keepalive.
+const METRICS_EVERY: Duration = Duration::from_secs(1);
+
 /// What the owner is told.
 pub enum Command {
     /// A connection arrived on a listener.
@@ -142,6 +147,12 @@ pub struct Owner {
     stopping: Option<Vec<ConnHandle>>,
     /// Left for good: every session stays down, new peers included.
     retired: bool,
+    /// When the metrics may next follow the speaker, and whether a turn
+    /// since the last time waits for it.
+    metrics_next: Instant,
+    metrics_due: Option<Instant>,
+    /// A session changed state: the metrics follow at the end of the turn.
+    metrics_now: bool,
     /// The BFD task, when a peer has BFD.
     pub(super) bfd: Option<mpsc::UnboundedSender<crate::bfd_io::Request>>,
     /// The last BFD event of each peer, and when.
@@ -173,6 +184,9 @@ impl Owner {
             mesh: HashMap::new(),
             stopping: None,
             retired: false,
+            metrics_next: Instant::now(),
+            metrics_due: None,
+            metrics_now: false,
             bfd: None,
             bfd_status: HashMap::new(),
         }
@@ -216,6 +230,10 @@ impl Owner {
     pub async fn run(mut self) -> Ended {
         loop {
             let deadline = self.speaker.poll_at().map(Instant::from_std);
+            let deadline = match (deadline, self.metrics_due) {
+                (Some(d), Some(m)) => Some(d.min(m)),
+                (d, m) => d.or(m),
+            };
             let command = tokio::select! {
                 c = self.rx.recv() => c,
                 () = sleep_until(deadline) => None,
@@ -256,7 +274,15 @@ impl Owner {
             self.converged = true;
             self.subscribers.retain(|s| s.send(Feed::Converged).is_ok());
         }
-        self.metrics.observe(&self.speaker);
+        let now = Instant::now();
+        let forced = std::mem::take(&mut self.metrics_now);
+        if forced || now >= self.metrics_next {
+            self.metrics.observe(&self.speaker);
+            self.metrics_next = now + METRICS_EVERY;
+            self.metrics_due = None;
+        } else {
+            self.metrics_due = Some(self.metrics_next);
+        }
     }
 
     /// Handle one command; `Some` when it asks to stop.
@@ -405,7 +431,10 @@ impl Owner {
                     h.negotiated(rx);
                 }
             }
-            Action::State { peer, from, to } => self.log_state(peer, from, to),
+            Action::State { peer, from, to } => {
+                self.metrics_now = true;
+                self.log_state(peer, from, to);
+            }
             // Logged with the state change that goes with them.
             Action::Up { .. } | Action::Down { .. } => {}
         }
