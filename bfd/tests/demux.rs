@@ -8,11 +8,16 @@ use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
-use bfd::{AddError, Config, Control, Discard, Event, Key, Output, Sessions, State};
+use bfd::{AddError, Config, Control, Discard, Event, Key, Output, SessionId, Sessions, State};
 use common::{from_peer, ms, REMOTE};
 
 fn v4(last: u8) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(10, 99, 0, last))
+}
+
+/// Add a session with the default timers.
+fn add(table: &mut Sessions, now: Instant, key: Key) -> SessionId {
+    table.add(now, key, Config::default()).expect("add")
 }
 
 fn hop(local: u8, peer: u8, ifindex: Option<u32>) -> Key {
@@ -23,12 +28,8 @@ fn hop(local: u8, peer: u8, ifindex: Option<u32>) -> Key {
 fn a_packet_naming_a_discriminator_goes_to_that_session() {
     let now = Instant::now();
     let mut table = Sessions::new(1);
-    let one = table
-        .add(now, hop(1, 2, Some(3)), Config::default())
-        .expect("add");
-    let two = table
-        .add(now, hop(1, 4, Some(3)), Config::default())
-        .expect("add");
+    let one = add(&mut table, now, hop(1, 2, Some(3)));
+    let two = add(&mut table, now, hop(1, 4, Some(3)));
     let packet = from_peer(State::Init, two.discriminator());
     assert_eq!(table.receive(now, &hop(1, 4, Some(3)), &packet), Ok(two));
     assert_eq!(table.get(two).map(|s| s.state()), Some(State::Up));
@@ -39,12 +40,8 @@ fn a_packet_naming_a_discriminator_goes_to_that_session() {
 fn your_discriminator_zero_goes_by_the_addresses() {
     let now = Instant::now();
     let mut table = Sessions::new(2);
-    let one = table
-        .add(now, hop(1, 2, Some(3)), Config::default())
-        .expect("add");
-    let two = table
-        .add(now, hop(1, 4, Some(3)), Config::default())
-        .expect("add");
+    let one = add(&mut table, now, hop(1, 2, Some(3)));
+    let two = add(&mut table, now, hop(1, 4, Some(3)));
     let hello = from_peer(State::Down, 0);
     assert_eq!(table.receive(now, &hop(1, 2, Some(3)), &hello), Ok(one));
     assert_eq!(table.get(one).map(|s| s.state()), Some(State::Init));
@@ -60,9 +57,7 @@ fn your_discriminator_zero_goes_by_the_addresses() {
 fn an_unknown_discriminator_is_dropped_and_counted() {
     let now = Instant::now();
     let mut table = Sessions::new(3);
-    let id = table
-        .add(now, hop(1, 2, None), Config::default())
-        .expect("add");
+    let id = add(&mut table, now, hop(1, 2, None));
     let stranger = id.discriminator().wrapping_add(1).max(1);
     let packet = from_peer(State::Up, stranger);
     assert_eq!(
@@ -80,9 +75,7 @@ fn an_unknown_discriminator_is_dropped_and_counted() {
 fn your_discriminator_zero_from_unknown_addresses_is_dropped() {
     let now = Instant::now();
     let mut table = Sessions::new(4);
-    table
-        .add(now, hop(1, 2, Some(3)), Config::default())
-        .expect("add");
+    add(&mut table, now, hop(1, 2, Some(3)));
     let hello = from_peer(State::Down, 0);
     for key in [hop(1, 9, Some(3)), hop(7, 2, Some(3)), hop(1, 2, Some(4))] {
         assert_eq!(
@@ -98,9 +91,7 @@ fn your_discriminator_zero_from_unknown_addresses_is_dropped() {
 fn a_discriminator_arriving_on_other_addresses_is_dropped() {
     let now = Instant::now();
     let mut table = Sessions::new(5);
-    let id = table
-        .add(now, hop(1, 2, Some(3)), Config::default())
-        .expect("add");
+    let id = add(&mut table, now, hop(1, 2, Some(3)));
     let packet = from_peer(State::Init, id.discriminator());
     for key in [
         hop(1, 9, Some(3)),
@@ -128,7 +119,7 @@ fn sessions_with_different_keys_are_kept_apart() {
     let multi = Key::multihop(v4(1), v4(2));
     let ids: Vec<_> = [eth0, eth1, multi]
         .iter()
-        .map(|k| table.add(now, *k, Config::default()).expect("add"))
+        .map(|k| add(&mut table, now, *k))
         .collect();
     assert_eq!(table.len(), 3);
     let hello = from_peer(State::Down, 0);
@@ -155,9 +146,7 @@ fn sessions_with_different_keys_are_kept_apart() {
 fn a_session_bound_to_no_interface_takes_packets_from_any() {
     let now = Instant::now();
     let mut table = Sessions::new(7);
-    let id = table
-        .add(now, hop(1, 2, None), Config::default())
-        .expect("add");
+    let id = add(&mut table, now, hop(1, 2, None));
     let hello = from_peer(State::Down, 0);
     assert_eq!(table.receive(now, &hop(1, 2, Some(5)), &hello), Ok(id));
     let packet = from_peer(State::Up, id.discriminator());
@@ -169,9 +158,7 @@ fn a_session_bound_to_no_interface_takes_packets_from_any() {
 fn one_session_per_key() {
     let now = Instant::now();
     let mut table = Sessions::new(8);
-    let id = table
-        .add(now, hop(1, 2, Some(3)), Config::default())
-        .expect("add");
+    let id = add(&mut table, now, hop(1, 2, Some(3)));
     assert_eq!(
         table.add(now, hop(1, 2, Some(3)), Config::default()),
         Err(AddError::Duplicate(id))
@@ -196,7 +183,7 @@ fn discriminators_are_non_zero_unique_and_reproducible() {
             .map(|i| {
                 let peer = IpAddr::V6(Ipv6Addr::from(u128::from(i) + 1));
                 let key = Key::single_hop(IpAddr::V6(Ipv6Addr::LOCALHOST), peer, None);
-                table.add(now, key, Config::default()).expect("add")
+                add(&mut table, now, key)
             })
             .collect();
         (table, ids)
@@ -217,7 +204,7 @@ fn a_removed_session_receives_nothing() {
     let now = Instant::now();
     let mut table = Sessions::new(11);
     let key = hop(1, 2, None);
-    let id = table.add(now, key, Config::default()).expect("add");
+    let id = add(&mut table, now, key);
     assert!(table.remove(id).is_some());
     assert!(table.is_empty());
     assert_eq!(table.find(&key), None);
@@ -237,9 +224,7 @@ fn a_removed_session_receives_nothing() {
 fn poll_and_poll_at_cover_every_session() {
     let t0 = Instant::now();
     let mut table = Sessions::new(12);
-    let one = table
-        .add(t0, hop(1, 2, None), Config::default())
-        .expect("add");
+    let one = add(&mut table, t0, hop(1, 2, None));
     let two = table
         .add(t0 + ms(10), hop(1, 3, None), Config::default())
         .expect("add");
@@ -259,9 +244,7 @@ fn poll_and_poll_at_cover_every_session() {
 fn a_hand_built_malformed_packet_is_counted() {
     let now = Instant::now();
     let mut table = Sessions::new(13);
-    table
-        .add(now, hop(1, 2, None), Config::default())
-        .expect("add");
+    add(&mut table, now, hop(1, 2, None));
     let bad = Control {
         multipoint: true,
         ..from_peer(State::Down, 0)
