@@ -1,82 +1,268 @@
-//! The scale harness at its smoke size (`lab/scale.rs`; `make scale` runs
+//! The scale harness at its smoke size (`lab/scale/`; `make scale` runs
 //! the large sizes): ten nodes in namespaces on one switch, podbgp on each
-//! in Kubernetes mode against the API server of the tests, as a full mesh
-//! and with two reflectors chosen from the Node API (RFC 4456). Every
-//! kernel ends with exactly the other nine nodes' pod prefixes, each via
-//! its node, and nothing of the harness is left behind: no namespace, no
-//! process. Needs root.
+//! in Kubernetes mode against the API server of the tests, as a full mesh,
+//! with two podbgp reflectors chosen from the Node API (RFC 4456), and
+//! with BIRD reflecting in their place. Every kernel ends with exactly the
+//! other live nodes' pod prefixes, each via its node; nodes join, leave
+//! with a Cease, die without a word and come and go in groups without
+//! any other route moving or any agent listing the API again; a reflector
+//! dies under traffic between two pods and nothing is lost; and nothing
+//! of the harness is left behind: no namespace, process or interface.
+//! Needs root.
 
 #[path = "lab/mod.rs"]
 mod lab;
 
 use std::collections::BTreeSet;
-use std::time::Duration;
+use std::net::{SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
 
-use lab::scale::{node_addr, pod_cidr, Plan, Scale};
+use lab::scale::events::{Loss, LISTS_PER_AGENT};
+use lab::scale::{node_addr, pod_cidr, Plan, Reflector, Scale, HOLD_TIME};
 use lab::Lab;
 
 const NODES: usize = 10;
+const LIMIT: Duration = Duration::from_secs(60);
 
-fn check(plan: Plan) {
-    let scale = {
-        let mut s = Scale::build(Lab::new("scale"), plan);
-        let took = s.start(Duration::from_secs(60));
-        eprintln!("{}: {NODES} nodes converged in {took:?}", plan.name());
-        assert!(
-            took.is_some(),
-            "{}: not converged within 60 s\n{}",
-            plan.name(),
-            s.lab.logs(&s.nodes[NODES - 1])
-        );
-        s
-    };
-    for i in 0..NODES {
-        let have: BTreeSet<String> = scale.pod_routes(i).into_iter().collect();
-        let want: BTreeSet<String> = (0..NODES).filter(|&j| j != i).map(pod_cidr).collect();
-        assert_eq!(have, want, "{}: node {i}'s kernel", plan.name());
-        // Each via its own node, reflected or not (ORIGINATOR_ID's node,
-        // not the reflector's).
-        for j in (0..NODES).filter(|&j| j != i) {
-            let route = scale.nodes[i].text(&["ip", "-4", "route", "show", &pod_cidr(j)]);
+/// Build and start `plan`; every kernel complete.
+fn converged(plan: Plan) -> Scale {
+    let mut s = Scale::build(Lab::new("scale"), plan);
+    let start = s.start(LIMIT);
+    eprintln!(
+        "{}: {NODES} nodes converged in {:?}",
+        plan.name(),
+        start.took
+    );
+    assert!(
+        start.took.is_some(),
+        "{}: not converged within {LIMIT:?}\n{}",
+        plan.name(),
+        s.lab.logs(&s.nodes[NODES - 1])
+    );
+    exact(&s);
+    s
+}
+
+/// Every live node's kernel holds exactly the other live nodes' pod
+/// prefixes, each via its own node (ORIGINATOR_ID's node, not a
+/// reflector's); waits for kernels still filling (nodes just started).
+fn exact(s: &Scale) {
+    let mut wrong = String::new();
+    let ok = lab::eventually(LIMIT, || {
+        wrong = misrouted(s).unwrap_or_default();
+        wrong.is_empty()
+    });
+    assert!(ok, "{}: {wrong}", s.plan.name());
+}
+
+/// What is not as [`exact`] wants, if anything.
+fn misrouted(s: &Scale) -> Option<String> {
+    let alive = s.alive();
+    for &i in &alive {
+        let have: BTreeSet<String> = s.pod_routes(i).into_iter().collect();
+        let want: BTreeSet<String> = alive
+            .iter()
+            .filter(|&&j| j != i)
+            .map(|&j| pod_cidr(j))
+            .collect();
+        if have != want {
+            return Some(format!("node {i}'s kernel holds {have:?}, wants {want:?}"));
+        }
+        for &j in alive.iter().filter(|&&j| j != i) {
+            let route = s.nodes[i].text(&["ip", "-4", "route", "show", &pod_cidr(j)]);
             let via = format!("via {}", node_addr(j));
-            assert!(route.contains(&via), "node {i}: {route} wants {via}");
+            if !route.contains(&via) {
+                return Some(format!("node {i}: {route} wants {via}"));
+            }
         }
     }
-    let prefix = scale.lab.prefix().to_string();
-    let pids: Vec<i32> = scale
+    None
+}
+
+/// Drop the cluster; nothing of it is left: no agent, no namespace, no
+/// interface in the machine's own namespace.
+fn gone(s: Scale) {
+    let prefix = s.lab.prefix().to_string();
+    let pids: Vec<i32> = s
         .nodes
         .iter()
-        .filter_map(|h| lab::pid_in(h, "podbgp"))
+        .filter_map(|h| lab::pid_in(h, "podbgp").or_else(|| lab::pid_in(h, "bird")))
         .collect();
-    assert_eq!(pids.len(), NODES, "an agent per node");
-    drop(scale);
+    drop(s);
     let alive: Vec<&i32> = pids
         .iter()
         .filter(|p| std::path::Path::new(&format!("/proc/{p}")).exists())
         .collect();
-    assert!(alive.is_empty(), "agents left running: {alive:?}");
-    let left = std::process::Command::new("ip")
-        .args(["netns", "list"])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        .unwrap_or_default();
+    assert!(alive.is_empty(), "daemons left running: {alive:?}");
+    let left = text(&["ip", "netns", "list"]);
     assert!(
         !left.lines().any(|l| l.starts_with(&format!("{prefix}-"))),
         "namespaces left behind: {left}"
     );
 }
 
+fn text(args: &[&str]) -> String {
+    std::process::Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
+}
+
+/// Node 9 joins, leaves with a Cease and dies; nodes 7 to 9 leave and
+/// join at once. Each reaches every other kernel, and nothing else moves.
+fn comings_and_goings(s: &mut Scale) {
+    let name = s.plan.name();
+    let last = NODES - 1;
+    let ceased = s.leave(last, Loss::Cease, LIMIT);
+    assert!(ceased.took.is_some(), "{name}: Cease not seen everywhere");
+    let joined = s.join(last, LIMIT);
+    assert!(
+        joined.took.is_some(),
+        "{name}: new node not seen everywhere"
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    let died = s.leave(last, Loss::Dead, LIMIT);
+    let died_in = died.took.expect("a dead node's prefix withdrawn");
+    // The hold time, not the restart time graceful restart would keep
+    // a dead node's routes for.
+    assert!(
+        died_in < Duration::from_secs(u64::from(HOLD_TIME) + 3),
+        "{name}: a dead node's routes went after {died_in:?}"
+    );
+    assert!(s.join(last, LIMIT).took.is_some(), "{name}: rejoined");
+    eprintln!(
+        "{name}: Cease {:?}, join {:?}, death {died_in:?}",
+        ceased.took, joined.took
+    );
+    for e in [ceased, joined, died] {
+        assert_eq!(e.others, 0, "{name}: other nodes' routes moved");
+    }
+    let group = [NODES - 3, NODES - 2, NODES - 1];
+    let out = s.churn_leave(&group, LIMIT);
+    assert!(out.settled.took.is_some(), "{name}: group not gone");
+    assert_eq!(out.settled.others, 0, "{name}: other routes moved");
+    assert_eq!(out.lists, 0, "{name}: agents listed the API again");
+    let back = s.churn_join(&group, LIMIT);
+    assert!(back.settled.took.is_some(), "{name}: group not back");
+    assert_eq!(back.settled.others, 0, "{name}: other routes moved");
+    assert_eq!(
+        back.lists,
+        LISTS_PER_AGENT * group.len() as u32,
+        "{name}: only the new agents list the API"
+    );
+    exact(s);
+}
+
 #[test]
-fn ten_nodes_full_mesh_and_two_reflectors() {
+fn ten_nodes_full_mesh_and_reflectors_of_both_kinds() {
     if !lab::ready() {
         return;
     }
-    check(Plan {
-        nodes: NODES,
-        reflectors: 0,
+    let links = text(&["ip", "-o", "link"]).lines().count();
+    let mut mesh = converged(Plan::mesh(NODES));
+    comings_and_goings(&mut mesh);
+    gone(mesh);
+    for by in [Reflector::Podbgp, Reflector::Bird] {
+        let mut s = converged(Plan::reflected(NODES, 2, by));
+        comings_and_goings(&mut s);
+        gone(s);
+    }
+    assert_eq!(
+        text(&["ip", "-o", "link"]).lines().count(),
+        links,
+        "interfaces left behind"
+    );
+}
+
+/// A UDP socket bound to `addr` in `host`'s namespace.
+fn udp_in(host: &lab::Host, addr: SocketAddr) -> UdpSocket {
+    let path = format!("/var/run/netns/{}", host.ns);
+    std::thread::spawn(move || {
+        let ns = std::fs::File::open(&path).expect("namespace");
+        // SAFETY: setns on this thread only, with a namespace file we hold open.
+        let rc = unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&ns), libc::CLONE_NEWNET) };
+        assert_eq!(rc, 0, "setns {path}");
+        UdpSocket::bind(addr).expect("bind")
+    })
+    .join()
+    .expect("binding thread")
+}
+
+/// Two reflectors; one dies (off the switch and killed, so only the hold
+/// time tells) while a pod on node 5 sends to a pod on node 8. Every
+/// datagram arrives, and no live node's pod prefix ever leaves any live
+/// kernel: the paths through the other reflector carry on.
+#[test]
+fn a_reflector_dies_under_traffic() {
+    if !lab::ready() {
+        return;
+    }
+    let mut s = converged(Plan::reflected(NODES, 2, Reflector::Podbgp));
+    let (a, b) = (5, 8);
+    let pod = |i: usize| pod_cidr(i).replace(".0/24", ".10");
+    for i in [a, b] {
+        let p = pod(i);
+        // The pod's address, on the node's loopback: a pod as far as
+        // routing goes.
+        let cmd = ["ip", "addr", "add", &format!("{p}/32"), "dev", "lo"];
+        assert!(s.nodes[i].exec(&cmd).status.success(), "{cmd:?}");
+    }
+    let to: SocketAddr = format!("{}:9000", pod(b)).parse().expect("addr");
+    let from: SocketAddr = format!("{}:9000", pod(a)).parse().expect("addr");
+    let rx = udp_in(&s.nodes[b], to);
+    rx.set_read_timeout(Some(Duration::from_secs(2)))
+        .expect("timeout");
+    let tx = udp_in(&s.nodes[a], from);
+    s.monitor.clear();
+    // 50 a second for the hold time and five seconds more.
+    let total = 50 * (u64::from(HOLD_TIME) + 6);
+    let sender = std::thread::spawn(move || {
+        for n in 0..total {
+            let _ = tx.send_to(&n.to_be_bytes(), to);
+            std::thread::sleep(Duration::from_millis(20));
+        }
     });
-    check(Plan {
-        nodes: NODES,
-        reflectors: 2,
+    let receiver = std::thread::spawn(move || {
+        let mut got = BTreeSet::new();
+        let mut buf = [0u8; 16];
+        while let Ok(n) = rx.recv(&mut buf) {
+            if n == 8 {
+                got.insert(u64::from_be_bytes(buf[..8].try_into().expect("8 bytes")));
+            }
+        }
+        got
     });
+    std::thread::sleep(Duration::from_secs(1));
+    let dead = 0;
+    s.lab.cut(&s.nodes[dead]);
+    s.kill(dead);
+    let mut withdrawn = Vec::new();
+    let end = Instant::now() + Duration::from_secs(u64::from(HOLD_TIME) + 4);
+    while let Some(c) = s
+        .monitor
+        .next(end.saturating_duration_since(Instant::now()))
+    {
+        let live_prefix = (1..NODES).any(|j| pod_cidr(j) == c.prefix);
+        if !c.added && live_prefix && c.host != dead {
+            withdrawn.push((c.host, c.prefix));
+        }
+    }
+    sender.join().expect("sender");
+    let got = receiver.join().expect("receiver");
+    let lost: Vec<u64> = (0..total).filter(|n| !got.contains(n)).collect();
+    assert!(lost.is_empty(), "lost {} of {total}: {lost:?}", lost.len());
+    assert!(
+        withdrawn.is_empty(),
+        "withdrawn from a kernel: {withdrawn:?}"
+    );
+    // The dead reflector's own prefix did go, from every live kernel.
+    for i in 1..NODES {
+        assert!(
+            !s.pod_routes(i).contains(&pod_cidr(dead)),
+            "node {i} still routes to the dead reflector's pods"
+        );
+    }
+    s.lab.mend(&s.nodes[dead]);
+    gone(s);
 }

@@ -11,7 +11,7 @@ use bgp::session::{
 use bgp::wire::iana::{CeaseSubcode, FsmSubcode, OpenSubcode};
 use bgp::wire::{
     AddPathFamily, AddPathMode, AsPath, AttrValue, Capability, Cause, Context, Family, Message,
-    Nlri, Open, Origin, Update,
+    Nlri, Notification, Open, Origin, Update,
 };
 
 /// Two sessions and the wire between them.
@@ -469,4 +469,53 @@ fn the_higher_identifier_keeps_its_own_connection() {
     assert_eq!(resolve_collision(low, 64512, high, 64512), Keep::Theirs);
     // Equal identifiers between ASes: the higher AS keeps its connection.
     assert_eq!(resolve_collision(low, 65002, low, 65001), Keep::Ours);
+}
+
+#[test]
+fn a_collision_cease_from_the_peer_restarts_at_once_but_only_once() {
+    let collision = || {
+        Event::Message(Message::Notification(Notification::new(
+            Cause::Cease(CeaseSubcode::ConnectionCollisionResolution),
+            bytes::Bytes::new(),
+        )))
+    };
+    let mut s = Session::new(config(64512, 1, 64512));
+    let now = Instant::now();
+    s.handle(now, Event::Start);
+    s.handle(now, Event::Connected);
+    s.handle(
+        now,
+        Event::Message(Message::Open(their_open(
+            64512,
+            [10, 0, 0, 2],
+            90,
+            Vec::new(),
+        ))),
+    );
+    s.handle(now, Event::Message(Message::Keepalive));
+    assert_eq!(s.state(), State::Established);
+    // The peer kept the other connection, which we had let go: no
+    // back-off, the next attempt is due now.
+    s.handle(now, collision());
+    assert_eq!(s.state(), State::Idle);
+    assert_eq!(s.poll_at(), Some(now));
+    s.tick(now);
+    assert_eq!(s.state(), State::Connect);
+    // A second one soon after is a peer refusing us: the back-off.
+    let later = now + Duration::from_secs(1);
+    s.handle(later, Event::Connected);
+    s.handle(
+        later,
+        Event::Message(Message::Open(their_open(
+            64512,
+            [10, 0, 0, 2],
+            90,
+            Vec::new(),
+        ))),
+    );
+    s.handle(later, collision());
+    assert_eq!(s.state(), State::Idle);
+    assert!(s
+        .poll_at()
+        .is_some_and(|t| t >= later + Duration::from_secs(5)));
 }

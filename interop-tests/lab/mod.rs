@@ -408,6 +408,15 @@ impl Lab {
         pid
     }
 
+    /// Wait for a child of the lab that was killed, and forget it.
+    pub fn reap(&mut self, pid: u32) {
+        if let Some(k) = self.children.iter().position(|c| c.id() == pid) {
+            let mut child = self.children.swap_remove(k);
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
     /// Remember a directory to remove when the lab goes.
     pub fn clean_up(&mut self, dir: PathBuf) {
         self.dirs.push(dir);

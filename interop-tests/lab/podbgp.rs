@@ -42,8 +42,9 @@ impl Podbgp {
         }
     }
 
-    /// Write the config and start `podbgp run`; returns at once.
-    pub fn spawn(&mut self, lab: &mut Lab) {
+    /// Write the config and start `podbgp run`; returns at once, with the
+    /// daemon's process id.
+    pub fn spawn(&mut self, lab: &mut Lab) -> u32 {
         let path = self.base.host.dir.join("podbgp.toml");
         std::fs::write(&path, self.config()).expect("config written");
         let path = path.to_string_lossy().into_owned();
@@ -61,7 +62,7 @@ impl Podbgp {
             &["run", "--config", &path],
             &env,
             "podbgp.log",
-        );
+        )
     }
 
     /// Wait (bounded) for the started daemon's API, then originate what

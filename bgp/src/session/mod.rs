@@ -111,6 +111,8 @@ pub struct Session {
     /// Automatic restart after a failure, with a growing back-off.
     restart_at: Option<Instant>,
     idle_hold: Duration,
+    /// When a lost collision last restarted the session without back-off.
+    collision_restart: Option<Instant>,
     /// Started by the operator, so failures restart it.
     enabled: bool,
     /// Stopped to restart: no Hard Reset on the way out.
@@ -134,6 +136,7 @@ impl Session {
             keepalive_at: None,
             restart_at: None,
             idle_hold: IDLE_HOLD_FIRST,
+            collision_restart: None,
             enabled: false,
             soft_stop: false,
             rng: seed | 1,
@@ -327,11 +330,28 @@ impl Session {
         match (self.state, m) {
             (_, Message::Notification(n)) => {
                 if self.state != State::Idle {
+                    // The peer kept our other connection of a collision,
+                    // which this side had let go already (each side sees
+                    // the two connections at different moments): nothing
+                    // failed, so try again at once rather than after the
+                    // back-off.
+                    let collision =
+                        n.cause == Cause::Cease(CeaseSubcode::ConnectionCollisionResolution);
                     self.stop_timers();
                     out.push(Output::Close);
                     out.push(Output::Down(Down::Received(n)));
                     self.go(State::Idle, out);
-                    self.schedule_restart(now);
+                    // Once: a peer that refuses every connection so gets
+                    // the back-off.
+                    let again = self
+                        .collision_restart
+                        .is_some_and(|t| now.saturating_duration_since(t) < IDLE_HOLD_FIRST);
+                    if collision && self.enabled && !again {
+                        self.collision_restart = Some(now);
+                        self.restart_at = Some(now);
+                    } else {
+                        self.schedule_restart(now);
+                    }
                 }
             }
             (State::OpenSent, Message::Open(open)) => match negotiate(&self.config, &open) {
