@@ -70,6 +70,7 @@ fn main() -> ExitCode {
         eprintln!("usage: scale [SIZES] [REFLECTORS]; sizes from 2 to 1000");
         return ExitCode::from(2);
     }
+    lab::scale::clean_up_on_signal();
     if !lab::ready() {
         return ExitCode::FAILURE;
     }

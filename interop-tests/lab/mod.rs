@@ -206,6 +206,11 @@ impl Lab {
         let _ = std::fs::remove_dir_all(work);
     }
 
+    /// Where the lab keeps its files.
+    pub fn work(&self) -> &Path {
+        &self.work
+    }
+
     /// What every namespace of this lab is named after.
     pub fn prefix(&self) -> &str {
         &self.prefix

@@ -7,7 +7,7 @@
 use std::fmt::Write;
 
 use super::super::{Host, Lab};
-use super::{node_addr, pod_cidr, Plan, ASN, HOLD_TIME};
+use super::{node_addr, pod_cidr, Plan, ASN};
 
 /// The config of reflector `i`.
 pub fn config(host: &Host, i: usize, plan: &Plan) -> String {
@@ -34,9 +34,10 @@ pub fn config(host: &Host, i: usize, plan: &Plan) -> String {
     // BIRD starts with its clients here, not long before them: its
     // default wait of five seconds before the first connection would be
     // timed instead of its routing.
+    let (hold, keepalive) = (plan.hold, (plan.hold / 3).max(1));
     let _ = writeln!(
         c,
-        "template bgp node {{\n  local {me} as {ASN};\n  hold time {HOLD_TIME}; keepalive time 1; connect retry time 1; connect delay time 0;\n  error wait time 1, 5;\n  direct;\n  ipv4 {{ import all; export all; }};\n}}"
+        "template bgp node {{\n  local {me} as {ASN};\n  hold time {hold}; keepalive time {keepalive}; connect retry time 1; connect delay time 0;\n  error wait time 1, 5;\n  direct;\n  ipv4 {{ import all; export all; }};\n}}"
     );
     let _ = writeln!(
         c,

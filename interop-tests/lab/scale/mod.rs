@@ -30,11 +30,11 @@ use super::{Host, Lab};
 
 /// The cluster's AS.
 pub const ASN: u32 = 64512;
-/// Hold time of every session (the least RFC 4271 allows but zero): a
-/// node that dies without a word is noticed by it. BFD is off, as its
-/// packets at a thousand sessions per reflector would cost more CPU than
-/// this machine has.
-pub const HOLD_TIME: u16 = 3;
+/// Hold time of every session unless a plan says otherwise: podbgp's
+/// default for the Kubernetes mesh. A node that dies without a word is
+/// noticed by it; BFD is off, as its packets at a thousand sessions per
+/// reflector would cost more CPU than this machine has.
+pub const HOLD_TIME: u16 = 9;
 
 /// The API server of the tests, in a namespace of its own on the switch.
 pub const API: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 79, 255, 1)), 6443);
@@ -53,6 +53,8 @@ pub struct Plan {
     /// 0: full mesh; else the first `reflectors` nodes reflect.
     pub reflectors: usize,
     pub by: Reflector,
+    /// Hold time of every session, seconds.
+    pub hold: u16,
 }
 
 impl Plan {
@@ -61,6 +63,7 @@ impl Plan {
             nodes,
             reflectors: 0,
             by: Reflector::Podbgp,
+            hold: HOLD_TIME,
         }
     }
 
@@ -69,6 +72,7 @@ impl Plan {
             nodes,
             reflectors,
             by,
+            hold: HOLD_TIME,
         }
     }
 
@@ -158,6 +162,56 @@ impl Drop for NeighborTable {
     }
 }
 
+/// The lab of the run under way, to take down if the run is interrupted:
+/// its prefix, its work directory, the ARP limits to put back.
+struct Running {
+    prefix: String,
+    work: PathBuf,
+    neighbors: Vec<(String, String)>,
+}
+
+static RUNNING: std::sync::Mutex<Option<Running>> = std::sync::Mutex::new(None);
+
+/// Take down the lab of a run interrupted by SIGINT or SIGTERM (its
+/// processes, its namespaces, the ARP limits raised for it) and exit.
+/// To be called first thing, before any thread starts: the two signals
+/// are blocked in every thread and waited for by one of its own (children
+/// start with no signal blocked, as `std::process` resets the mask).
+pub fn clean_up_on_signal() {
+    // SAFETY: a zeroed sigset_t is valid storage; sigemptyset and
+    // sigaddset initialise it; pthread_sigmask changes only this
+    // thread's mask, inherited by the threads it starts.
+    let set = unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        set
+    };
+    std::thread::spawn(move || {
+        let mut signal = 0;
+        // SAFETY: `set` is an initialised signal set; sigwait writes the
+        // signal taken into `signal`.
+        unsafe { libc::sigwait(&set, &mut signal) };
+        let running = RUNNING.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(r) = running {
+            eprintln!("scale: interrupted, taking the lab down");
+            Lab::remove(&r.prefix, &r.work);
+            for (path, was) in &r.neighbors {
+                let _ = std::fs::write(path, was);
+            }
+        }
+        std::process::exit(128 + signal);
+    });
+}
+
+impl Drop for Scale {
+    fn drop(&mut self) {
+        RUNNING.lock().unwrap_or_else(|e| e.into_inner()).take();
+    }
+}
+
 /// Idle cost, once converged.
 #[derive(Debug, Clone)]
 pub struct Idle {
@@ -220,6 +274,11 @@ impl Scale {
             owner: (0..plan.nodes).map(|i| (pod_cidr(i), i)).collect(),
             _neighbors: neighbors,
         };
+        *RUNNING.lock().unwrap_or_else(|e| e.into_inner()) = Some(Running {
+            prefix: scale.lab.prefix().to_string(),
+            work: scale.lab.work().to_path_buf(),
+            neighbors: scale._neighbors.old.clone(),
+        });
         for i in 0..plan.nodes {
             scale.register(i);
         }
@@ -246,7 +305,7 @@ impl Scale {
         } else {
             let mut p = Podbgp::new(host, ASN);
             p.kubernetes = Some((format!("n{i}"), self.kubeconfig.clone()));
-            p.hold_time = HOLD_TIME;
+            p.hold_time = self.plan.hold;
             p.kubernetes_extra = "cni = false\nbfd = { enabled = false }".into();
             let pid = p.spawn(&mut self.lab);
             self.agents[i] = Some(p);
