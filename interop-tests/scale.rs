@@ -47,39 +47,15 @@ fn converged(mut plan: Plan) -> Scale {
 }
 
 /// Every live node's kernel holds exactly the other live nodes' pod
-/// prefixes, each via its own node (ORIGINATOR_ID's node, not a
-/// reflector's); waits for kernels still filling (nodes just started).
+/// prefixes, each via its own node; waits for kernels still filling
+/// (nodes just started).
 fn exact(s: &Scale) {
     let mut wrong = String::new();
     let ok = lab::eventually(LIMIT, || {
-        wrong = misrouted(s).unwrap_or_default();
+        wrong = s.misrouted().unwrap_or_default();
         wrong.is_empty()
     });
     assert!(ok, "{}: {wrong}", s.plan.name());
-}
-
-/// What is not as [`exact`] wants, if anything.
-fn misrouted(s: &Scale) -> Option<String> {
-    let alive = s.alive();
-    for &i in &alive {
-        let have: BTreeSet<String> = s.pod_routes(i).into_iter().collect();
-        let want: BTreeSet<String> = alive
-            .iter()
-            .filter(|&&j| j != i)
-            .map(|&j| pod_cidr(j))
-            .collect();
-        if have != want {
-            return Some(format!("node {i}'s kernel holds {have:?}, wants {want:?}"));
-        }
-        for &j in alive.iter().filter(|&&j| j != i) {
-            let route = s.nodes[i].text(&["ip", "-4", "route", "show", &pod_cidr(j)]);
-            let via = format!("via {}", node_addr(j));
-            if !route.contains(&via) {
-                return Some(format!("node {i}: {route} wants {via}"));
-            }
-        }
-    }
-    None
 }
 
 /// Drop the cluster; nothing of it is left: no agent, no namespace, no
@@ -217,6 +193,20 @@ fn a_reflector_dies_under_traffic() {
     rx.set_read_timeout(Some(Duration::from_secs(2)))
         .expect("timeout");
     let tx = udp_in(&s.nodes[a], from);
+    let agent = s.agents[b].as_ref().expect("podbgp on node b");
+    let reflected = |rib: serde_json::Value| {
+        rib.as_array()
+            .into_iter()
+            .flatten()
+            .filter(|d| d["prefix"] == pod_cidr(a).as_str())
+            .map(|d| d["paths"].as_array().map_or(0, Vec::len))
+            .sum::<usize>()
+    };
+    assert_eq!(
+        reflected(agent.json(&["global", "rib", "-a", "ipv4"])),
+        2,
+        "node {b} holds a path from each reflector"
+    );
     s.monitor.clear();
     // 50 a second for the hold time and five seconds more.
     let total = 50 * (u64::from(HOLD_TIME) + 6);
@@ -258,6 +248,25 @@ fn a_reflector_dies_under_traffic() {
     assert!(
         withdrawn.is_empty(),
         "withdrawn from a kernel: {withdrawn:?}"
+    );
+    // Node b holds a's prefix by the surviving reflector alone, with a's
+    // node as next hop; before, it held a path from each.
+    let agent = s.agents[b].as_ref().expect("podbgp on node b");
+    let rib = agent.json(&["global", "rib", "-a", "ipv4"]);
+    let paths: Vec<&serde_json::Value> = rib
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|d| d["prefix"] == pod_cidr(a).as_str())
+        .flat_map(|d| d["paths"].as_array().into_iter().flatten())
+        .collect();
+    let survivor = node_addr(1).to_string();
+    assert!(
+        paths.len() == 1
+            && paths[0]["source"] == survivor.as_str()
+            && paths[0]["next_hop"] == node_addr(a).to_string().as_str(),
+        "node {b}'s paths to {}: {paths:?}",
+        pod_cidr(a)
     );
     // The dead reflector's own prefix did go, from every live kernel.
     for i in 1..NODES {

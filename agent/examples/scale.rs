@@ -13,7 +13,12 @@
 //! - a tenth of the nodes (at most 100) leaving at once (Node objects
 //!   deleted) and joining at once, and whether any other route moved or
 //!   any agent listed the API again (a resync);
-//! - RSS and CPU of the agents and the reflectors, idle after converging.
+//! - RSS and CPU of the agents and the reflectors, idle after converging,
+//!   and the CPU time an agent took to start and converge.
+//!
+//! Each row ends with every kernel checked to hold exactly the other
+//! nodes' pod prefixes, each via its node; a row that does not is where
+//! the run stops.
 //!
 //! Usage: `scale [SIZES] [REFLECTORS]`, e.g. `scale 10,50,100 0,2,4`; the
 //! defaults are 10,50,100,250,500,1000 and 0,2,4.
@@ -71,6 +76,7 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     lab::scale::clean_up_on_signal();
+    lab::scale::harness_first();
     if !lab::ready() {
         return ExitCode::FAILURE;
     }
@@ -80,7 +86,7 @@ fn main() -> ExitCode {
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     println!(
-        "{:>5} {:<22} {:>8} {:>9} {:>15} {:>15} {:>13} {:>21} {:>13} {:>9} {:>13}",
+        "{:>5} {:<22} {:>8} {:>9} {:>15} {:>15} {:>13} {:>21} {:>13} {:>9} {:>9} {:>13}",
         "nodes",
         "topology",
         "sessions",
@@ -90,9 +96,13 @@ fn main() -> ExitCode {
         "death s",
         "group out / in s",
         "agent MB",
-        "agent CPU",
+        "start ms",
+        "idle CPU",
         "reflector"
     );
+    // A row whose trials fail says why and the run goes on; a size the
+    // machine cannot build or start stops it.
+    let mut failed = false;
     for &nodes in &sizes {
         for &reflectors in &topologies {
             let plans = if reflectors == 0 {
@@ -108,10 +118,18 @@ fn main() -> ExitCode {
             }
             for plan in plans {
                 let run = std::panic::catch_unwind(|| measure(plan));
+                while lab::scale::interrupted() {
+                    // Taking the lab down ends the process.
+                    std::thread::park();
+                }
                 match run {
                     Ok(Ok(line)) => println!("{line}"),
-                    Ok(Err(why)) => {
-                        println!("stopped: {nodes} nodes ({}): {why}", plan.name());
+                    Ok(Err(Failure::Row(why))) => {
+                        println!("{nodes:>5} {:<22} failed: {why}", plan.name());
+                        failed = true;
+                    }
+                    Ok(Err(Failure::Size(why))) => {
+                        println!("stopped at {nodes} nodes ({}): {why}", plan.name());
                         return ExitCode::FAILURE;
                     }
                     Err(e) => {
@@ -128,7 +146,19 @@ fn main() -> ExitCode {
             }
         }
     }
-    ExitCode::SUCCESS
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// A fraction in [0, 1), from the clock: enough to spread trials.
+fn random_fraction() -> f64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    f64::from(nanos % 1_000_000) / 1_000_000.0
 }
 
 fn ms(d: Duration) -> String {
@@ -143,8 +173,22 @@ fn pair(samples: &[Duration], unit: fn(Duration) -> String) -> String {
     p50_p99(samples).map_or("-".into(), |(a, b)| format!("{} / {}", unit(a), unit(b)))
 }
 
+/// Why a row has no figures.
+enum Failure {
+    /// Its trials went wrong: said in its row, and the run goes on.
+    Row(String),
+    /// The machine does not hold this size: the run stops here.
+    Size(String),
+}
+
+impl From<String> for Failure {
+    fn from(why: String) -> Failure {
+        Failure::Row(why)
+    }
+}
+
 /// One size and topology: its table row, or why it could not finish.
-fn measure(plan: Plan) -> Result<String, String> {
+fn measure(plan: Plan) -> Result<String, Failure> {
     let n = plan.nodes;
     eprintln!("scale: {n} nodes, {}: building", plan.name());
     let mut s = Scale::build(Lab::new("scale"), plan);
@@ -152,7 +196,7 @@ fn measure(plan: Plan) -> Result<String, String> {
     let converged = s
         .start(LIMIT)
         .took
-        .ok_or(format!("not converged within {LIMIT:?}"))?;
+        .ok_or(Failure::Size(format!("not converged within {LIMIT:?}")))?;
     eprintln!("scale: converged in {:.2} s", converged.as_secs_f64());
     let idle = s.idle(IDLE);
     let last = n - 1;
@@ -160,8 +204,10 @@ fn measure(plan: Plan) -> Result<String, String> {
     let mut moved = 0;
     let mut gone = |what: &str, e: lab::scale::Settled| {
         moved += e.others;
-        e.took
-            .ok_or(format!("{what} not seen everywhere within {EVENT_LIMIT:?}"))
+        e.took.ok_or(format!(
+            "{what} not seen everywhere within {EVENT_LIMIT:?}: (kernel of node, prefix of node) {:?}",
+            e.missing
+        ))
     };
     for _ in 0..TRIALS {
         ceases.push(gone("Cease", s.leave(last, Loss::Cease, EVENT_LIMIT))?);
@@ -170,8 +216,10 @@ fn measure(plan: Plan) -> Result<String, String> {
     eprintln!("scale: joins and Ceases done");
     for _ in 0..DEATHS {
         // A node dies at any moment of its keepalive cycle, not just as it
-        // has joined: let its sessions run a while first.
-        std::thread::sleep(Duration::from_millis(1500));
+        // has joined: its sessions run for a keepalive interval (a third of
+        // the hold time) and a random part of another first.
+        let keepalive = Duration::from_secs(u64::from(plan.hold / 3).max(1));
+        std::thread::sleep(keepalive + keepalive.mul_f64(random_fraction()));
         deaths.push(gone("a death", s.leave(last, Loss::Dead, EVENT_LIMIT))?);
         gone("a rejoin", s.join(last, EVENT_LIMIT))?;
     }
@@ -179,9 +227,10 @@ fn measure(plan: Plan) -> Result<String, String> {
     let group: Vec<usize> = (n - size..n).filter(|&i| i >= plan.reflectors).collect();
     let out = s.churn_leave(&group, LIMIT);
     let back = s.churn_join(&group, LIMIT);
+    let (out_lists, back_lists) = (out.lists, back.lists);
     let out_took = gone("a group leaving", out.settled)?;
     let in_took = gone("a group joining", back.settled)?;
-    let relists = (out.lists + back.lists).saturating_sub(LISTS_PER_AGENT * group.len() as u32);
+    let relists = (out_lists + back_lists).saturating_sub(LISTS_PER_AGENT * group.len() as u32);
     let churn = format!(
         "{} {} / {}{}",
         group.len(),
@@ -198,11 +247,21 @@ fn measure(plan: Plan) -> Result<String, String> {
             "scale: {moved} changes to other nodes' routes, {relists} lists beyond new agents'"
         );
     }
+    // The end: every kernel holds exactly the other nodes' pod prefixes,
+    // each via its node.
+    let mut wrong = None;
+    lab::eventually(EVENT_LIMIT, || {
+        wrong = s.misrouted();
+        wrong.is_none()
+    });
+    if let Some(w) = wrong {
+        return Err(Failure::Row(w));
+    }
     let reflector = idle
         .reflector
         .map_or("-".to_string(), |(rss, cpu)| format!("{rss:.1} / {cpu:.2}"));
     Ok(format!(
-        "{:>5} {:<22} {:>8} {:>9} {:>15} {:>15} {:>13} {:>21} {:>13} {:>9.3} {:>13}",
+        "{:>5} {:<22} {:>8} {:>9} {:>15} {:>15} {:>13} {:>21} {:>13} {:>9.0} {:>9.3} {:>13}",
         n,
         plan.name(),
         plan.sessions(),
@@ -212,6 +271,7 @@ fn measure(plan: Plan) -> Result<String, String> {
         pair(&deaths, secs),
         churn,
         format!("{:.1} / {:.1}", idle.agent_rss.0, idle.agent_rss.1),
+        idle.agent_start_cpu,
         idle.agent_cpu,
         reflector
     ))

@@ -394,13 +394,16 @@ impl Lab {
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(err);
-        // SAFETY: between fork and exec the child only calls setns, which is
-        // async-signal-safe, on a descriptor the parent keeps open.
+        // SAFETY: between fork and exec the child only calls setns and
+        // setpriority, both async-signal-safe system calls, on a
+        // descriptor the parent keeps open.
         unsafe {
             cmd.pre_exec(move || {
                 if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
                     return Err(std::io::Error::last_os_error());
                 }
+                // The usual priority, whatever the harness runs at.
+                libc::setpriority(libc::PRIO_PROCESS, 0, 0);
                 Ok(())
             });
         }

@@ -31,6 +31,11 @@ pub struct Monitor {
     rx: mpsc::Receiver<Change>,
     /// Changes read while waiting for others.
     seen: Vec<Change>,
+    /// The write end of a pipe every reader polls beside its socket:
+    /// closed when the monitor goes, so its threads end with it (a
+    /// harness building cluster after cluster must not keep a thousand
+    /// readers of gone namespaces).
+    _stop: OwnedFd,
 }
 
 impl Monitor {
@@ -39,13 +44,21 @@ impl Monitor {
     pub fn new(hosts: &[&Host]) -> Monitor {
         let (tx, rx) = mpsc::channel();
         let (ready_tx, ready_rx) = mpsc::channel();
+        let mut ends = [0; 2];
+        // SAFETY: pipe2 fills `ends` with two fresh descriptors.
+        let rc = unsafe { libc::pipe2(ends.as_mut_ptr(), libc::O_CLOEXEC) };
+        assert_eq!(rc, 0, "pipe: {}", std::io::Error::last_os_error());
+        // SAFETY: both descriptors are fresh and owned from here on.
+        let (stop_rx, stop_tx) =
+            unsafe { (OwnedFd::from_raw_fd(ends[0]), OwnedFd::from_raw_fd(ends[1])) };
+        let stop_rx = std::sync::Arc::new(stop_rx);
         for (i, h) in hosts.iter().enumerate() {
             let path = format!("/var/run/netns/{}", h.ns);
-            let (tx, ready) = (tx.clone(), ready_tx.clone());
+            let (tx, ready, stop) = (tx.clone(), ready_tx.clone(), stop_rx.clone());
             std::thread::spawn(move || {
                 let socket = subscribe(&path);
                 let _ = ready.send(());
-                read(i, &socket, &tx);
+                read(i, &socket, &stop, &tx);
             });
         }
         for _ in hosts {
@@ -56,6 +69,7 @@ impl Monitor {
         Monitor {
             rx,
             seen: Vec::new(),
+            _stop: stop_tx,
         }
     }
 
@@ -152,10 +166,30 @@ fn subscribe(path: &str) -> OwnedFd {
     socket
 }
 
-/// Read notifications until the receiver is gone.
-fn read(host: usize, socket: &OwnedFd, tx: &mpsc::Sender<Change>) {
+/// Read notifications until the monitor is gone.
+fn read(host: usize, socket: &OwnedFd, stop: &OwnedFd, tx: &mpsc::Sender<Change>) {
     let mut buf = vec![0u8; 1 << 16];
     loop {
+        let mut fds = [
+            libc::pollfd {
+                fd: socket.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: stop.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        // SAFETY: `fds` is an array of two initialised pollfd.
+        let ready = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
+        if ready < 0 {
+            continue;
+        }
+        if fds[1].revents != 0 {
+            return;
+        }
         // SAFETY: `buf` is writable for its whole length.
         let n = unsafe { libc::recv(socket.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
         let at = Instant::now();

@@ -127,7 +127,7 @@ async fn reader(
         loop {
             let state = *decoding.borrow();
             let ctx = match state {
-                Decoding::Stop => return,
+                Decoding::Stop => return drain(read).await,
                 Decoding::Open => Context::modern(),
                 Decoding::Agreed(ctx) => ctx,
             };
@@ -154,9 +154,12 @@ async fn reader(
                 return;
             }
             if was_open && state == Decoding::Open {
-                let agreed = decoding.wait_for(|d| *d != Decoding::Open).await;
-                if agreed.map_or(true, |d| *d == Decoding::Stop) {
-                    return;
+                let stop = decoding
+                    .wait_for(|d| *d != Decoding::Open)
+                    .await
+                    .map_or(true, |d| *d == Decoding::Stop);
+                if stop {
+                    return drain(read).await;
                 }
             }
         }
@@ -168,7 +171,7 @@ async fn reader(
             },
             changed = decoding.changed() => {
                 if changed.is_err() || *decoding.borrow() == Decoding::Stop {
-                    return;
+                    return drain(read).await;
                 }
             }
         }
@@ -176,9 +179,97 @@ async fn reader(
     send(&owner, peer, conn, ConnEvent::Closed(error)).await;
 }
 
+/// How long a closed connection waits for the peer to close its side.
+const DRAIN: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The owner closed the connection: read and drop what the peer still
+/// sends until it closes its side too (it does on our NOTIFICATION and
+/// FIN), or `DRAIN` passes. A socket closed with unread data ends with a
+/// reset, which may discard our last message in flight: a NOTIFICATION
+/// lost so looks to the peer like a crash, and a peer helping with
+/// graceful restart then keeps our routes for the restart time.
+async fn drain(mut read: OwnedReadHalf) {
+    let mut sink = [0u8; 4096];
+    let _ = tokio::time::timeout(DRAIN, async {
+        while let Ok(n) = read.read(&mut sink).await {
+            if n == 0 {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
 async fn send(owner: &mpsc::Sender<Command>, peer: PeerId, conn: ConnId, event: ConnEvent) -> bool {
     owner
         .send(Command::Conn { peer, conn, event })
         .await
         .is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bgp::wire::iana::CeaseSubcode;
+    use bgp::wire::Notification;
+
+    /// A peer that keeps sending while we close still gets our
+    /// NOTIFICATION and then an orderly end, not a reset: a socket closed
+    /// with unread data resets the connection, and a peer that sees a
+    /// reset instead of a NOTIFICATION takes us for crashed (and, helping
+    /// a graceful restart, keeps our routes).
+    #[tokio::test]
+    async fn closing_while_the_peer_sends_ends_with_our_notification_not_a_reset() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let at = listener.local_addr().expect("address");
+        let peer = TcpStream::connect(at).await.expect("connect");
+        let (ours, _) = listener.accept().await.expect("accept");
+        let (owner, mut owner_rx) = mpsc::channel(16);
+        tokio::spawn(async move { while owner_rx.recv().await.is_some() {} });
+        let handle = spawn(ours, 1, 1, owner);
+        let (mut peer_read, mut peer_write) = peer.into_split();
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let talking = done.clone();
+        // The peer sends keepalives without pause until it has read our end.
+        let talker = tokio::spawn(async move {
+            let mut keepalive = BytesMut::new();
+            Message::Keepalive
+                .encode(&Context::modern(), &mut keepalive)
+                .expect("encode");
+            while !talking.load(std::sync::atomic::Ordering::SeqCst) {
+                peer_write.write_all(&keepalive).await?;
+                tokio::task::yield_now().await;
+            }
+            Ok::<_, std::io::Error>(peer_write)
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        let cease = Notification::shutdown(CeaseSubcode::AdministrativeShutdown, "bye");
+        handle.send(Message::Notification(cease), Context::modern());
+        handle.close();
+        let mut got = Vec::new();
+        let end = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+            let mut buf = [0u8; 4096];
+            loop {
+                match peer_read.read(&mut buf).await {
+                    Ok(0) => return Ok(()),
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                    Err(e) => return Err(e),
+                }
+            }
+        })
+        .await
+        .expect("the connection ends");
+        end.expect("an orderly end, not a reset");
+        // Half closed: what the peer still sends is read, not answered
+        // with a reset, until it closes too.
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        let talked = talker.await.expect("the peer's task");
+        talked.expect("the peer could still send after our end");
+        let message = Message::decode(&got, &Context::modern()).expect("a message");
+        assert!(matches!(message, Message::Notification(_)), "{message:?}");
+        handle.finished().await;
+    }
 }

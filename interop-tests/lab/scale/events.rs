@@ -18,7 +18,7 @@ pub enum Loss {
 }
 
 /// A group joining or leaving at once.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Churn {
     pub settled: Settled,
     /// Lists the API server answered meanwhile: the new agents' own
