@@ -193,10 +193,13 @@ fn measure(plan: Plan) -> Result<String, Failure> {
     eprintln!("scale: {n} nodes, {}: building", plan.name());
     let mut s = Scale::build(Lab::new("scale"), plan);
     eprintln!("scale: starting {n} daemons");
-    let converged = s
-        .start(LIMIT)
-        .took
-        .ok_or(Failure::Size(format!("not converged within {LIMIT:?}")))?;
+    let start = s.start(LIMIT);
+    let converged = start.took.ok_or_else(|| {
+        Failure::Size(format!(
+            "not converged within {LIMIT:?}: (kernel of node, prefix of node) {:?} and more",
+            start.missing
+        ))
+    })?;
     eprintln!("scale: converged in {:.2} s", converged.as_secs_f64());
     let idle = s.idle(IDLE);
     let last = n - 1;

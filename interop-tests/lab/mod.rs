@@ -394,16 +394,13 @@ impl Lab {
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(err);
-        // SAFETY: between fork and exec the child only calls setns and
-        // setpriority, both async-signal-safe system calls, on a
-        // descriptor the parent keeps open.
+        // SAFETY: between fork and exec the child only calls setns, which is
+        // async-signal-safe, on a descriptor the parent keeps open.
         unsafe {
             cmd.pre_exec(move || {
                 if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
                     return Err(std::io::Error::last_os_error());
                 }
-                // The usual priority, whatever the harness runs at.
-                libc::setpriority(libc::PRIO_PROCESS, 0, 0);
                 Ok(())
             });
         }
@@ -412,6 +409,10 @@ impl Lab {
             .unwrap_or_else(|e| panic!("{}: cannot start {program}: {e}", host.name));
         drop(ns);
         let pid = child.id();
+        // The usual priority, whatever the harness runs at: set once the
+        // program runs (spawning returns after its exec), so a harness
+        // ahead of its agents does not wait behind them for each exec.
+        usual_priority(pid);
         self.children.push(child);
         pid
     }
@@ -497,6 +498,17 @@ impl Lab {
             }
         }
         out
+    }
+}
+
+/// Put every thread of `pid` at nice 0.
+fn usual_priority(pid: u32) {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task"));
+    for t in tasks.into_iter().flatten().flatten() {
+        if let Some(tid) = t.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) {
+            // SAFETY: setpriority has no memory-safety preconditions.
+            unsafe { libc::setpriority(libc::PRIO_PROCESS, tid, 0) };
+        }
     }
 }
 
