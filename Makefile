@@ -15,8 +15,9 @@
 #                podbgp; prints a node's view and the connectivity matrix, and stays up
 #                (installs the Debian packages it needs first; root)
 #   make lab-down  remove the lab
-#   make scale   podbgp at 10 to 1,000 nodes in namespaces, full mesh and reflectors:
-#                convergence, RSS and idle CPU per size (root; SIZES, REFLECTORS)
+#   make scale   podbgp at 10 to 1,000 nodes in namespaces, full mesh and reflectors
+#                (podbgp's and BIRD's): convergence, joins, Ceases, deaths, group
+#                churn, RSS and CPU per size (root; SIZES, REFLECTORS)
 
 CARGO ?= cargo
 FUZZ_SECONDS ?= 300
