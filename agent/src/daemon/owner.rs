@@ -234,7 +234,11 @@ impl Owner {
                 (Some(d), Some(m)) => Some(d.min(m)),
                 (d, m) => d.or(m),
             };
+            // What is waiting comes before the timers: a peer's keepalive
+            // queued here while the machine is busy must count before its
+            // hold timer is looked at.
             let command = tokio::select! {
+                biased;
                 c = self.rx.recv() => c,
                 () = sleep_until(deadline) => None,
             };
