@@ -479,19 +479,19 @@ fn a_collision_cease_from_the_peer_restarts_at_once_but_only_once() {
             bytes::Bytes::new(),
         )))
     };
-    let mut s = Session::new(config(64512, 1, 64512));
-    let now = Instant::now();
-    s.handle(now, Event::Start);
-    s.handle(now, Event::Connected);
-    s.handle(
-        now,
+    let open = || {
         Event::Message(Message::Open(their_open(
             64512,
             [10, 0, 0, 2],
             90,
             Vec::new(),
-        ))),
-    );
+        )))
+    };
+    let mut s = Session::new(config(64512, 1, 64512));
+    let now = Instant::now();
+    s.handle(now, Event::Start);
+    s.handle(now, Event::Connected);
+    s.handle(now, open());
     s.handle(now, Event::Message(Message::Keepalive));
     assert_eq!(s.state(), State::Established);
     // The peer kept the other connection, which we had let go: no
@@ -504,15 +504,7 @@ fn a_collision_cease_from_the_peer_restarts_at_once_but_only_once() {
     // A second one soon after is a peer refusing us: the back-off.
     let later = now + Duration::from_secs(1);
     s.handle(later, Event::Connected);
-    s.handle(
-        later,
-        Event::Message(Message::Open(their_open(
-            64512,
-            [10, 0, 0, 2],
-            90,
-            Vec::new(),
-        ))),
-    );
+    s.handle(later, open());
     s.handle(later, collision());
     assert_eq!(s.state(), State::Idle);
     assert!(s
