@@ -14,7 +14,7 @@
 mod lab;
 
 use std::collections::BTreeSet;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use lab::scale::events::{Loss, LISTS_PER_AGENT};
@@ -154,20 +154,6 @@ fn ten_nodes_full_mesh_and_reflectors_of_both_kinds() {
     );
 }
 
-/// A UDP socket bound to `addr` in `host`'s namespace.
-fn udp_in(host: &lab::Host, addr: SocketAddr) -> UdpSocket {
-    let path = format!("/var/run/netns/{}", host.ns);
-    std::thread::spawn(move || {
-        let ns = std::fs::File::open(&path).expect("namespace");
-        // SAFETY: setns on this thread only, with a namespace file we hold open.
-        let rc = unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&ns), libc::CLONE_NEWNET) };
-        assert_eq!(rc, 0, "setns {path}");
-        UdpSocket::bind(addr).expect("bind")
-    })
-    .join()
-    .expect("binding thread")
-}
-
 /// Two reflectors; one dies (off the switch and killed, so only the hold
 /// time tells) while a pod on node 5 sends to a pod on node 8. Every
 /// datagram arrives, and no live node's pod prefix ever leaves any live
@@ -189,10 +175,10 @@ fn a_reflector_dies_under_traffic() {
     }
     let to: SocketAddr = format!("{}:9000", pod(b)).parse().expect("addr");
     let from: SocketAddr = format!("{}:9000", pod(a)).parse().expect("addr");
-    let rx = udp_in(&s.nodes[b], to);
+    let rx = lab::udp_in(&s.nodes[b], to);
     rx.set_read_timeout(Some(Duration::from_secs(2)))
         .expect("timeout");
-    let tx = udp_in(&s.nodes[a], from);
+    let tx = lab::udp_in(&s.nodes[a], from);
     let agent = s.agents[b].as_ref().expect("podbgp on node b");
     let reflected = |rib: serde_json::Value| {
         rib.as_array()

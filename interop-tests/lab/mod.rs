@@ -20,7 +20,9 @@ pub mod world;
 
 // Each test binary includes the lab and uses some of these.
 #[allow(unused_imports)]
-pub use traffic::{connect_in, kubeconfig_for, listen, listen_in, seen_from, serve_api, LISTENER};
+pub use traffic::{
+    connect_in, kubeconfig_for, listen, listen_in, seen_from, serve_api, udp_in, LISTENER,
+};
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};

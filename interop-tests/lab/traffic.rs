@@ -92,6 +92,20 @@ pub fn listen_in(host: &Host, addr: std::net::SocketAddr) -> std::net::TcpListen
     .expect("the binding thread")
 }
 
+/// A UDP socket bound to `addr` inside `host`'s namespace.
+pub fn udp_in(host: &Host, addr: std::net::SocketAddr) -> std::net::UdpSocket {
+    let path = format!("/var/run/netns/{}", host.ns);
+    std::thread::spawn(move || {
+        let ns = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        // SAFETY: setns on this thread only, with a namespace file we hold open.
+        let rc = unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&ns), libc::CLONE_NEWNET) };
+        assert_eq!(rc, 0, "setns {path}: {}", std::io::Error::last_os_error());
+        std::net::UdpSocket::bind(addr).unwrap_or_else(|e| panic!("bind {addr}: {e}"))
+    })
+    .join()
+    .expect("the binding thread")
+}
+
 /// A TCP connection to `addr` made from the host's namespace.
 pub fn connect_in(host: &Host, addr: std::net::SocketAddr) -> std::io::Result<std::net::TcpStream> {
     let path = format!("/var/run/netns/{}", host.ns);
