@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use bgp::session::{
     negotiate, resolve_collision, Down, Event, Keep, Output, Session, SessionConfig, State,
+    MAX_HOLD_DEFERRALS,
 };
 use bgp::wire::iana::{CeaseSubcode, FsmSubcode, OpenSubcode};
 use bgp::wire::{
@@ -289,6 +290,61 @@ fn a_silent_peer_is_dropped_when_the_hold_timer_expires() {
     p.advance(Duration::from_secs(10));
     assert_eq!(cause_sent(&p.seen_a), Some(Cause::HoldTimerExpired));
     assert_ne!(p.a.state(), State::Established);
+}
+
+impl Pair {
+    /// Run a's clock for up to `limit` in one-second steps, a driver that
+    /// finds the peer's input waiting each time a's hold timer runs out,
+    /// and the peer's keepalive handed in every `keepalive_every`; b is
+    /// silent otherwise. Returns how often the driver said input waits and
+    /// how long a stayed up.
+    fn behind(&mut self, limit: Duration, keepalive_every: Option<u64>) -> (u32, Duration) {
+        self.link = false;
+        let (start, mut said) = (self.now, 0);
+        while self.a.state() == State::Established && self.now - start < limit {
+            self.now += Duration::from_secs(1);
+            let now = self.now;
+            let secs = (now - start).as_secs();
+            if keepalive_every.is_some_and(|k| secs.is_multiple_of(k)) {
+                let out = self.a.handle(now, Event::Message(Message::Keepalive));
+                self.carry(true, out);
+            }
+            if self.a.hold_due(now) {
+                said += 1;
+                let out = self.a.handle(now, Event::InputWaiting);
+                self.carry(true, out);
+            }
+            let out = self.a.tick(now);
+            self.carry(true, out);
+        }
+        (said, self.now - start)
+    }
+}
+
+/// A node too busy to read its sockets in time is not the peer's fault:
+/// while the driver says the peer's bytes wait unread, the hold timer waits
+/// for them — a few hold times at most without a whole message.
+#[test]
+fn a_hold_timer_waits_for_input_still_unread_but_not_for_ever() {
+    let mut p = started(64512, 64512, 64512, 64512);
+    let (said, up) = p.behind(Duration::from_secs(120), None);
+    assert_eq!(said, u32::from(MAX_HOLD_DEFERRALS) + 1);
+    assert_eq!(
+        up,
+        Duration::from_secs(9 * (1 + u64::from(MAX_HOLD_DEFERRALS)))
+    );
+    assert_eq!(cause_sent(&p.seen_a), Some(Cause::HoldTimerExpired));
+}
+
+#[test]
+fn a_slow_reader_keeps_a_session_whose_messages_do_come_in() {
+    let mut p = started(64512, 64512, 64512, 64512);
+    // Keepalives handed in 20 s apart, each after the hold time of 9 s.
+    let (said, up) = p.behind(Duration::from_secs(120), Some(20));
+    assert_eq!(p.a.state(), State::Established);
+    assert_eq!(up, Duration::from_secs(120));
+    assert!(said >= 6, "{said}");
+    assert_eq!(cause_sent(&p.seen_a), None);
 }
 
 #[test]

@@ -7,6 +7,9 @@ use bgp::rib::PeerId;
 use bgp::speaker::ConnId;
 use bgp::wire::{message_len, Context, Message};
 use bytes::BytesMut;
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
@@ -34,9 +37,32 @@ pub struct ConnHandle {
     out: mpsc::UnboundedSender<Out>,
     decoding: watch::Sender<Decoding>,
     writer: JoinHandle<()>,
+    /// Events the reader has decoded and the owner not yet taken.
+    backlog: Arc<AtomicUsize>,
+    /// The socket, to ask the kernel what waits unread in it; a duplicate
+    /// descriptor, so it stays this socket for as long as the handle lives.
+    probe: Option<OwnedFd>,
 }
 
 impl ConnHandle {
+    /// The owner took one of this connection's events.
+    pub fn taken(&self) {
+        let _ = self
+            .backlog
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+    }
+
+    /// The peer's bytes wait on our side: in the socket, unread, or read
+    /// and decoded but not yet taken by the owner. A hold timer that runs
+    /// out meanwhile is ours to blame, not the peer's.
+    pub fn input_waiting(&self) -> bool {
+        self.backlog.load(Ordering::Acquire) > 0
+            || self
+                .probe
+                .as_ref()
+                .is_some_and(|fd| super::sockopt::unread(fd).is_ok_and(|n| n > 0))
+    }
+
     pub fn send(&self, message: Message, ctx: Context) {
         let _ = self.out.send(Out::Send(message, ctx));
     }
@@ -65,15 +91,25 @@ pub fn spawn(
     owner: mpsc::Sender<Command>,
 ) -> ConnHandle {
     let _ = stream.set_nodelay(true);
+    let probe = stream.as_fd().try_clone_to_owned().ok();
     let (read, write) = stream.into_split();
     let (out_tx, out_rx) = mpsc::unbounded_channel();
     let (dec_tx, dec_rx) = watch::channel(Decoding::Open);
-    tokio::spawn(reader(read, peer, conn, owner, dec_rx));
+    let backlog = Arc::new(AtomicUsize::new(0));
+    let to_owner = ToOwner {
+        owner,
+        peer,
+        conn,
+        backlog: Arc::clone(&backlog),
+    };
+    tokio::spawn(reader(read, to_owner, dec_rx));
     let writer = tokio::spawn(writer(write, out_rx));
     ConnHandle {
         out: out_tx,
         decoding: dec_tx,
         writer,
+        backlog,
+        probe,
     }
 }
 
@@ -113,13 +149,7 @@ async fn writer(mut write: OwnedWriteHalf, mut rx: mpsc::UnboundedReceiver<Out>)
     let _ = write.shutdown().await;
 }
 
-async fn reader(
-    mut read: OwnedReadHalf,
-    peer: PeerId,
-    conn: ConnId,
-    owner: mpsc::Sender<Command>,
-    mut decoding: watch::Receiver<Decoding>,
-) {
+async fn reader(mut read: OwnedReadHalf, owner: ToOwner, mut decoding: watch::Receiver<Decoding>) {
     let mut buf = BytesMut::with_capacity(64 * 1024);
     let error = loop {
         // Frame and decode what is in; after an OPEN, wait for the owner
@@ -134,7 +164,7 @@ async fn reader(
             let need = match message_len(&buf, &ctx) {
                 Ok(n) => n,
                 Err(error) => {
-                    send(&owner, peer, conn, ConnEvent::DecodeError(error)).await;
+                    owner.send(ConnEvent::DecodeError(error)).await;
                     return;
                 }
             };
@@ -145,12 +175,12 @@ async fn reader(
             let event = match Message::decode(&frame, &ctx) {
                 Ok(m) => ConnEvent::Message(m),
                 Err(error) => {
-                    send(&owner, peer, conn, ConnEvent::DecodeError(error)).await;
+                    owner.send(ConnEvent::DecodeError(error)).await;
                     return;
                 }
             };
             let was_open = matches!(event, ConnEvent::Message(Message::Open(_)));
-            if !send(&owner, peer, conn, event).await {
+            if !owner.send(event).await {
                 return;
             }
             if was_open && state == Decoding::Open {
@@ -176,7 +206,7 @@ async fn reader(
             }
         }
     };
-    send(&owner, peer, conn, ConnEvent::Closed(error)).await;
+    owner.send(ConnEvent::Closed(error)).await;
 }
 
 /// How long a closed connection waits for the peer to close its side.
@@ -200,11 +230,27 @@ async fn drain(mut read: OwnedReadHalf) {
     .await;
 }
 
-async fn send(owner: &mpsc::Sender<Command>, peer: PeerId, conn: ConnId, event: ConnEvent) -> bool {
-    owner
-        .send(Command::Conn { peer, conn, event })
-        .await
-        .is_ok()
+/// The reader's way to the owner, counting what it hands over.
+struct ToOwner {
+    owner: mpsc::Sender<Command>,
+    peer: PeerId,
+    conn: ConnId,
+    backlog: Arc<AtomicUsize>,
+}
+
+impl ToOwner {
+    /// Hand an event to the owner; `false` once the owner is gone. Counted
+    /// from before the wait for room in the owner's queue until the owner
+    /// takes it ([`ConnHandle::taken`]).
+    async fn send(&self, event: ConnEvent) -> bool {
+        self.backlog.fetch_add(1, Ordering::AcqRel);
+        let (peer, conn) = (self.peer, self.conn);
+        let sent = self.owner.send(Command::Conn { peer, conn, event }).await;
+        if sent.is_err() {
+            self.backlog.fetch_sub(1, Ordering::AcqRel);
+        }
+        sent.is_ok()
+    }
 }
 
 #[cfg(test)]
@@ -270,6 +316,54 @@ mod tests {
         talked.expect("the peer could still send after our end");
         let message = Message::decode(&got, &Context::modern()).expect("a message");
         assert!(matches!(message, Message::Notification(_)), "{message:?}");
+        handle.finished().await;
+    }
+
+    fn keepalives(n: usize) -> BytesMut {
+        let mut bytes = BytesMut::new();
+        for _ in 0..n {
+            Message::Keepalive
+                .encode(&Context::modern(), &mut bytes)
+                .expect("encode");
+        }
+        bytes
+    }
+
+    /// What the peer sent counts as waiting until the owner has taken it,
+    /// whether queued for the owner, held by a reader waiting for room, or
+    /// still unread in the socket.
+    #[tokio::test]
+    async fn input_waits_until_the_owner_has_taken_it() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let at = listener.local_addr().expect("address");
+        let mut peer = TcpStream::connect(at).await.expect("connect");
+        let (ours, _) = listener.accept().await.expect("accept");
+        // Room for one event: a second leaves the reader waiting.
+        let (owner, mut owner_rx) = mpsc::channel(1);
+        let handle = spawn(ours, 1, 1, owner);
+        let settle = || tokio::time::sleep(std::time::Duration::from_millis(50));
+        settle().await;
+        assert!(!handle.input_waiting(), "nothing sent yet");
+
+        peer.write_all(&keepalives(1)).await.expect("write");
+        settle().await;
+        assert!(handle.input_waiting(), "queued for the owner");
+        owner_rx.recv().await.expect("an event");
+        handle.taken();
+        assert!(!handle.input_waiting(), "taken");
+
+        peer.write_all(&keepalives(3)).await.expect("write");
+        settle().await;
+        for left in (0..3).rev() {
+            assert!(handle.input_waiting(), "{} not taken", left + 1);
+            owner_rx.recv().await.expect("an event");
+            handle.taken();
+            settle().await;
+        }
+        assert!(!handle.input_waiting(), "all taken");
+        handle.close();
         handle.finished().await;
     }
 }

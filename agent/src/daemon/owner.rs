@@ -265,6 +265,19 @@ impl Owner {
     /// Let the speaker decide, carry out its actions, pass changes on.
     pub(crate) fn turn(&mut self) {
         let now = Instant::now().into_std();
+        // A hold timer that ran out while the peer's messages wait here, in
+        // its socket or our queue, ran out because we are slow: give them
+        // time to be read.
+        for (peer, conn) in self.speaker.hold_due(now) {
+            if self
+                .conns
+                .get(&conn)
+                .is_some_and(|(_, h)| h.input_waiting())
+            {
+                info!(peer = %self.name(peer), "hold timer ran out with the peer's input still waiting here: waiting for it");
+                self.speaker.handle(now, peer, Input::InputWaiting { conn });
+            }
+        }
         for action in self.speaker.poll(now) {
             self.carry(action);
         }
@@ -318,6 +331,9 @@ impl Owner {
                 }
             }
             Command::Conn { peer, conn, event } => {
+                if let Some((_, handle)) = self.conns.get(&conn) {
+                    handle.taken();
+                }
                 let input = match event {
                     ConnEvent::Message(message) => {
                         if matches!(message, Message::Update(_)) {

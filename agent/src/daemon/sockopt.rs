@@ -1,5 +1,6 @@
-//! Socket options BGP needs that std and socket2 do not offer: TCP MD5
-//! signatures (RFC 2385) and the minimum TTL of GTSM (RFC 5082).
+//! Socket calls BGP needs that std and socket2 do not offer: TCP MD5
+//! signatures (RFC 2385), the minimum TTL of GTSM (RFC 5082), and how much
+//! waits unread in a socket.
 
 use std::io;
 use std::net::IpAddr;
@@ -82,5 +83,45 @@ fn setsockopt<T>(
         Ok(())
     } else {
         Err(io::Error::last_os_error())
+    }
+}
+
+/// How many bytes wait unread in the socket's receive queue (FIONREAD).
+pub fn unread(socket: &impl AsRawFd) -> io::Result<usize> {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int through the pointer, which points at
+    // `n`; the descriptor is borrowed for the call.
+    let r = unsafe {
+        libc::ioctl(
+            socket.as_raw_fd(),
+            libc::FIONREAD,
+            &mut n as *mut libc::c_int,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(usize::try_from(n).unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::net::{TcpListener, TcpStream};
+
+    #[test]
+    fn unread_counts_the_bytes_waiting_in_the_socket() {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let mut sender =
+            TcpStream::connect(listener.local_addr().expect("address")).expect("connect");
+        let (receiver, _) = listener.accept().expect("accept");
+        assert_eq!(unread(&receiver).expect("ioctl"), 0);
+        sender.write_all(&[0xff; 19]).expect("write");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        while unread(&receiver).expect("ioctl") < 19 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert_eq!(unread(&receiver).expect("ioctl"), 19);
     }
 }

@@ -57,6 +57,12 @@ pub enum Event {
     /// The speaker ends the session with this NOTIFICATION (too many
     /// prefixes, an operator's reset); it starts again after the back-off.
     Fail(Notification),
+    /// The peer's bytes wait on our side, not yet read or not yet handed
+    /// in: the peer is alive and we are the ones behind. A hold timer that
+    /// has run out waits one more hold time for them, as long as they keep
+    /// coming ([`MAX_HOLD_DEFERRALS`]); an overloaded node so catches up
+    /// instead of tearing down sessions that are fine.
+    InputWaiting,
 }
 
 /// Why the session left Established, or failed to reach it.
@@ -98,6 +104,10 @@ const OPEN_HOLD: Duration = Duration::from_secs(240);
 /// The first and the longest wait before starting again after a failure.
 const IDLE_HOLD_FIRST: Duration = Duration::from_secs(5);
 const IDLE_HOLD_MAX: Duration = Duration::from_secs(120);
+/// How many hold times in a row [`Event::InputWaiting`] may add before a
+/// KEEPALIVE or UPDATE is handed in: a peer trickling bytes that never make
+/// a message does not keep a session up for long.
+pub const MAX_HOLD_DEFERRALS: u8 = 3;
 
 /// One session with one peer.
 #[derive(Debug)]
@@ -107,6 +117,8 @@ pub struct Session {
     negotiated: Option<Negotiated>,
     connect_retry_at: Option<Instant>,
     hold_at: Option<Instant>,
+    /// Hold times added by [`Event::InputWaiting`] since the last message.
+    hold_deferrals: u8,
     keepalive_at: Option<Instant>,
     /// Automatic restart after a failure, with a growing back-off.
     restart_at: Option<Instant>,
@@ -133,6 +145,7 @@ impl Session {
             negotiated: None,
             connect_retry_at: None,
             hold_at: None,
+            hold_deferrals: 0,
             keepalive_at: None,
             restart_at: None,
             idle_hold: IDLE_HOLD_FIRST,
@@ -159,6 +172,12 @@ impl Session {
     /// What the OPENs agreed on, once the peer's OPEN was accepted.
     pub fn negotiated(&self) -> Option<&Negotiated> {
         self.negotiated.as_ref()
+    }
+
+    /// The hold timer has run out: the next [`Session::tick`] ends the
+    /// session unless [`Event::InputWaiting`] comes first.
+    pub fn hold_due(&self, now: Instant) -> bool {
+        self.hold_at.is_some_and(|t| t <= now)
     }
 
     /// The next moment [`Session::tick`] has work to do.
@@ -273,6 +292,13 @@ impl Session {
                     self.fail(now, Down::Sent(n), &mut out);
                 }
             }
+            Event::InputWaiting => {
+                let hold = self.negotiated.as_ref().map_or(0, |n| n.hold_time);
+                if self.hold_due(now) && hold > 0 && self.hold_deferrals < MAX_HOLD_DEFERRALS {
+                    self.hold_deferrals += 1;
+                    self.hold_at = Some(now + secs(hold));
+                }
+            }
         }
         out
     }
@@ -358,6 +384,7 @@ impl Session {
                 Ok(neg) => {
                     out.push(Output::Send(Message::Keepalive));
                     self.hold_at = (neg.hold_time > 0).then(|| now + secs(neg.hold_time));
+                    self.hold_deferrals = 0;
                     self.negotiated = Some(neg);
                     self.arm_keepalive(now);
                     self.go(State::OpenConfirm, out);
@@ -467,6 +494,7 @@ impl Session {
     }
 
     fn restart_hold(&mut self, now: Instant) {
+        self.hold_deferrals = 0;
         if let Some(neg) = &self.negotiated {
             self.hold_at = (neg.hold_time > 0).then(|| now + secs(neg.hold_time));
         }

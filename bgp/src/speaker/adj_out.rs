@@ -96,8 +96,18 @@ impl AdjOut {
     }
 }
 
-/// Work out and queue what the peer must be sent now.
-pub(super) fn flush(sp: &mut Speaker, now: Instant, id: PeerId) {
+/// Where the routes of every peer come from, as export needs to know it;
+/// the same for every peer flushed in one poll.
+pub(super) fn sources(sp: &Speaker) -> Vec<Source> {
+    (0..sp.peers.len().max(sp.local as usize + 1) as PeerId)
+        .map(|p| source_of(sp.local, &sp.peers, &sp.rib, p))
+        .collect()
+}
+
+/// Work out and queue what the peer must be sent now. `sources` is
+/// [`sources`], made by the first peer with something to send: a reflector
+/// flushing a thousand clients must not make it a thousand times.
+pub(super) fn flush(sp: &mut Speaker, now: Instant, id: PeerId, sources: &mut Option<Vec<Source>>) {
     if !sp.selected {
         return;
     }
@@ -108,9 +118,7 @@ pub(super) fn flush(sp: &mut Speaker, now: Instant, id: PeerId) {
     {
         return;
     }
-    let sources: Vec<Source> = (0..sp.peers.len().max(sp.local as usize + 1) as PeerId)
-        .map(|p| source_of(sp.local, &sp.peers, &sp.rib, p))
-        .collect();
+    let sources = sources.get_or_insert_with(|| self::sources(sp));
     let Some(peer) = sp.peers.get_mut(id as usize).and_then(Option::as_mut) else {
         return;
     };

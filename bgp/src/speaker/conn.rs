@@ -41,6 +41,11 @@ pub(super) fn handle(sp: &mut Speaker, now: Instant, id: PeerId, input: Input) {
                 event(sp, now, id, role, Event::DecodeError(error));
             }
         }
+        Input::InputWaiting { conn } => {
+            if let Some(role) = role_of(sp, id, conn) {
+                event(sp, now, id, role, Event::InputWaiting);
+            }
+        }
     }
 }
 

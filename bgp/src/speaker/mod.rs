@@ -143,6 +143,11 @@ pub enum Input {
         conn: ConnId,
         error: DecodeError,
     },
+    /// The peer's bytes wait on this connection, not yet handed in: its
+    /// hold timer, if run out (see [`Speaker::hold_due`]), waits for them.
+    InputWaiting {
+        conn: ConnId,
+    },
 }
 
 /// What the driver must do, or may want to know.
@@ -479,8 +484,9 @@ impl Speaker {
         self.tell_time(now);
         self.run_timers(now);
         self.select(now);
+        let mut sources = None;
         for id in 0..self.peers.len() as PeerId {
-            adj_out::flush(self, now, id);
+            adj_out::flush(self, now, id, &mut sources);
         }
         std::mem::take(&mut self.actions)
     }
@@ -499,6 +505,22 @@ impl Speaker {
             .chain([self.deferral.as_ref().and_then(Deferral::poll_at)])
             .flatten()
             .min()
+    }
+
+    /// The connections whose hold timer has run out, for the driver to say
+    /// which of them have the peer's bytes waiting ([`Input::InputWaiting`])
+    /// before the next [`Speaker::poll`] ends their sessions.
+    pub fn hold_due(&self, now: Instant) -> Vec<(PeerId, ConnId)> {
+        let mut due = Vec::new();
+        for (id, peer) in self.peers.iter().enumerate() {
+            let Some(peer) = peer else { continue };
+            for c in std::iter::once(&peer.main).chain(peer.rival.as_ref()) {
+                if let Some(conn) = c.id.filter(|_| c.session.hold_due(now)) {
+                    due.push((id as PeerId, conn));
+                }
+            }
+        }
+        due
     }
 
     /// Best-path changes made and not yet taken: a driver taking in a
