@@ -295,7 +295,7 @@ pub async fn run(mut settings: Settings) -> Result<(), String> {
             protocol: settings.fib.protocol,
             accept: settings.fib.accept.clone(),
         };
-        let (fib, adopted) = crate::fib::Fib::start(
+        let fib = crate::fib::spawn(
             fib_settings,
             local_peer,
             owner_tx.clone(),
@@ -303,6 +303,7 @@ pub async fn run(mut settings: Settings) -> Result<(), String> {
         )
         .await
         .map_err(|e| format!("fib: {e}"))?;
+        let adopted = fib.adopted;
         if adopted > 0 && g.graceful_restart.enabled {
             let limit = g.graceful_restart.selection_deferral;
             info!(adopted, "kept {adopted} routes of an earlier run; first route selection waits for End-of-RIB (at most {limit} s)");
@@ -357,7 +358,7 @@ pub async fn run(mut settings: Settings) -> Result<(), String> {
         fib: fib.map(|fib| {
             let feed = owner.subscribe();
             let (tx, rx) = mpsc::channel(16);
-            tokio::spawn(fib.run(feed, rx));
+            fib.run(feed, rx);
             tx
         }),
         snat: snat.map(|starting| {

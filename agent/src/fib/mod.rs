@@ -1,5 +1,5 @@
-//! The FIB writer: best paths into the kernel over rtnetlink, on a task of
-//! its own so a slow kernel never holds up BGP.
+//! The FIB writer: best paths into the kernel over rtnetlink, on a thread
+//! of its own so a slow kernel never holds up BGP.
 //!
 //! It follows the owner's best-path changes and keeps, per prefix, what BGP
 //! wants and what of ours is in the kernel. Writes go out many at a time
@@ -255,12 +255,73 @@ fn count(installed: &mut [i64; 2], prefix: &IpNet, delta: i64) {
     installed[usize::from(matches!(prefix, IpNet::V6(_)))] += delta;
 }
 
+/// A FIB started on its thread, waiting for its feed.
+pub struct Started {
+    /// Routes of an earlier run found in the kernel and adopted.
+    pub adopted: usize,
+    go: oneshot::Sender<(mpsc::UnboundedReceiver<Feed>, mpsc::Receiver<Query>)>,
+}
+
+impl Started {
+    /// Follow the owner's `feed` and answer `queries` from now on.
+    pub fn run(self, feed: mpsc::UnboundedReceiver<Feed>, queries: mpsc::Receiver<Query>) {
+        let _ = self.go.send((feed, queries));
+    }
+}
+
+/// Start the FIB on a thread of its own, with a runtime of its own; returns
+/// once the kernel is read and our routes of an earlier run adopted.
+///
+/// A netlink write runs in the kernel on the writing thread and waits there
+/// for the RTNL lock, one lock for every namespace of the machine. A busy
+/// kernel (pods being created, another agent writing a table) can keep a
+/// writer waiting for seconds; on the daemon's worker threads that wait
+/// would stall every task scheduled behind it, the BGP sessions' keepalives
+/// among them, until peers' hold timers expire.
+pub async fn spawn(
+    settings: FibSettings,
+    local_peer: PeerId,
+    owner: mpsc::Sender<Command>,
+    metrics: Arc<Metrics>,
+) -> Result<Started, String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start its runtime: {e}"))?;
+    let (ready_tx, ready_rx) = oneshot::channel();
+    let (go_tx, go_rx) = oneshot::channel();
+    std::thread::Builder::new()
+        .name("fib".into())
+        .spawn(move || {
+            runtime.block_on(async move {
+                match Fib::start(settings, local_peer, owner, metrics).await {
+                    Ok((fib, adopted)) => {
+                        if ready_tx.send(Ok(adopted)).is_err() {
+                            return;
+                        }
+                        if let Ok((feed, queries)) = go_rx.await {
+                            fib.run(feed, queries).await;
+                        }
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                    }
+                }
+            });
+        })
+        .map_err(|e| format!("cannot start its thread: {e}"))?;
+    let adopted = ready_rx
+        .await
+        .map_err(|_| "its thread ended".to_string())??;
+    Ok(Started { adopted, go: go_tx })
+}
+
 impl Fib {
     /// Connect to the kernel and adopt the routes of ours it holds.
     /// Returns the writer and how many routes it adopted.
     /// `owner` hears of next hops the kernel cannot reach; routes of
     /// `local_peer` (our own) are never installed.
-    pub async fn start(
+    async fn start(
         settings: FibSettings,
         local_peer: PeerId,
         owner: mpsc::Sender<Command>,
