@@ -33,7 +33,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use lab::scale::events::{p50_p99, Loss, LISTS_PER_AGENT};
-use lab::scale::{Plan, Reflector, Scale, HOLD_TIME};
+use lab::scale::{Plan, Reflector, Scale, HOLD_TIME, REFLECTOR_NICE};
 use lab::Lab;
 
 /// Past this many nodes a full mesh is not run.
@@ -82,7 +82,7 @@ fn main() -> ExitCode {
     }
     println!(
         "podbgp scale: hold time {HOLD_TIME} s, BFD off; join and Cease p50/p99 over {TRIALS} trials, \
-         death over {DEATHS}; {} CPUs",
+         death over {DEATHS}; reflectors at nice {REFLECTOR_NICE}; {} CPUs",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     println!(
@@ -195,9 +195,20 @@ fn measure(plan: Plan) -> Result<String, Failure> {
     eprintln!("scale: starting {n} daemons");
     let start = s.start(LIMIT);
     let converged = start.took.ok_or_else(|| {
+        let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+        let load = load
+            .split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ");
         Failure::Size(format!(
-            "not converged within {LIMIT:?}: (kernel of node, prefix of node) {:?} and more",
-            start.missing
+            "not converged within {LIMIT:?}: {} of {} routes not in the kernels yet (kernel of \
+             node, prefix of node: {:?}, ...); load average {load}; {} sessions ended by an \
+             expired hold timer",
+            start.left.0,
+            start.left.1,
+            start.missing,
+            s.hold_expiries()
         ))
     })?;
     eprintln!("scale: converged in {:.2} s", converged.as_secs_f64());

@@ -1,10 +1,16 @@
-//! Kernel route changes as they happen, timed: one rtnetlink socket per
-//! namespace, subscribed to IPv4 route notifications and read on a thread
-//! of its own, so each change carries the moment it reached user space.
+//! Kernel route changes as they happen, timed: one rtnetlink socket in the
+//! harness's own namespace listening to every namespace that has an id
+//! there (NETLINK_LISTEN_ALL_NSID), subscribed to IPv4 route notifications
+//! and read on a thread of its own, so each change carries the moment it
+//! reached user space. One socket, not one per namespace: the kernel walks
+//! every subscribed socket of every namespace for each route it changes,
+//! so a thousand watchers would double what each agent's route costs.
 
 use std::collections::HashMap;
+use std::io::Write;
 use std::net::Ipv4Addr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -15,6 +21,8 @@ const RTM_DELROUTE: u16 = 25;
 const RTMGRP_IPV4_ROUTE: u32 = 0x40;
 const RTA_DST: u16 = 1;
 const RT_TABLE_MAIN: u8 = 254;
+/// include/uapi/linux/netlink.h
+const NETLINK_LISTEN_ALL_NSID: libc::c_int = 8;
 
 /// One change of a main-table IPv4 route.
 #[derive(Debug, Clone)]
@@ -31,19 +39,17 @@ pub struct Monitor {
     rx: mpsc::Receiver<Change>,
     /// Changes read while waiting for others.
     seen: Vec<Change>,
-    /// The write end of a pipe every reader polls beside its socket:
-    /// closed when the monitor goes, so its threads end with it (a
-    /// harness building cluster after cluster must not keep a thousand
-    /// readers of gone namespaces).
+    /// The write end of a pipe the reader polls beside its socket: closed
+    /// when the monitor goes, so its thread ends with it.
     _stop: OwnedFd,
 }
 
 impl Monitor {
-    /// Watch the kernels of `hosts`; returns once every socket is bound,
-    /// so no change after this call is missed.
+    /// Watch the kernels of `hosts`; returns once the socket is bound, so
+    /// no change after this call is missed.
     pub fn new(hosts: &[&Host]) -> Monitor {
+        let ids = nsids(hosts);
         let (tx, rx) = mpsc::channel();
-        let (ready_tx, ready_rx) = mpsc::channel();
         let mut ends = [0; 2];
         // SAFETY: pipe2 fills `ends` with two fresh descriptors.
         let rc = unsafe { libc::pipe2(ends.as_mut_ptr(), libc::O_CLOEXEC) };
@@ -51,28 +57,14 @@ impl Monitor {
         // SAFETY: both descriptors are fresh and owned from here on.
         let (stop_rx, stop_tx) =
             unsafe { (OwnedFd::from_raw_fd(ends[0]), OwnedFd::from_raw_fd(ends[1])) };
-        let stop_rx = std::sync::Arc::new(stop_rx);
-        for (i, h) in hosts.iter().enumerate() {
-            let path = format!("/var/run/netns/{}", h.ns);
-            let (tx, ready, stop) = (tx.clone(), ready_tx.clone(), stop_rx.clone());
-            std::thread::spawn(move || {
-                let socket = subscribe(&path);
-                let _ = ready.send(());
-                read(i, &socket, &stop, &tx);
-            });
-        }
-        for _ in hosts {
-            ready_rx
-                .recv_timeout(Duration::from_secs(10))
-                .expect("a route monitor did not start");
-        }
+        let socket = subscribe();
+        std::thread::spawn(move || read(&ids, &socket, &stop_rx, &tx));
         Monitor {
             rx,
             seen: Vec::new(),
             _stop: stop_tx,
         }
     }
-
     /// The next change, waiting at most `limit`.
     pub fn next(&mut self, limit: Duration) -> Option<Change> {
         self.rx.recv_timeout(limit).ok()
@@ -116,13 +108,50 @@ impl Monitor {
     }
 }
 
-/// A NETLINK_ROUTE socket in the namespace at `path`, in the IPv4 route
-/// group. Runs on the calling thread, which stays in that namespace.
-fn subscribe(path: &str) -> OwnedFd {
-    let ns = std::fs::File::open(path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    // SAFETY: setns on this thread only, with a namespace file we hold open.
-    let rc = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
-    assert_eq!(rc, 0, "setns {path}: {}", std::io::Error::last_os_error());
+/// The id each host's namespace has in ours, given one where it has none
+/// (`ip netns set NAME auto`, one `ip` for all), by id.
+fn nsids(hosts: &[&Host]) -> HashMap<i32, usize> {
+    let mut ip = Command::new("ip")
+        .args(["-force", "-batch", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("ip");
+    if let Some(mut stdin) = ip.stdin.take() {
+        for h in hosts {
+            // Fails (and is skipped) where the namespace has an id already.
+            let _ = writeln!(stdin, "netns set {} auto", h.ns);
+        }
+    }
+    let _ = ip.wait();
+    let out = Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .expect("ip netns list");
+    // Lines read `NAME (id: N)`.
+    let listed: HashMap<String, i32> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let (name, rest) = l.split_once(" (id: ")?;
+            Some((name.to_string(), rest.trim_end_matches(')').parse().ok()?))
+        })
+        .collect();
+    hosts
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let id = listed
+                .get(&h.ns)
+                .unwrap_or_else(|| panic!("namespace {} has no id", h.ns));
+            (*id, i)
+        })
+        .collect()
+}
+
+/// A NETLINK_ROUTE socket in the IPv4 route group, hearing every
+/// namespace with an id in ours.
+fn subscribe() -> OwnedFd {
     // SAFETY: plain socket creation; the descriptor is owned below.
     let fd = unsafe {
         libc::socket(
@@ -138,18 +167,28 @@ fn subscribe(path: &str) -> OwnedFd {
     );
     // SAFETY: `fd` is a fresh descriptor nobody else owns.
     let socket = unsafe { OwnedFd::from_raw_fd(fd) };
-    let size: libc::c_int = 8 << 20;
-    // SAFETY: a c_int option of the right size; a failure only leaves the
-    // default buffer.
-    unsafe {
-        libc::setsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_RCVBUFFORCE,
-            (&size as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        );
-    }
+    let int_option = |level, name, value: libc::c_int| {
+        // SAFETY: a c_int option of the right size.
+        unsafe {
+            libc::setsockopt(
+                fd,
+                level,
+                name,
+                (&value as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        }
+    };
+    // A thousand kernels converging at once: a failure only leaves the
+    // default buffer, and changes lost show as waits that time out.
+    int_option(libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, 256 << 20);
+    let rc = int_option(libc::SOL_NETLINK, NETLINK_LISTEN_ALL_NSID, 1);
+    assert_eq!(
+        rc,
+        0,
+        "NETLINK_LISTEN_ALL_NSID: {}",
+        std::io::Error::last_os_error()
+    );
     // SAFETY: a zeroed sockaddr_nl is valid; we set its family and groups.
     let mut addr: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
     addr.nl_family = libc::AF_NETLINK as libc::sa_family_t;
@@ -166,9 +205,12 @@ fn subscribe(path: &str) -> OwnedFd {
     socket
 }
 
-/// Read notifications until the monitor is gone.
-fn read(host: usize, socket: &OwnedFd, stop: &OwnedFd, tx: &mpsc::Sender<Change>) {
+/// Read notifications until the monitor is gone; each datagram's
+/// namespace comes as its id in a control message.
+fn read(ids: &HashMap<i32, usize>, socket: &OwnedFd, stop: &OwnedFd, tx: &mpsc::Sender<Change>) {
     let mut buf = vec![0u8; 1 << 16];
+    // Room for one cmsg of one int, aligned as cmsghdr wants.
+    let mut control = [0u64; 8];
     loop {
         let mut fds = [
             libc::pollfd {
@@ -190,25 +232,53 @@ fn read(host: usize, socket: &OwnedFd, stop: &OwnedFd, tx: &mpsc::Sender<Change>
         if fds[1].revents != 0 {
             return;
         }
-        // SAFETY: `buf` is writable for its whole length.
-        let n = unsafe { libc::recv(socket.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+        let mut iov = libc::iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        };
+        // SAFETY: a zeroed msghdr is valid; its buffers are set below.
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = std::mem::size_of_val(&control);
+        // SAFETY: `msg` points at `iov` (into `buf`) and `control`, both
+        // writable for the lengths given, and alive for the call.
+        let n = unsafe { libc::recvmsg(socket.as_raw_fd(), &mut msg, libc::MSG_DONTWAIT) };
         let at = Instant::now();
         if n < 0 {
             let e = std::io::Error::last_os_error();
             match e.raw_os_error() {
-                Some(libc::EINTR) => continue,
+                Some(libc::EINTR | libc::EAGAIN) => continue,
                 // Changes were dropped: the waits that miss them time out
                 // and count as missed.
                 Some(libc::ENOBUFS) => {
-                    eprintln!("route monitor {host}: {e}");
+                    eprintln!("route monitor: {e}");
                     continue;
                 }
                 _ => {
-                    eprintln!("route monitor {host}: {e}; stopped");
+                    eprintln!("route monitor: {e}; stopped");
                     return;
                 }
             }
         }
+        // Which namespace: none given means ours, which is not watched.
+        let mut nsid = None;
+        // SAFETY: the CMSG macros walk the control buffer recvmsg filled,
+        // within the length it set.
+        unsafe {
+            let mut c = libc::CMSG_FIRSTHDR(&msg);
+            while !c.is_null() {
+                if (*c).cmsg_level == libc::SOL_NETLINK && (*c).cmsg_type == NETLINK_LISTEN_ALL_NSID
+                {
+                    nsid = Some(std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<i32>()));
+                }
+                c = libc::CMSG_NXTHDR(&msg, c);
+            }
+        }
+        let Some(&host) = nsid.and_then(|id| ids.get(&id)) else {
+            continue;
+        };
         for (prefix, added) in parse(&buf[..n as usize]) {
             let change = Change {
                 host,

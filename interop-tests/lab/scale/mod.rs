@@ -36,6 +36,15 @@ pub const ASN: u32 = 64512;
 /// reflector would cost more CPU than this machine has.
 pub const HOLD_TIME: u16 = 9;
 
+/// The reflectors' nice value, BIRD's and podbgp's alike. A cluster of
+/// hundreds of nodes gives its reflectors hosts of their own; here they
+/// share two cores with every agent, and at the agents' priority a
+/// reflector gets a few hundredth of a core while a thousand agents
+/// start: it falls behind with keepalives, its clients' hold timers
+/// expire, and the sessions flap. Ahead of the agents (as the harness is),
+/// it runs as it would on its own host.
+pub const REFLECTOR_NICE: i32 = -10;
+
 /// The API server of the tests, in a namespace of its own on the switch.
 pub const API: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 79, 255, 1)), 6443);
 
@@ -172,6 +181,8 @@ struct Running {
 
 static RUNNING: std::sync::Mutex<Option<Running>> = std::sync::Mutex::new(None);
 static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// Held while a namespace is made: the lab is taken down between two.
+static MAKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Whether SIGINT or SIGTERM came: the lab is being taken down and the
 /// process ends when that is done; nothing more should start.
@@ -202,6 +213,8 @@ pub fn clean_up_on_signal() {
         // signal taken into `signal`.
         unsafe { libc::sigwait(&set, &mut signal) };
         INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
+        // A namespace being made is finished first, then no other starts.
+        let _making = MAKING.lock().unwrap_or_else(|e| e.into_inner());
         let running = RUNNING.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(r) = running {
             eprintln!("scale: interrupted, taking the lab down");
@@ -264,6 +277,9 @@ pub struct Settled {
     /// When the limit passed: some of the kernels not there yet, with the
     /// node whose prefix they lacked (or still held).
     pub missing: Vec<(usize, usize)>,
+    /// When the limit passed: how many (kernel, prefix) pairs were not
+    /// there yet, of how many.
+    pub left: (usize, usize),
 }
 
 impl Scale {
@@ -272,6 +288,12 @@ impl Scale {
     pub fn build(mut lab: Lab, plan: Plan) -> Scale {
         assert!(plan.nodes <= 1000, "the address plan holds 1,000 nodes");
         let neighbors = NeighborTable::raise();
+        // From here on an interrupt takes down what is made.
+        *RUNNING.lock().unwrap_or_else(|e| e.into_inner()) = Some(Running {
+            prefix: lab.prefix().to_string(),
+            work: lab.work().to_path_buf(),
+            neighbors: neighbors.old.clone(),
+        });
         let IpAddr::V4(api_v4) = API.ip() else {
             unreachable!("the API server has an IPv4 address")
         };
@@ -289,7 +311,16 @@ impl Scale {
         let mut nodes = Vec::new();
         for i in 0..plan.nodes {
             let v6: Ipv6Addr = format!("fd79::{:x}", i + 1).parse().expect("v6");
+            let making = MAKING.lock().unwrap_or_else(|e| e.into_inner());
+            if interrupted() {
+                drop(making);
+                loop {
+                    // Taking the lab down ends the process.
+                    std::thread::park();
+                }
+            }
             nodes.push(lab.host_at(&format!("n{i}"), (node_addr(i), 16), v6));
+            drop(making);
         }
         let watched: Vec<&Host> = nodes.iter().collect();
         let monitor = Monitor::new(&watched);
@@ -306,11 +337,6 @@ impl Scale {
             owner: (0..plan.nodes).map(|i| (pod_cidr(i), i)).collect(),
             _neighbors: neighbors,
         };
-        *RUNNING.lock().unwrap_or_else(|e| e.into_inner()) = Some(Running {
-            prefix: scale.lab.prefix().to_string(),
-            work: scale.lab.work().to_path_buf(),
-            neighbors: scale._neighbors.old.clone(),
-        });
         for i in 0..plan.nodes {
             scale.register(i);
         }
@@ -343,6 +369,9 @@ impl Scale {
             self.agents[i] = Some(p);
             pid
         };
+        if i < self.plan.reflectors {
+            super::renice(pid, REFLECTOR_NICE);
+        }
         self.pids[i] = Some(pid);
     }
 
@@ -418,6 +447,7 @@ impl Scale {
                     took: None,
                     others,
                     missing,
+                    left: (left, done.len()),
                 };
             };
             let Some(&node) = self.owner.get(&change.prefix) else {
@@ -447,6 +477,7 @@ impl Scale {
                     took: Some(took),
                     others,
                     missing: Vec::new(),
+                    left: (0, done.len()),
                 };
             }
         }
@@ -454,7 +485,18 @@ impl Scale {
             took: Some(t0.elapsed()),
             others,
             missing: Vec::new(),
+            left: (0, done.len()),
         }
+    }
+
+    /// Sessions podbgp ended because their hold timer expired, over every
+    /// agent's log: what an overloaded machine shows first.
+    pub fn hold_expiries(&self) -> usize {
+        self.nodes
+            .iter()
+            .filter_map(|h| std::fs::read_to_string(h.dir.join("podbgp.log")).ok())
+            .map(|log| log.matches("sent NOTIFICATION Hold Timer Expired").count())
+            .sum()
     }
 
     /// The pod routes the daemon installed in node `i`'s kernel.
