@@ -21,30 +21,65 @@ pub fn tune() {
     }
 }
 
-/// The shortest and the longest wait between two trims.
-const TRIM_FIRST: Duration = Duration::from_millis(200);
-const TRIM_MAX: Duration = Duration::from_millis(1600);
+/// How often the daemon looks at whether to trim.
+const TICK: Duration = Duration::from_millis(200);
+/// While busy, the shortest and the longest wait between two trims.
+const BUSY_FIRST: Duration = Duration::from_millis(400);
+const BUSY_MAX: Duration = Duration::from_millis(3200);
 
-/// Hand the heaps' free pages back to the kernel: soon after a burst, and
-/// seldom while bursts keep coming. A trim walks every heap under its lock
-/// and what it gives back is faulted in (and zeroed) again by the next
-/// allocation: a reflector trimming five times a second under steady churn
-/// spent a tenth of its CPU on it. So each trim that gave something back
-/// doubles the wait before the next, up to `TRIM_MAX`; one that found
-/// nothing puts it back to `TRIM_FIRST`.
+/// Hand the heaps' free pages back to the kernel: as soon as the daemon
+/// goes quiet after work, and seldom while it stays busy. A trim walks
+/// every heap under its lock, and what it gives back is faulted in (and
+/// zeroed) again by the next allocation: a reflector trimming five times a
+/// second under steady churn spent a tenth of its CPU on it. So while the
+/// daemon keeps working, each trim that gave something back doubles the
+/// wait before the next; once a tick passes with under 5 % of a core used,
+/// what the work left free goes back at once.
 pub async fn give_back() {
-    let mut wait = TRIM_FIRST;
+    let mut last = cpu_time();
+    let mut worked = false;
+    let mut since = Duration::ZERO;
+    let mut busy_wait = BUSY_FIRST;
     loop {
-        tokio::time::sleep(wait).await;
-        #[cfg(all(target_os = "linux", target_env = "gnu"))]
-        {
-            // SAFETY: malloc_trim is thread-safe; it only releases free memory.
-            let released = unsafe { libc::malloc_trim(0) } != 0;
-            wait = if released {
-                (wait * 2).min(TRIM_MAX)
+        tokio::time::sleep(TICK).await;
+        since += TICK;
+        let now = cpu_time();
+        let used = now.saturating_sub(last);
+        last = now;
+        let quiet = used < TICK / 20;
+        worked |= !quiet;
+        if (quiet && worked) || (!quiet && since >= busy_wait) {
+            let released = trim();
+            busy_wait = if released && !quiet {
+                (busy_wait * 2).min(BUSY_MAX)
             } else {
-                TRIM_FIRST
+                BUSY_FIRST
             };
+            since = Duration::ZERO;
+            worked = false;
         }
     }
+}
+
+/// Give the heaps' free pages back; whether there were any.
+fn trim() -> bool {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim is thread-safe; it only releases free memory.
+    return unsafe { libc::malloc_trim(0) } != 0;
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    false
+}
+
+/// The CPU time this process has used, all threads.
+fn cpu_time() -> Duration {
+    // SAFETY: getrusage fills the zeroed struct it is given.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    let micros = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec.max(0) as u64) + Duration::from_micros(t.tv_usec.max(0) as u64)
+    };
+    micros(usage.ru_utime) + micros(usage.ru_stime)
 }

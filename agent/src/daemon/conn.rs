@@ -113,8 +113,16 @@ pub fn spawn(
     }
 }
 
+/// A connection's buffers start at a page: a reflector holds a thousand
+/// connections, most of them carrying a keepalive now and then.
+const BUF_FIRST: usize = 4 * 1024;
+/// A write buffer grown past this (a table sent) is let go after the write.
+const WRITE_KEEP: usize = 64 * 1024;
+/// The most a read asks for at once, while a table arrives.
+const READ_MAX: usize = 64 * 1024;
+
 async fn writer(mut write: OwnedWriteHalf, mut rx: mpsc::UnboundedReceiver<Out>) {
-    let mut buf = BytesMut::with_capacity(64 * 1024);
+    let mut buf = BytesMut::with_capacity(BUF_FIRST);
     while let Some(first) = rx.recv().await {
         let mut closing = false;
         let mut next = Some(first);
@@ -140,6 +148,9 @@ async fn writer(mut write: OwnedWriteHalf, mut rx: mpsc::UnboundedReceiver<Out>)
                 return;
             }
             buf.clear();
+            if buf.capacity() > WRITE_KEEP {
+                buf = BytesMut::with_capacity(BUF_FIRST);
+            }
         }
         if closing {
             let _ = write.shutdown().await;
@@ -149,9 +160,49 @@ async fn writer(mut write: OwnedWriteHalf, mut rx: mpsc::UnboundedReceiver<Out>)
     let _ = write.shutdown().await;
 }
 
+/// What the reader has read and not yet framed: a page while the peer
+/// sends little, growing while reads fill it (a table arriving), and let
+/// go once empty after it shrank again.
+struct Inbox {
+    buf: BytesMut,
+    /// How much the next read asks for.
+    want: usize,
+}
+
+impl Inbox {
+    fn new() -> Self {
+        Inbox {
+            buf: BytesMut::with_capacity(BUF_FIRST),
+            want: BUF_FIRST,
+        }
+    }
+
+    /// Room for the next read; returns how much there is.
+    fn make_room(&mut self) -> usize {
+        if self.buf.is_empty() && self.buf.capacity() > 2 * self.want {
+            self.buf = BytesMut::with_capacity(self.want);
+        }
+        if self.buf.capacity() - self.buf.len() < self.want / 2 {
+            self.buf.reserve(self.want);
+        }
+        self.buf.capacity() - self.buf.len()
+    }
+
+    /// A read of `n` bytes into `room`: ask for more next time if it
+    /// filled it, for less if it came nowhere near.
+    fn read(&mut self, n: usize, room: usize) {
+        if n >= room {
+            self.want = (self.want * 2).min(READ_MAX);
+        } else if n < self.want / 8 {
+            self.want = (self.want / 2).max(BUF_FIRST);
+        }
+    }
+}
+
 async fn reader(mut read: OwnedReadHalf, owner: ToOwner, mut decoding: watch::Receiver<Decoding>) {
-    let mut buf = BytesMut::with_capacity(64 * 1024);
+    let mut inbox = Inbox::new();
     let error = loop {
+        let buf = &mut inbox.buf;
         // Frame and decode what is in; after an OPEN, wait for the owner
         // to say how the session decodes from here.
         loop {
@@ -161,7 +212,7 @@ async fn reader(mut read: OwnedReadHalf, owner: ToOwner, mut decoding: watch::Re
                 Decoding::Open => Context::modern(),
                 Decoding::Agreed(ctx) => ctx,
             };
-            let need = match message_len(&buf, &ctx) {
+            let need = match message_len(buf, &ctx) {
                 Ok(n) => n,
                 Err(error) => {
                     owner.send(ConnEvent::DecodeError(error)).await;
@@ -193,10 +244,11 @@ async fn reader(mut read: OwnedReadHalf, owner: ToOwner, mut decoding: watch::Re
                 }
             }
         }
+        let room = inbox.make_room();
         tokio::select! {
-            r = read.read_buf(&mut buf) => match r {
+            r = read.read_buf(&mut inbox.buf) => match r {
                 Ok(0) => break None,
-                Ok(_) => {}
+                Ok(n) => inbox.read(n, room),
                 Err(e) => break Some(e),
             },
             changed = decoding.changed() => {
@@ -365,5 +417,37 @@ mod tests {
         assert!(!handle.input_waiting(), "all taken");
         handle.close();
         handle.finished().await;
+    }
+
+    /// Reads that fill the inbox make it grow to `READ_MAX`; once the
+    /// peer goes back to a keepalive now and then it shrinks to a page
+    /// and the big buffer is let go.
+    #[test]
+    fn the_inbox_grows_with_a_table_and_shrinks_after_it() {
+        let mut inbox = Inbox::new();
+        assert!(inbox.make_room() <= 2 * BUF_FIRST);
+        let mut largest = 0;
+        for _ in 0..20 {
+            let room = inbox.make_room();
+            largest = largest.max(room);
+            inbox.buf.resize(inbox.buf.len() + room, 0);
+            inbox.read(room, room);
+            let _frames = inbox.buf.split();
+        }
+        assert_eq!(inbox.want, READ_MAX);
+        assert!(largest >= READ_MAX / 2, "{largest}");
+        for _ in 0..20 {
+            let room = inbox.make_room();
+            inbox.buf.resize(inbox.buf.len() + 19, 0);
+            inbox.read(19, room);
+            let _keepalive = inbox.buf.split();
+        }
+        assert_eq!(inbox.want, BUF_FIRST);
+        inbox.make_room();
+        assert!(
+            inbox.buf.capacity() <= 2 * BUF_FIRST,
+            "{}",
+            inbox.buf.capacity()
+        );
     }
 }
