@@ -1,6 +1,7 @@
 //! The node's interfaces and addresses, from getifaddrs.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::RwLock;
 
 use ipnet::IpNet;
 
@@ -99,17 +100,36 @@ pub fn interface_of(addr: IpAddr) -> Option<String> {
         .map(|a| a.name)
 }
 
-/// `addr` with the prefix length of the interface holding it (the widest,
-/// when several hold it: a /32 copy on a dummy interface says nothing of
-/// the network); a host prefix when no interface that is up holds it.
-pub fn with_prefix(addr: IpAddr) -> IpNet {
-    addresses()
-        .into_iter()
-        .filter(|a| a.addr == addr)
-        .map(|a| a.prefix_len)
+fn prefix_in(list: impl Iterator<Item = (IpAddr, u8)>, addr: IpAddr) -> IpNet {
+    list.filter(|(a, _)| *a == addr)
+        .map(|(_, len)| len)
         .min()
         .and_then(|len| IpNet::new(addr, len).ok())
         .unwrap_or_else(|| IpNet::from(addr))
+}
+
+/// The node's addresses as [`refresh`] last read them, with their prefix
+/// lengths, for lookups on threads that must not wait: reading them
+/// (getifaddrs, a netlink dump) waits for the kernel's RTNL lock, one
+/// lock for the whole machine, which a busy node can hold for seconds.
+static KNOWN: RwLock<Vec<(IpAddr, u8)>> = RwLock::new(Vec::new());
+
+/// Read the node's addresses again for [`known_prefix`]. Blocks.
+pub fn refresh() {
+    let list = addresses()
+        .into_iter()
+        .map(|a| (a.addr, a.prefix_len))
+        .collect();
+    *KNOWN.write().unwrap_or_else(|e| e.into_inner()) = list;
+}
+
+/// `addr` with the prefix length of the interface holding it (the widest,
+/// when several hold it: a /32 copy on a dummy interface says nothing of
+/// the network); a host prefix when no interface that was up holds it.
+/// From the addresses [`refresh`] last read: it never waits for the kernel.
+pub fn known_prefix(addr: IpAddr) -> IpNet {
+    let known = KNOWN.read().unwrap_or_else(|e| e.into_inner());
+    prefix_in(known.iter().copied(), addr)
 }
 
 /// The MTU of interface `name`, asked of the kernel in this network
@@ -192,14 +212,15 @@ mod tests {
 
     #[test]
     fn an_address_comes_with_its_interface_prefix_length() {
+        refresh();
         let lo = IpAddr::V4(Ipv4Addr::LOCALHOST);
         assert_eq!(
-            with_prefix(lo),
+            known_prefix(lo),
             "127.0.0.1/8".parse::<IpNet>().expect("net")
         );
         let nowhere = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 77));
         assert_eq!(
-            with_prefix(nowhere),
+            known_prefix(nowhere),
             "192.0.2.77/32".parse::<IpNet>().expect("net")
         );
     }

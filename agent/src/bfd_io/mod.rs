@@ -286,7 +286,7 @@ impl Runner {
                 // Single hop only for a peer on one of our subnets: one
                 // routers forward reaches us with a TTL under 255, so its
                 // session runs multihop (RFC 5883), on either side alike.
-                let on_link = crate::ifaces::with_prefix(source).contains(&peer);
+                let on_link = crate::ifaces::known_prefix(source).contains(&peer);
                 // Not bound to an interface: the address identifies the
                 // session, whichever interface holds it.
                 let key = if multihop || !on_link {

@@ -338,6 +338,8 @@ pub async fn run(mut settings: Settings) -> Result<(), String> {
     };
     let now = std::time::Instant::now();
     tokio::spawn(crate::alloc::give_back());
+    ifaces::refresh();
+    tokio::spawn(follow_addresses());
     let speaker = Speaker::new(now, core);
     debug_assert_eq!(speaker.local_peer(), local_peer);
     let mut owner = Owner::new(speaker, Arc::clone(&metrics), info, owner_tx, owner_rx);
@@ -588,6 +590,19 @@ async fn accept_loop(listener: TcpListener, owner: mpsc::Sender<Command>) {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
+    }
+}
+
+/// How often the node's addresses are read again for the lookups that
+/// must not wait for the kernel (`ifaces::known_prefix`).
+const ADDRESSES_EVERY: Duration = Duration::from_secs(10);
+
+/// Keep the node's addresses known, read again every `ADDRESSES_EVERY` on
+/// a blocking thread, never on the owner's.
+async fn follow_addresses() {
+    loop {
+        tokio::time::sleep(ADDRESSES_EVERY).await;
+        let _ = tokio::task::spawn_blocking(ifaces::refresh).await;
     }
 }
 

@@ -319,7 +319,7 @@ impl Owner {
                     Ok(stream) => {
                         let local = stream.local_addr().map(|a| a.ip().to_canonical());
                         let Ok(local) = local else { return None };
-                        let local = ifaces::with_prefix(local);
+                        let local = ifaces::known_prefix(local);
                         let conn = self.start_conn(peer, stream);
                         self.speaker
                             .handle(now, peer, Input::Connected { conn, local });
@@ -389,7 +389,7 @@ impl Owner {
         let Ok(local) = stream.local_addr().map(|a| a.ip().to_canonical()) else {
             return;
         };
-        let local = ifaces::with_prefix(local);
+        let local = ifaces::known_prefix(local);
         let conn = self.start_conn(peer, stream);
         let now = Instant::now().into_std();
         self.speaker
