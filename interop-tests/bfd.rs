@@ -36,8 +36,12 @@ fn session(p: &Podbgp, peer: &Host) -> Value {
 }
 
 fn wait_bfd(lab: &Lab, p: &Podbgp, peer: &Host, state: &str) -> Value {
+    // Up means both ends Up: only then do the intervals each end asked
+    // for apply (RFC 5880 §6.8.3: a session not yet Up sends at most one
+    // packet a second, and says so), so a test reading them waits for it.
     let ok = eventually(Duration::from_secs(20), || {
-        session(p, peer)["state"] == state
+        let s = session(p, peer);
+        s["state"] == state && (state != "Up" || s["remote_state"] == "Up")
     });
     assert!(
         ok,
