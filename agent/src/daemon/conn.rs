@@ -311,6 +311,17 @@ mod tests {
     use bgp::wire::iana::CeaseSubcode;
     use bgp::wire::Notification;
 
+    /// Both ends of a loopback TCP connection: the peer's, then ours.
+    async fn connected() -> (TcpStream, TcpStream) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let at = listener.local_addr().expect("address");
+        let peer = TcpStream::connect(at).await.expect("connect");
+        let (ours, _) = listener.accept().await.expect("accept");
+        (peer, ours)
+    }
+
     /// A peer that keeps sending while we close still gets our
     /// NOTIFICATION and then an orderly end, not a reset: a socket closed
     /// with unread data resets the connection, and a peer that sees a
@@ -318,12 +329,7 @@ mod tests {
     /// a graceful restart, keeps our routes).
     #[tokio::test]
     async fn closing_while_the_peer_sends_ends_with_our_notification_not_a_reset() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let at = listener.local_addr().expect("address");
-        let peer = TcpStream::connect(at).await.expect("connect");
-        let (ours, _) = listener.accept().await.expect("accept");
+        let (peer, ours) = connected().await;
         let (owner, mut owner_rx) = mpsc::channel(16);
         tokio::spawn(async move { while owner_rx.recv().await.is_some() {} });
         let handle = spawn(ours, 1, 1, owner);
@@ -332,10 +338,7 @@ mod tests {
         let talking = done.clone();
         // The peer sends keepalives without pause until it has read our end.
         let talker = tokio::spawn(async move {
-            let mut keepalive = BytesMut::new();
-            Message::Keepalive
-                .encode(&Context::modern(), &mut keepalive)
-                .expect("encode");
+            let keepalive = keepalives(1);
             while !talking.load(std::sync::atomic::Ordering::SeqCst) {
                 peer_write.write_all(&keepalive).await?;
                 tokio::task::yield_now().await;
@@ -382,16 +385,11 @@ mod tests {
     }
 
     /// What the peer sent counts as waiting until the owner has taken it,
-    /// whether queued for the owner, held by a reader waiting for room, or
-    /// still unread in the socket.
+    /// whether queued for the owner or held by a reader waiting for room
+    /// (bytes still unread in the socket: `sockopt`'s test).
     #[tokio::test]
     async fn input_waits_until_the_owner_has_taken_it() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let at = listener.local_addr().expect("address");
-        let mut peer = TcpStream::connect(at).await.expect("connect");
-        let (ours, _) = listener.accept().await.expect("accept");
+        let (mut peer, ours) = connected().await;
         // Room for one event: a second leaves the reader waiting.
         let (owner, mut owner_rx) = mpsc::channel(1);
         let handle = spawn(ours, 1, 1, owner);

@@ -39,7 +39,7 @@ pub const HOLD_TIME: u16 = 9;
 /// The reflectors' nice value, BIRD's and podbgp's alike. A cluster of
 /// hundreds of nodes gives its reflectors hosts of their own; here they
 /// share two cores with every agent, and at the agents' priority a
-/// reflector gets a few hundredth of a core while a thousand agents
+/// reflector gets a few hundredths of a core while a thousand agents
 /// start: it falls behind with keepalives, its clients' hold timers
 /// expire, and the sessions flap. Ahead of the agents (as the harness is),
 /// it runs as it would on its own host.
