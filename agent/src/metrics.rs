@@ -63,7 +63,8 @@ pub struct Metrics {
     bfd_dropped: Family<ReasonLabel, Counter>,
     /// The first routing pass is in the kernel (or there is no kernel FIB).
     pub fib_ready: AtomicBool,
-    ready: AtomicBool,
+    /// The speaker's first best-path selection is done.
+    selected: AtomicBool,
     /// Peers last seen, so a removed peer's series go with it.
     known: Mutex<HashMap<String, ()>>,
 }
@@ -87,7 +88,7 @@ impl Metrics {
             bfd_state_changes: Family::default(),
             bfd_dropped: Family::default(),
             fib_ready: AtomicBool::new(true),
-            ready: AtomicBool::new(false),
+            selected: AtomicBool::new(false),
             known: Mutex::new(HashMap::new()),
             registry: Mutex::new(Registry::default()),
         };
@@ -266,9 +267,15 @@ impl Metrics {
         }
         *known = seen;
         // Every configured peer is tried as soon as it is added; what is
-        // left is the first selection and the kernel.
-        let ready = speaker.selection_done() && self.fib_ready.load(Ordering::Relaxed);
-        self.ready.store(ready, Ordering::Relaxed);
+        // left is the first selection (here) and the kernel (the FIB's
+        // thread says so itself, at any time: `ready` reads both).
+        self.selected
+            .store(speaker.selection_done(), Ordering::Relaxed);
+    }
+
+    /// Ready: the first selection is done and its routes are in the kernel.
+    pub fn ready(&self) -> bool {
+        self.selected.load(Ordering::Relaxed) && self.fib_ready.load(Ordering::Relaxed)
     }
 
     fn encode(&self) -> String {
@@ -314,7 +321,7 @@ async fn metrics_text(State(m): State<Arc<Metrics>>) -> impl axum::response::Int
 }
 
 async fn readyz(State(m): State<Arc<Metrics>>) -> (StatusCode, &'static str) {
-    if m.ready.load(Ordering::Relaxed) {
+    if m.ready() {
         (StatusCode::OK, "ready\n")
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "not ready\n")

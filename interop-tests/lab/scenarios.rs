@@ -87,7 +87,10 @@ pub fn ebgp_with_podbgp_connecting(name: &str, make: Make) {
     let up = format!("podbgp_peer_state{{peer=\"{}\"}} 1", hx.v4);
     assert!(body.contains(&up), "{body}");
     assert!(body.contains("podbgp_updates_received_total"), "{body}");
-    assert_eq!(p.metrics_get("/readyz").0, 200);
+    // Ready once the first selection's routes are in the kernel: the
+    // routes above may be there a moment before the FIB has said so.
+    let ready = super::eventually(Duration::from_secs(5), || p.metrics_get("/readyz").0 == 200);
+    assert!(ready, "{}", lab.logs(&hp));
     assert_eq!(p.metrics_get("/healthz").0, 200);
 
     // `global rib del` withdraws from the peer.

@@ -290,6 +290,8 @@ impl Owner {
         if !self.converged && self.speaker.selection_done() {
             self.converged = true;
             self.subscribers.retain(|s| s.send(Feed::Converged).is_ok());
+            // Readiness waits for this: publish it now, not at the next tick.
+            self.metrics_now = true;
         }
         let now = Instant::now();
         let forced = std::mem::take(&mut self.metrics_now);
