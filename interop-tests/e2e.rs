@@ -87,7 +87,11 @@ fn check_next_hops(world: &World) {
         for r in routers {
             let route = || {
                 let out = r.text(&["ip", "-4", "route", "show", &owner.cidr]);
-                out.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+                lab::podbgp::without_nexthop_id(&out)
+                    .split(' ')
+                    .take(3)
+                    .collect::<Vec<_>>()
+                    .join(" ")
             };
             let direct = eventually(Duration::from_secs(5), || route() == want);
             assert!(direct, "{}: {:?}, wanted {want}", r.name, route());

@@ -245,4 +245,247 @@ fn equal_paths_make_one_multipath_route() {
         hp.text(&["ip", "route", "show", "10.99.9.0/24"]),
         lab.logs(&hp)
     );
+    // It names a group object of two.
+    let id = nexthop_id(&p, "10.99.9.0/24").expect("a route naming an object");
+    let group = object(&hp, id);
+    assert!(group.contains("group"), "{group}");
+
+    // One path goes: the route goes through the other alone, and the
+    // group and its members are deleted; it comes back: a group again.
+    routers[1].shutdown_peer(hp.v4.into());
+    let one = eventually(Duration::from_secs(10), || {
+        let text = hp.text(&["ip", "route", "show", "10.99.9.0/24", "proto", "200"]);
+        text.contains(&format!("via {} ", ha.v4)) && !text.contains(&format!("via {} ", hb.v4))
+    });
+    assert!(one, "{}", hp.text(&["ip", "route", "show", "10.99.9.0/24"]));
+    let left = eventually(Duration::from_secs(5), || our_objects(&hp).len() == 1);
+    assert!(left, "{:?}", our_objects(&hp));
+    routers[1].undo_shutdown_peer(hp.v4.into());
+    let both = eventually(Duration::from_secs(20), || {
+        let text = hp.text(&["ip", "route", "show", "10.99.9.0/24", "proto", "200"]);
+        text.contains(&format!("via {} ", ha.v4)) && text.contains(&format!("via {} ", hb.v4))
+    });
+    assert!(
+        both,
+        "{}",
+        hp.text(&["ip", "route", "show", "10.99.9.0/24"])
+    );
+    let id = nexthop_id(&p, "10.99.9.0/24").expect("a route naming an object");
+    assert!(object(&hp, id).contains("group"), "{}", object(&hp, id));
+    // The group and its two members, nothing left over.
+    let three = eventually(Duration::from_secs(5), || our_objects(&hp).len() == 3);
+    assert!(three, "{:?}", our_objects(&hp));
+}
+
+/// The nexthop object our route to `prefix` names.
+fn nexthop_id(p: &Podbgp, prefix: &str) -> Option<u32> {
+    p.kernel_routes_with_ids(prefix.contains(':'))
+        .into_iter()
+        .find(|(r, _)| r.starts_with(prefix))
+        .and_then(|(_, id)| id)
+}
+
+/// `ip nexthop show id ID`, one line.
+fn object(h: &lab::Host, id: u32) -> String {
+    h.text(&["ip", "nexthop", "show", "id", &id.to_string()])
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Our nexthop objects, one line each.
+fn our_objects(h: &lab::Host) -> Vec<String> {
+    h.text(&["ip", "nexthop", "show", "proto", "200"])
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// Record `ip monitor route nexthop` in `host` while `f` runs; the lines.
+fn monitored(h: &lab::Host, name: &str, f: impl FnOnce()) -> Vec<String> {
+    let log = h.dir.join(format!("monitor-{name}.txt"));
+    let file = std::fs::File::create(&log).expect("monitor log");
+    let mut monitor = Command::new("ip")
+        .args(["netns", "exec", &h.ns, "ip", "monitor", "route", "nexthop"])
+        .stdout(file)
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("ip monitor");
+    std::thread::sleep(Duration::from_millis(300));
+    f();
+    std::thread::sleep(Duration::from_millis(500));
+    let _ = monitor.kill();
+    let _ = monitor.wait();
+    std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn a_next_hop_that_moves_takes_its_routes_along_in_one_object_replace() {
+    if !lab::ready() {
+        return;
+    }
+    let mut lab = Lab::new("fib-nhmove");
+    let (hp, hy) = (lab.host("pod"), lab.host("far"));
+    // Y's far address, reached from P through either of Y's near ones.
+    for a in ["10.88.0.2/24", "10.77.0.200/24"] {
+        let out = hy.exec(&["ip", "addr", "add", a, "dev", "eth0"]);
+        assert!(out.status.success(), "{out:?}");
+    }
+    let near = hy.v4.to_string();
+    let via = |gw: &str| {
+        let out = hp.exec(&[
+            "ip",
+            "route",
+            "replace",
+            "10.88.0.0/24",
+            "via",
+            gw,
+            "proto",
+            "static",
+        ]);
+        assert!(out.status.success(), "{out:?}");
+    };
+    via(&near);
+    let far: std::net::IpAddr = "10.88.0.2".parse().expect("ip");
+    let mut p = Podbgp::new(&hp, 64512);
+    let mut y = Frr::new(&hy, 65002);
+    let mut to_y = PeerSpec::new(far, 65002);
+    to_y.multihop = Some(2);
+    p.add_peer(to_y);
+    let mut to_p = PeerSpec::new(hp.v4.into(), 64512);
+    to_p.source = Some(far);
+    to_p.multihop = Some(2);
+    y.add_peer(to_p);
+    let prefixes = ["10.99.7.0/24", "10.99.8.0/24"];
+    for prefix in &prefixes {
+        y.advertise(Advert::plain(prefix));
+    }
+    y.start(&mut lab);
+    p.start(&mut lab);
+    p.wait_established(&lab, far);
+    for prefix in &prefixes {
+        p.wait_kernel(&lab, &format!("{prefix} via {near}"));
+    }
+    // One object for the next hop, named by both routes.
+    let id = nexthop_id(&p, "10.99.7.0/24").expect("a route naming an object");
+    assert_eq!(nexthop_id(&p, "10.99.8.0/24"), Some(id));
+    assert!(
+        object(&hp, id).contains(&format!("via {near} ")),
+        "{}",
+        object(&hp, id)
+    );
+    assert_eq!(our_objects(&hp).len(), 1, "{:?}", our_objects(&hp));
+
+    // The way to the next hop moves: the object is replaced, the routes
+    // still name it and go the new way.
+    let seen = monitored(&hp, "move", || {
+        via("10.77.0.200");
+        let moved = eventually(Duration::from_secs(10), || {
+            object(&hp, id).contains("via 10.77.0.200 ")
+        });
+        assert!(
+            moved,
+            "{}
+{}",
+            object(&hp, id),
+            lab.logs(&hp)
+        );
+    });
+    for prefix in &prefixes {
+        assert_eq!(
+            nexthop_id(&p, prefix),
+            Some(id),
+            "{:?}",
+            p.kernel_routes(false)
+        );
+        p.wait_kernel(&lab, &format!("{prefix} via 10.77.0.200"));
+    }
+    let replaced: Vec<&String> = seen.iter().filter(|l| l.starts_with("id ")).collect();
+    assert_eq!(replaced.len(), 1, "one object write: {seen:?}");
+    assert_eq!(our_objects(&hp).len(), 1, "{:?}", our_objects(&hp));
+    let gateways = p.json(&["fib"]);
+    assert!(gateways.to_string().contains("10.77.0.200"), "{gateways}");
+}
+
+#[test]
+fn objects_off_and_on_across_restarts_without_a_route_deleted_or_added_again() {
+    if !lab::ready() {
+        return;
+    }
+    let mut lab = Lab::new("fib-objects");
+    let (hp, hx) = (lab.host("pod"), lab.host("frr"));
+    let mut p = Podbgp::new(&hp, 64512);
+    let mut x = Frr::new(&hx, 65001);
+    p.add_peer(PeerSpec::new(hx.v4.into(), 65001));
+    x.add_peer(PeerSpec::new(hp.v4.into(), 64512));
+    for prefix in ["10.99.5.0/24", "10.99.6.0/24"] {
+        x.advertise(Advert::plain(prefix));
+    }
+    x.start(&mut lab);
+    let gw = hx.v4.to_string();
+    let installed = |p: &Podbgp, objects: bool| {
+        eventually(Duration::from_secs(20), || {
+            let routes = p.kernel_routes_with_ids(false);
+            routes.len() == 2
+                && routes
+                    .iter()
+                    .all(|(r, id)| r.contains(&format!("via {gw} ")) && id.is_some() == objects)
+                && fib_state(p, "10.99.5.0/24") == "installed"
+                && fib_state(p, "10.99.6.0/24") == "installed"
+        })
+    };
+    // Off: the routes carry their gateway, as on a kernel without objects.
+    p.fib_extra = "nexthop_objects = false".into();
+    p.start(&mut lab);
+    assert!(
+        installed(&p, false),
+        "{:?}",
+        p.kernel_routes_with_ids(false)
+    );
+    assert!(our_objects(&hp).is_empty(), "{:?}", our_objects(&hp));
+
+    // On, off, on and on again, each by a restart: routes are replaced in
+    // place when they change form (never deleted), and a restart that
+    // changes nothing writes nothing.
+    for (objects, changes) in [
+        (false, false),
+        (true, true),
+        (true, false),
+        (false, true),
+        (true, true),
+    ] {
+        p.fib_extra = format!("nexthop_objects = {objects}");
+        let seen = monitored(&hp, &format!("{objects}-{changes}"), || {
+            p.terminate();
+            p.start(&mut lab);
+            p.wait_established(&lab, hx.v4.into());
+            assert!(
+                installed(&p, objects),
+                "{:?}
+{}",
+                p.kernel_routes_with_ids(false),
+                lab.logs(&hp)
+            );
+            let tidy = eventually(Duration::from_secs(5), || {
+                our_objects(&hp).len() == usize::from(objects)
+            });
+            assert!(tidy, "{:?}", our_objects(&hp));
+        });
+        let deleted: Vec<&String> = seen
+            .iter()
+            .filter(|l| l.starts_with("Deleted 10.99."))
+            .collect();
+        assert!(deleted.is_empty(), "objects {objects}: {seen:?}");
+        let routes: Vec<&String> = seen.iter().filter(|l| l.starts_with("10.99.")).collect();
+        if changes {
+            assert_eq!(routes.len(), 2, "objects {objects}: {seen:?}");
+        } else {
+            assert!(routes.is_empty(), "objects {objects}: {seen:?}");
+            assert!(seen.is_empty(), "nothing written: {seen:?}");
+        }
+    }
 }

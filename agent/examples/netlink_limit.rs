@@ -8,8 +8,11 @@
 //!
 //! - `batch` (default), the limit: a netlink socket of its own; requests
 //!   are packed `--batch` to a `sendmsg`, and more are sent whenever the
-//!   kernel has acknowledged enough that at most `--in-flight` are left
-//!   unread.
+//!   kernel has answered enough that at most `--in-flight` are left
+//!   unread. With `--acks last` (as podbgp's FIB writer) only the last
+//!   request of a `sendmsg` asks for an answer if it succeeds: the kernel
+//!   answers every failure anyway, and a batch's requests are carried out
+//!   in order, so that answer settles the whole batch.
 //! - `handle`: one `rtnetlink` request per route through a `Handle`,
 //!   `--in-flight` at a time (`buffer_unordered`), as an application built
 //!   on the crate would write them.
@@ -53,6 +56,14 @@ enum Mode {
     Handle,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum AckMode {
+    /// Every request asks for an answer.
+    Every,
+    /// Only each sendmsg's last request does (failures are answered anyway).
+    Last,
+}
+
 #[derive(Parser, Debug)]
 #[command(
     about = "Add N IPv4 /24 routes to this namespace's kernel, pipelined, and print routes/s"
@@ -75,6 +86,9 @@ struct Args {
     batch: usize,
     #[arg(long, value_enum, default_value_t = Mode::Batch)]
     mode: Mode,
+    /// Which requests ask for an answer when they succeed (batch mode).
+    #[arg(long, value_enum, default_value_t = AckMode::Every)]
+    acks: AckMode,
     /// The routing table (254: main).
     #[arg(long, default_value_t = 254)]
     table: u32,
@@ -91,6 +105,8 @@ struct Args {
 struct Acks {
     ok: u64,
     failed: Vec<(i32, u64)>,
+    /// Failures answered since the last settled batch (`--acks last`).
+    unsettled_failures: u64,
 }
 
 impl Acks {
@@ -126,15 +142,17 @@ fn route(args: &Args, i: u32) -> RouteMessage {
         .build()
 }
 
-/// Append route `i`'s request to `out`.
-fn encode(args: &Args, i: u32, out: &mut Vec<u8>) {
+/// Append route `i`'s request to `out`; `ask`: for an answer even if it
+/// succeeds.
+fn encode(args: &Args, i: u32, ask: bool, out: &mut Vec<u8>) {
     let mut req = NetlinkMessage::from(RouteNetlinkMessage::NewRoute(route(args, i)));
     let how = if args.replace {
         NLM_F_REPLACE
     } else {
         NLM_F_EXCL
     };
-    req.header.flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | how;
+    let ack = if ask { NLM_F_ACK } else { 0 };
+    req.header.flags = NLM_F_REQUEST | ack | NLM_F_CREATE | how;
     req.header.sequence_number = i;
     req.finalize();
     let start = out.len();
@@ -143,8 +161,10 @@ fn encode(args: &Args, i: u32, out: &mut Vec<u8>) {
     req.serialize(&mut out[start..]);
 }
 
-/// Read the acknowledgements in one datagram.
-fn read_acks(datagram: &[u8], acks: &mut Acks) -> Result<(), String> {
+/// Read the answers in one datagram. With `--acks last`, the answer to a
+/// batch's last request (of `per_send` from 0, the last batch maybe
+/// short) settles the batch: what of it did not fail succeeded.
+fn read_acks(datagram: &[u8], acks: &mut Acks, args: &Args, per_send: u32) -> Result<(), String> {
     let mut rest = datagram;
     while rest.len() >= 16 {
         let len = u32::from_ne_bytes(rest[..4].try_into().expect("4 bytes")) as usize;
@@ -154,10 +174,23 @@ fn read_acks(datagram: &[u8], acks: &mut Acks) -> Result<(), String> {
         let m = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&rest[..len])
             .map_err(|e| format!("netlink message: {e}"))?;
         match m.payload {
-            NetlinkPayload::Error(e) => match e.code {
+            NetlinkPayload::Error(e) if args.acks == AckMode::Every => match e.code {
                 None => acks.ok += 1,
                 Some(code) => acks.fail(-code.get()),
             },
+            NetlinkPayload::Error(e) => {
+                if let Some(code) = e.code {
+                    acks.fail(-code.get());
+                    acks.unsettled_failures += 1;
+                }
+                let seq = m.header.sequence_number;
+                let first = seq - seq % per_send;
+                if seq + 1 == (first + per_send).min(args.routes) {
+                    let size = u64::from(seq - first + 1);
+                    acks.ok += size - acks.unsettled_failures.min(size);
+                    acks.unsettled_failures = 0;
+                }
+            }
             NetlinkPayload::Overrun(_) => return Err("netlink overrun".into()),
             _ => {}
         }
@@ -213,7 +246,8 @@ async fn batch(args: &Args) -> Result<Acks, String> {
             let k = (per_send as u64).min(left) as u32;
             out.clear();
             for i in next..next + k {
-                encode(args, i, &mut out);
+                let ask = args.acks == AckMode::Every || i + 1 == next + k;
+                encode(args, i, ask, &mut out);
             }
             let sent = socket.send(&out).await.map_err(|e| format!("send: {e}"))?;
             if sent != out.len() {
@@ -227,7 +261,7 @@ async fn batch(args: &Args) -> Result<Acks, String> {
             .recv(&mut inbuf)
             .await
             .map_err(|e| format!("recv: {e}"))?;
-        read_acks(&inbuf, &mut acks)?;
+        read_acks(&inbuf, &mut acks, args, per_send as u32)?;
     }
     Ok(acks)
 }
@@ -291,11 +325,15 @@ async fn main() {
         .map(|(errno, n)| format!("{}x{n}", std::io::Error::from_raw_os_error(*errno)))
         .collect();
     println!(
-        "mode={} routes={} seconds={seconds:.3} routes_per_s={:.0} in_flight={} batch={} \
+        "mode={} acks={} routes={} seconds={seconds:.3} routes_per_s={:.0} in_flight={} batch={} \
          table={} protocol={} ok={} failed={}",
         match args.mode {
             Mode::Batch => "batch",
             Mode::Handle => "handle",
+        },
+        match args.acks {
+            AckMode::Every => "every",
+            AckMode::Last => "last",
         },
         args.routes,
         f64::from(args.routes) / seconds,

@@ -55,6 +55,7 @@ pub struct Metrics {
     updates_sent: Family<PeerLabel, Counter>,
     pub fib_routes: Family<FamilyLabel, Gauge>,
     pub fib_install_errors: Counter,
+    pub fib_nexthop_objects: Gauge,
     service_routes: Family<KindLabel, Gauge>,
     bfd_state: Family<PeerLabel, Gauge>,
     bfd_sent: Family<PeerLabel, Counter>,
@@ -81,6 +82,7 @@ impl Metrics {
             updates_sent: Family::default(),
             fib_routes: Family::default(),
             fib_install_errors: Counter::default(),
+            fib_nexthop_objects: Gauge::default(),
             service_routes: Family::default(),
             bfd_state: Family::default(),
             bfd_sent: Family::default(),
@@ -131,6 +133,11 @@ impl Metrics {
             "fib_install_errors",
             "Kernel route writes that failed",
             m.fib_install_errors.clone(),
+        );
+        registry.register(
+            "fib_nexthop_objects",
+            "Nexthop objects podbgp has in the kernel",
+            m.fib_nexthop_objects.clone(),
         );
         registry.register(
             "service_routes",

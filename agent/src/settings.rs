@@ -283,6 +283,9 @@ pub struct Fib {
     pub protocol: u8,
     #[serde(default = "default_accept")]
     pub accept: Vec<IpNet>,
+    /// Routes name nexthop objects where the kernel has them (Linux 5.3).
+    #[serde(default = "yes")]
+    pub nexthop_objects: bool,
 }
 
 impl Default for Fib {
@@ -292,6 +295,7 @@ impl Default for Fib {
             table: default_table(),
             protocol: default_protocol(),
             accept: default_accept(),
+            nexthop_objects: true,
         }
     }
 }

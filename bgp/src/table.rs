@@ -134,10 +134,52 @@ impl<V> PrefixMap<V> {
         }
     }
 
+    /// Where slot position `i` sits, to come back to it without a lookup
+    /// (`at_mut`). Unlike the position, this stays valid while entries of
+    /// the other family come and go.
+    pub fn position(&self, i: usize) -> Position {
+        let v4 = self.v4.slots();
+        if i < v4 {
+            Position {
+                v6: false,
+                i: i as u32,
+            }
+        } else {
+            Position {
+                v6: true,
+                i: (i - v4) as u32,
+            }
+        }
+    }
+
+    /// The entry of `prefix` at `at`, if it is still there.
+    pub fn at_mut(&mut self, at: Position, prefix: &IpNet) -> Option<&mut V> {
+        match (at.v6, prefix) {
+            (false, IpNet::V4(p)) => self
+                .v4
+                .slot_mut(at.i as usize)
+                .filter(|(k, _)| k == p)
+                .map(|(_, v)| v),
+            (true, IpNet::V6(p)) => self
+                .v6
+                .slot_mut(at.i as usize)
+                .filter(|(k, _)| k == p)
+                .map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
     pub fn clear(&mut self) {
         self.v4 = Slab::default();
         self.v6 = Slab::default();
     }
+}
+
+/// Where an entry sits in a `PrefixMap`, until it is removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Position {
+    v6: bool,
+    i: u32,
 }
 
 enum Slot<K, V> {
@@ -353,6 +395,30 @@ mod tests {
 
     fn p(s: &str) -> IpNet {
         s.parse().expect("prefix")
+    }
+
+    #[test]
+    fn a_position_stays_with_its_entry_while_the_other_family_grows() {
+        let mut m: PrefixMap<u32> = PrefixMap::default();
+        let v6: IpNet = "fd00::/64".parse().unwrap();
+        m.insert("10.0.0.0/24".parse().unwrap(), 1);
+        m.insert(v6, 2);
+        let at = m.position(1);
+        assert_eq!(m.at_mut(at, &v6).copied(), Some(2));
+        for i in 0..100u32 {
+            let p = IpNet::V4(
+                Ipv4Net::new(std::net::Ipv4Addr::from(0x0b00_0000 + (i << 8)), 24).unwrap(),
+            );
+            m.insert(p, i);
+        }
+        assert_eq!(m.at_mut(at, &v6).copied(), Some(2), "v4 slots grew");
+        assert_eq!(
+            m.at_mut(at, &"10.0.0.0/24".parse().unwrap()),
+            None,
+            "another prefix"
+        );
+        m.remove(&v6);
+        assert_eq!(m.at_mut(at, &v6), None, "removed");
     }
 
     #[test]

@@ -17,6 +17,26 @@ pub struct Frr {
 }
 
 impl Frr {
+    /// Bring a session shut down with `shutdown_peer` back.
+    pub fn undo_shutdown_peer(&self, peer: IpAddr) {
+        self.neighbor_command(&format!("no neighbor {peer} shutdown"));
+    }
+
+    fn neighbor_command(&self, command: &str) {
+        let router = format!("router bgp {}", self.base.asn);
+        self.base.host.exec(&[
+            "vtysh",
+            "-N",
+            &self.base.host.ns,
+            "-c",
+            "configure terminal",
+            "-c",
+            &router,
+            "-c",
+            command,
+        ]);
+    }
+
     pub fn new(host: &Host, asn: u32) -> Frr {
         Frr {
             base: Base::new(host, asn),
@@ -187,19 +207,7 @@ impl Speaker for Frr {
     }
 
     fn shutdown_peer(&self, peer: IpAddr) {
-        let router = format!("router bgp {}", self.base.asn);
-        let shut = format!("neighbor {peer} shutdown");
-        self.base.host.exec(&[
-            "vtysh",
-            "-N",
-            &self.base.host.ns,
-            "-c",
-            "configure terminal",
-            "-c",
-            &router,
-            "-c",
-            &shut,
-        ]);
+        self.neighbor_command(&format!("neighbor {peer} shutdown"));
     }
 
     fn established(&self, peer: IpAddr) -> bool {

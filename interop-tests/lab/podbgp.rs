@@ -26,6 +26,8 @@ pub struct Podbgp {
     pub hold_time: u16,
     /// Extra lines for `[kubernetes]`.
     pub kubernetes_extra: String,
+    /// Lines of a `[fib]` section, when not empty.
+    pub fib_extra: String,
 }
 
 impl Podbgp {
@@ -39,6 +41,7 @@ impl Podbgp {
             kubernetes: None,
             hold_time: 9,
             kubernetes_extra: String::new(),
+            fib_extra: String::new(),
         }
     }
 
@@ -166,7 +169,26 @@ impl Podbgp {
             .host
             .text(&["ip", family, "route", "show", "proto", "200"])
             .lines()
-            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .map(without_nexthop_id)
+            .collect()
+    }
+
+    /// Our kernel routes with the nexthop object each names, if it does.
+    pub fn kernel_routes_with_ids(&self, v6: bool) -> Vec<(String, Option<u32>)> {
+        let family = if v6 { "-6" } else { "-4" };
+        self.base
+            .host
+            .text(&["ip", family, "route", "show", "proto", "200"])
+            .lines()
+            .map(|l| {
+                let words: Vec<&str> = l.split_whitespace().collect();
+                let id = words
+                    .iter()
+                    .position(|w| *w == "nhid")
+                    .and_then(|i| words.get(i + 1))
+                    .and_then(|w| w.parse().ok());
+                (without_nexthop_id(l), id)
+            })
             .collect()
     }
 
@@ -284,6 +306,9 @@ impl Podbgp {
                 self.kubernetes_extra
             );
         }
+        if !self.fib_extra.is_empty() {
+            let _ = writeln!(c, "[fib]\n{}", self.fib_extra);
+        }
         match &self.snat {
             Some(extra) => {
                 let _ = writeln!(c, "[snat]\nenabled = true\n{extra}");
@@ -394,4 +419,19 @@ impl Speaker for Podbgp {
             })
             .collect()
     }
+}
+
+/// A line of `ip route` with its words single-spaced and without the
+/// `nhid N` of a route naming a nexthop object: it reads the same either way.
+pub fn without_nexthop_id(line: &str) -> String {
+    let mut words = Vec::new();
+    let mut it = line.split_whitespace();
+    while let Some(w) = it.next() {
+        if w == "nhid" {
+            it.next();
+            continue;
+        }
+        words.push(w);
+    }
+    words.join(" ")
 }

@@ -294,6 +294,7 @@ pub async fn run(mut settings: Settings) -> Result<(), String> {
             table: settings.fib.table,
             protocol: settings.fib.protocol,
             accept: settings.fib.accept.clone(),
+            nexthop_objects: settings.fib.nexthop_objects,
         };
         let fib = crate::fib::spawn(
             fib_settings,

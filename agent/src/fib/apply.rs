@@ -1,6 +1,7 @@
 //! Bringing the kernel in line: resolve next hops, decide per prefix what
 //! to write, write it with many requests in flight, record the outcome.
 
+use std::collections::HashSet;
 use std::net::IpAddr;
 use std::sync::atomic::Ordering;
 
@@ -11,49 +12,67 @@ use tracing::{debug, warn};
 
 use super::guard;
 use super::kernel::Gateway;
+use super::nexthop::Write;
+use super::objects;
+use super::sets::{FastMap, Sets};
 use super::writer::Request;
 use super::{Entry, Feed, Fib, FibEntry, Op, Status, IN_FLIGHT, PASS};
 use crate::daemon::owner::Command;
 use crate::metrics::FamilyLabel;
+use bgp::table::Position;
 use tokio::sync::mpsc;
 
 impl Fib {
     /// Do what the dirty prefixes call for.
     pub(super) async fn apply(&mut self, feed: &mut mpsc::UnboundedReceiver<Feed>) {
-        if self.local_again {
-            self.local_again = false;
+        if self.local_again || self.addresses_again {
             match self.kernel.local().await {
                 Ok(local) => self.local = local,
                 Err(e) => warn!("{e}"),
             }
-            if let Err(e) = self.resync().await {
-                warn!("{e}");
+            if self.local_again {
+                if let Err(e) = self.resync().await {
+                    warn!("{e}");
+                }
             }
+            self.local_again = false;
+            self.addresses_again = false;
             self.resolve_again = true;
         }
         if self.resolve_again {
             self.resolve_again = false;
-            self.refresh_resolutions().await;
+            let changed = self.refresh_resolutions().await;
+            self.follow(&changed);
+        }
+        if self.state.converged && !self.objects_collected {
+            self.objects_collected = true;
+            self.objects.collect();
         }
         if self.state.dirty.is_empty() {
+            if self.objects.busy() {
+                self.write(Vec::new(), feed).await;
+            }
             return;
         }
         let dirty = self.state.dirty.take(&mut self.state.entries, PASS);
-        self.resolve_missing(&dirty).await;
-        let ops: Vec<(IpNet, Op)> = dirty
+        let changed = self.resolve_missing(&dirty).await;
+        self.follow(&changed);
+        let ops: Vec<(IpNet, Position, Op)> = dirty
             .iter()
-            .filter_map(|p| self.decide(p).map(|op| (*p, op)))
+            .filter_map(|&(p, at)| self.decide(&p, at).map(|op| (p, at, op)))
             .collect();
         self.write(ops, feed).await;
         self.publish();
     }
 
-    /// Resolve the next hops of `prefixes` that were never resolved.
-    async fn resolve_missing(&mut self, prefixes: &[IpNet]) {
+    /// Resolve the next hops of `prefixes` that were never resolved; those
+    /// that resolve now.
+    async fn resolve_missing(&mut self, prefixes: &[(IpNet, Position)]) -> Vec<IpAddr> {
+        let entries = &mut self.state.entries;
+        let pairs = &self.state.pairs;
         let mut sets: Vec<u32> = prefixes
             .iter()
-            .filter_map(|p| self.state.entries.get(p))
-            .map(|e| e.want(&self.state.pairs))
+            .filter_map(|(p, at)| entries.at_mut(*at, p).map(|e| e.want(pairs)))
             .collect();
         sets.sort_unstable();
         sets.dedup();
@@ -64,30 +83,32 @@ impl Fib {
             .collect();
         wanted.sort();
         wanted.dedup();
-        self.resolve(wanted).await;
+        self.resolve(wanted).await
     }
 
-    /// Resolve these next hops again, and tell the core what changed.
-    async fn resolve(&mut self, next_hops: Vec<IpAddr>) {
+    /// Resolve these next hops again, and tell the core what changed;
+    /// the next hops that resolve another way now.
+    async fn resolve(&mut self, next_hops: Vec<IpAddr>) -> Vec<IpAddr> {
         let kernel = self.kernel.clone();
         let local = self.local.clone();
         let protocol = self.settings.protocol;
+
         let results: Vec<(IpAddr, Option<(Gateway, u32)>)> = stream::iter(next_hops)
             .map(|nh| {
                 let kernel = kernel.clone();
                 let local = &local;
                 async move {
                     if local.on_link(nh) {
-                        return (
-                            nh,
-                            Some((
-                                Gateway {
-                                    addr: nh,
-                                    oif: None,
-                                },
-                                0,
-                            )),
-                        );
+                        // Its device too: a nexthop object must name one,
+                        // the kernel states it for a route read back, and
+                        // a next hop that moves to another device (a more
+                        // specific route to it) moves its routes along.
+                        let oif = kernel
+                            .lookup(nh)
+                            .await
+                            .filter(|l| l.gateway.is_none() && l.protocol != protocol)
+                            .map(|l| l.oif);
+                        return (nh, Some((Gateway { addr: nh, oif }, 0)));
                     }
                     // Recursive: through the kernel's own table, never
                     // through a route of ours.
@@ -105,7 +126,11 @@ impl Fib {
             .buffer_unordered(IN_FLIGHT)
             .collect()
             .await;
+        let mut changed = Vec::new();
         for (nh, via) in results {
+            if self.resolved.get(&nh) != Some(&via) {
+                self.resolves_to.clear();
+            }
             let before = self.resolved.insert(nh, via);
             if before.as_ref() != Some(&via) {
                 let reach = match via {
@@ -113,29 +138,79 @@ impl Fib {
                     None => Reachability::Unreachable,
                 };
                 let _ = self.owner.try_send(Command::NextHop { addr: nh, reach });
-                // Every prefix using it must be looked at again.
-                for (_, e) in self.state.entries.iter_mut() {
-                    if self.state.hops.get(e.want(&self.state.pairs)).contains(&nh) {
-                        self.state.dirty.mark(e);
-                    }
+                changed.push(nh);
+            }
+        }
+        changed
+    }
+
+    /// The kernel's routes changed: resolve again what goes through them.
+    async fn refresh_resolutions(&mut self) -> Vec<IpAddr> {
+        let recursive: Vec<IpAddr> = self.resolved.keys().copied().collect();
+        self.resolve(recursive).await
+    }
+
+    /// These next hops resolve another way: the objects standing for them
+    /// are to be changed first (each one write, however many routes name
+    /// it), then every prefix using them is looked at again.
+    fn follow(&mut self, changed: &[IpAddr]) {
+        if changed.is_empty() {
+            return;
+        }
+        let affected: HashSet<u32> = self
+            .state
+            .hops
+            .ids_where(|set| set.iter().any(|nh| changed.contains(nh)))
+            .into_iter()
+            .collect();
+        if self.objects.enabled {
+            for &want in &affected {
+                if !self.objects.stands_for(want) {
+                    continue;
                 }
+                let gateways = self.gateways_of(want);
+                if gateways != 0 && self.gateways.get(gateways).iter().all(|g| g.oif.is_some()) {
+                    let hops = self.state.hops.get(want).len();
+                    self.objects.slot_for(want, hops, 0, gateways);
+                }
+            }
+        }
+        for (_, e) in self.state.entries.iter_mut() {
+            if affected.contains(&e.want(&self.state.pairs)) {
+                self.state.dirty.mark(e);
             }
         }
     }
 
-    /// The kernel's routes changed: resolve again what goes through them.
-    async fn refresh_resolutions(&mut self) {
-        let recursive: Vec<IpAddr> = self.resolved.keys().copied().collect();
-        self.resolve(recursive).await;
+    /// The gateways next-hop set `want` resolves to, as a set.
+    fn gateways_of(&mut self, want: u32) -> u32 {
+        resolves_to(
+            &mut self.resolves_to,
+            &self.state.hops,
+            &self.resolved,
+            &mut self.gateways,
+            want,
+        )
     }
 
     /// What to write for `prefix`, with its new status.
-    fn decide(&mut self, prefix: &IpNet) -> Option<Op> {
+    fn decide(&mut self, prefix: &IpNet, at: Position) -> Option<Op> {
         let refusal = guard::check(prefix, &self.settings.accept, &self.local).err();
         let foreign = self.foreign.get(prefix).copied();
         let converged = self.state.converged;
-        let e = self.state.entries.get_mut(prefix)?;
+        let e = self.state.entries.at_mut(at, prefix)?;
         let (want, ours) = e.pair(&self.state.pairs);
+        let gateways = if want == 0 {
+            0
+        } else {
+            resolves_to(
+                &mut self.resolves_to,
+                &self.state.hops,
+                &self.resolved,
+                &mut self.gateways,
+                want,
+            )
+        };
         if want == 0 {
             if ours != 0 && (converged || e.status != Status::Adopted) {
                 return Some(Op::Remove);
@@ -154,41 +229,67 @@ impl Fib {
             e.status = status;
             return (ours != 0).then_some(Op::Remove);
         }
-        let gateways: Vec<Gateway> = self
-            .state
-            .hops
-            .get(want)
-            .iter()
-            .filter_map(|nh| self.resolved.get(nh).copied().flatten())
-            .map(|(g, _)| g)
-            .collect();
-        let gateways = self.gateways.id(gateways);
         if gateways == 0 {
             e.status = Status::Unreachable;
             return (ours != 0).then_some(Op::Remove);
         }
-        if ours == gateways {
-            // Already so in the kernel (adopted at start, say): no write.
+        // Through the next-hop set's object where there can be one (every
+        // gateway's device known); else the gateways in the route itself.
+        let objects_fit =
+            self.objects.enabled && self.gateways.get(gateways).iter().all(|g| g.oif.is_some());
+        let target = if objects_fit {
+            let hops = self.state.hops.get(want).len();
+            objects::SLOT | self.objects.slot_for(want, hops, ours, gateways)
+        } else {
+            gateways
+        };
+        if ours == target {
+            // Already so in the kernel (adopted at start, or its object
+            // is being changed under it): no route write.
             e.status = Status::Installed;
             return None;
         }
         e.status = Status::Pending;
-        Some(Op::Install(gateways))
+        Some(Op::Install(target))
     }
 
     /// Write, many requests in flight; record each outcome.
-    async fn write(&mut self, ops: Vec<(IpNet, Op)>, feed: &mut mpsc::UnboundedReceiver<Feed>) {
+    async fn write(
+        &mut self,
+        ops: Vec<(IpNet, Position, Op)>,
+        feed: &mut mpsc::UnboundedReceiver<Feed>,
+    ) {
+        // Objects before the routes naming them; those no route names
+        // any more after.
+        self.write_objects(feed).await;
+        self.write_routes(ops, feed).await;
+        self.drop_objects(feed).await;
+    }
+
+    async fn write_routes(
+        &mut self,
+        ops: Vec<(IpNet, Position, Op)>,
+        feed: &mut mpsc::UnboundedReceiver<Feed>,
+    ) {
         if ops.is_empty() {
             return;
         }
         let kernel = &self.kernel;
         let sets = &self.gateways;
+        let held = &self.objects;
         let make = |i: usize| {
-            let (prefix, op) = &ops[i];
+            let (prefix, _, op) = &ops[i];
             match op {
-                Op::Install(g) => kernel
-                    .route(prefix, sets.get(*g))
-                    .map_or_else(|| Request::Delete(kernel.bare(prefix)), Request::Put),
+                Op::Install(t) => match objects::slot_of(*t) {
+                    // An object that could not be made: the kernel refuses
+                    // the route, and it is tried again later.
+                    Some(n) => {
+                        Request::Put(kernel.route_via(prefix, held.kernel_id(n).unwrap_or(0)))
+                    }
+                    None => kernel
+                        .route(prefix, sets.get(*t))
+                        .map_or_else(|| Request::Delete(kernel.bare(prefix)), Request::Put),
+                },
                 Op::Remove => Request::Delete(kernel.bare(prefix)),
             }
         };
@@ -202,20 +303,20 @@ impl Fib {
         let results = ops
             .into_iter()
             .zip(outcomes)
-            .map(|((prefix, op), r)| (prefix, op, r));
-        for (prefix, op, result) in results {
-            let Some(e) = self.state.entries.get_mut(&prefix) else {
+            .map(|((prefix, at, op), r)| (prefix, at, op, r));
+        for (prefix, at, op, result) in results {
+            let Some(e) = self.state.entries.at_mut(at, &prefix) else {
                 continue;
             };
             match (op, result) {
                 (Op::Install(g), Ok(())) => {
-                    if e.set_ours(&mut self.state.pairs, g) == 0 {
+                    if e.set_ours(&mut self.state.pairs, &mut self.objects, g) == 0 {
                         super::count(&mut self.installed, &prefix, 1);
                     }
                     e.status = Status::Installed;
                 }
                 (Op::Remove, r) if removed(&r) => {
-                    if e.set_ours(&mut self.state.pairs, 0) != 0 {
+                    if e.set_ours(&mut self.state.pairs, &mut self.objects, 0) != 0 {
                         super::count(&mut self.installed, &prefix, -1);
                     }
                     if e.want(&self.state.pairs) == 0 {
@@ -232,6 +333,71 @@ impl Fib {
         }
     }
 
+    /// Make or change the nexthop objects routes are about to name.
+    async fn write_objects(&mut self, feed: &mut mpsc::UnboundedReceiver<Feed>) {
+        let writes = self.objects.writes(&self.gateways, self.settings.protocol);
+        if writes.is_empty() {
+            return;
+        }
+        let state = &mut self.state;
+        let outcomes = self
+            .writer
+            .write(
+                writes.len(),
+                |i| Request::Nexthop(writes[i].1.clone()),
+                || state.intake(feed),
+            )
+            .await;
+        let mut refused = None;
+        for ((slot, write), result) in writes.iter().zip(outcomes) {
+            let errno = result.as_ref().err().and_then(std::io::Error::raw_os_error);
+            self.objects
+                .written(*slot, write, result.is_ok(), errno == Some(libc::EEXIST));
+            if let Err(e) = result {
+                debug!(?write, "nexthop object write failed: {e}");
+                self.metrics.fib_install_errors.inc();
+                if errno == Some(libc::EOPNOTSUPP) {
+                    refused = Some(e);
+                }
+            }
+        }
+        if let Some(e) = refused {
+            // The dump worked but writes do not: carry gateways in routes.
+            warn!("the kernel refuses nexthop objects ({e}): routes carry their gateways");
+            self.objects.enabled = false;
+            for (_, e) in self.state.entries.iter_mut() {
+                self.state.dirty.mark(e);
+            }
+            self.resolve_again = true;
+        }
+    }
+
+    /// Delete the objects no route names any more.
+    async fn drop_objects(&mut self, feed: &mut mpsc::UnboundedReceiver<Feed>) {
+        let deletes = self.objects.garbage(&self.gateways, self.state.converged);
+        if deletes.is_empty() {
+            return;
+        }
+        let state = &mut self.state;
+        let outcomes = self
+            .writer
+            .write(
+                deletes.len(),
+                |i| Request::Nexthop(deletes[i].clone()),
+                || state.intake(feed),
+            )
+            .await;
+        for (write, result) in deletes.iter().zip(outcomes) {
+            if let (Write::Delete(id), Err(e)) = (write, &result) {
+                // Left in the kernel: found again and dropped at a resync.
+                debug!(id, "nexthop object delete failed: {e}");
+            }
+            if let Write::Delete(id) = write {
+                self.objects.deleted(*id);
+            }
+        }
+    }
+
     /// Metrics and readiness after a pass.
     fn publish(&self) {
         for (i, family) in ["ipv4", "ipv6"].iter().enumerate() {
@@ -242,8 +408,19 @@ impl Fib {
                 })
                 .set(self.installed[i]);
         }
+        self.metrics
+            .fib_nexthop_objects
+            .set(self.objects.count() as i64);
         if self.state.converged {
             self.metrics.fib_ready.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// The gateways an `ours` stands for.
+    fn held(&self, ours: u32) -> u32 {
+        match objects::slot_of(ours) {
+            Some(n) => self.objects.get(n).map_or(0, |s| s.held),
+            None => ours,
         }
     }
 
@@ -267,7 +444,7 @@ impl Fib {
                         .collect(),
                     gateways: self
                         .gateways
-                        .get(e.ours(&self.state.pairs))
+                        .get(self.held(e.ours(&self.state.pairs)))
                         .iter()
                         .map(|g| g.addr.to_string())
                         .collect(),
@@ -276,6 +453,33 @@ impl Fib {
             })
             .collect()
     }
+}
+
+/// The gateways next-hop set `want` resolves to, as a set of `gateways`;
+/// remembered in `memo` until resolutions change (a million prefixes
+/// share a handful of sets).
+fn resolves_to(
+    memo: &mut Vec<Option<u32>>,
+    hops: &Sets<IpAddr>,
+    resolved: &FastMap<IpAddr, Option<(Gateway, u32)>>,
+    gateways: &mut Sets<Gateway>,
+    want: u32,
+) -> u32 {
+    if let Some(Some(id)) = memo.get(want as usize) {
+        return *id;
+    }
+    let set: Vec<Gateway> = hops
+        .get(want)
+        .iter()
+        .filter_map(|nh| resolved.get(nh).copied().flatten())
+        .map(|(g, _)| g)
+        .collect();
+    let id = gateways.id(set);
+    if memo.len() <= want as usize {
+        memo.resize(want as usize + 1, None);
+    }
+    memo[want as usize] = Some(id);
+    id
 }
 
 /// A removal done, or needless: ESRCH means the route was gone.

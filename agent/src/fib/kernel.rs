@@ -13,6 +13,8 @@ use rtnetlink::packet_route::AddressFamily;
 use rtnetlink::{Handle, RouteMessageBuilder};
 
 use super::guard::Local;
+use super::nexthop::RTA_NH_ID;
+use rtnetlink::packet_core::{DefaultNla, Nla};
 
 /// Where a route sends traffic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -28,7 +30,10 @@ pub struct KernelRoute {
     pub table: u32,
     pub protocol: u8,
     pub unicast: bool,
+    /// As the kernel states them (for a route naming a nexthop object too).
     pub gateways: Vec<Gateway>,
+    /// The nexthop object the route names.
+    pub nexthop: Option<u32>,
 }
 
 /// What the kernel says of the way to an address.
@@ -57,8 +62,14 @@ pub fn parse(m: &RouteMessage) -> Option<KernelRoute> {
     let mut gateway = None;
     let mut oif = None;
     let mut multipath = Vec::new();
+    let mut nexthop = None;
     for a in &m.attributes {
         match a {
+            RouteAttribute::Other(nla) if nla.kind() == RTA_NH_ID && nla.value_len() == 4 => {
+                let mut id = [0u8; 4];
+                nla.emit_value(&mut id);
+                nexthop = Some(u32::from_ne_bytes(id));
+            }
             RouteAttribute::Table(t) => table = *t,
             RouteAttribute::Destination(d) => dest = ip_of(d),
             RouteAttribute::Gateway(g) => gateway = ip_of(g),
@@ -98,6 +109,7 @@ pub fn parse(m: &RouteMessage) -> Option<KernelRoute> {
         protocol: u8::from(h.protocol),
         unicast: h.kind == RouteType::Unicast,
         gateways,
+        nexthop,
     })
 }
 
@@ -194,6 +206,16 @@ impl Kernel {
             }
         }
         Some(b.build())
+    }
+
+    /// Our route to `prefix` through nexthop object `id`.
+    pub fn route_via(&self, prefix: &IpNet, id: u32) -> RouteMessage {
+        let mut m = self.builder(prefix).build();
+        m.attributes.push(RouteAttribute::Other(DefaultNla::new(
+            RTA_NH_ID,
+            id.to_ne_bytes().to_vec(),
+        )));
+        m
     }
 
     /// Our route to `prefix`, naming it only (for deletion).

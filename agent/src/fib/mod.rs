@@ -13,6 +13,8 @@
 mod apply;
 pub mod guard;
 mod kernel;
+mod nexthop;
+mod objects;
 mod queue;
 mod sets;
 mod watch;
@@ -29,13 +31,14 @@ use bgp::table::PrefixMap;
 use ipnet::IpNet;
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot};
-use tracing::warn;
+use tracing::{info, warn};
 
 use crate::daemon::owner::Command;
 use crate::metrics::Metrics;
 use guard::{Local, Refusal};
 pub use kernel::Gateway;
 use kernel::Kernel;
+use objects::Objects;
 use watch::{KernelEvent, Watch};
 
 /// What a FIB (or SNAT) writer is fed by the owner, in order.
@@ -122,16 +125,19 @@ impl Entry {
         self.pair = pairs.id((want, ours)).to_ne_bytes();
     }
 
-    /// Set what of ours the kernel has; returns what it had.
-    fn set_ours(&mut self, pairs: &mut sets::Pairs, ours: u32) -> u32 {
+    /// Set what of ours the kernel has (a set of gateways, or a nexthop
+    /// object: `objects` counts the routes naming each); returns what it had.
+    fn set_ours(&mut self, pairs: &mut sets::Pairs, objects: &mut Objects, ours: u32) -> u32 {
         let (want, had) = self.pair(pairs);
         self.pair = pairs.id((want, ours)).to_ne_bytes();
+        objects.moved(had, ours);
         had
     }
 }
 
 enum Op {
-    /// Put this gateway set in the kernel.
+    /// Put this in the kernel: a set of gateways, or (`objects::SLOT`) a
+    /// route naming a nexthop object.
     Install(u32),
     Remove,
 }
@@ -142,6 +148,8 @@ pub struct FibSettings {
     pub table: u32,
     pub protocol: u8,
     pub accept: Vec<IpNet>,
+    /// Routes name nexthop objects where the kernel has them.
+    pub nexthop_objects: bool,
 }
 
 /// Next-hop lookups in flight at once.
@@ -163,7 +171,10 @@ pub struct Fib {
     foreign: HashMap<IpNet, u8>,
     local: Local,
     /// How each BGP next hop resolves; `None`: it does not.
-    resolved: HashMap<IpAddr, Option<(Gateway, u32)>>,
+    resolved: sets::FastMap<IpAddr, Option<(Gateway, u32)>>,
+    /// The gateways each next-hop set resolves to (by its id; `None`: not
+    /// worked out since resolutions last changed).
+    resolves_to: Vec<Option<u32>>,
     owner: mpsc::Sender<Command>,
     metrics: Arc<Metrics>,
     /// Repairs of routes removed by someone else, to tell a fight: how
@@ -174,9 +185,17 @@ pub struct Fib {
     /// Read the node's addresses again, and our table: a link going down
     /// takes its routes with it without a notification for each.
     local_again: bool,
+    /// Read the node's addresses again (they grew: nothing was lost).
+    addresses_again: bool,
     /// Routes of ours in the kernel, IPv4 and IPv6, kept as they change.
     installed: [i64; 2],
     gateways: sets::Sets<Gateway>,
+    objects: Objects,
+    /// The kernel answers for nexthop objects (ours are read at each
+    /// resync even when routes no longer name new ones).
+    objects_known: bool,
+    /// Objects found at start were looked at after convergence.
+    objects_collected: bool,
     /// The writer's clock starts here.
     epoch: Instant,
 }
@@ -224,23 +243,22 @@ impl State {
     /// Take the core's changes: what each prefix's best paths want now.
     fn take(&mut self, batch: &[BestChange]) {
         for c in batch {
-            let want: Vec<IpAddr> = match &c.best {
+            let want: u32 = match &c.best {
                 Some(best) if best.peer != self.local_peer => {
-                    let mut hops: Vec<IpAddr> = c
-                        .multipath
-                        .iter()
-                        .filter(|r| r.peer != self.local_peer)
-                        .map(|r| r.attrs.next_hop_addr())
-                        .collect();
-                    if hops.is_empty() {
-                        hops.push(best.attrs.next_hop_addr());
+                    let mut others = c.multipath.iter().filter(|r| r.peer != self.local_peer);
+                    match (others.next(), others.next()) {
+                        (None, _) => self.hops.id_of_one(best.attrs.next_hop_addr()),
+                        (Some(one), None) => self.hops.id_of_one(one.attrs.next_hop_addr()),
+                        (Some(a), Some(b)) => {
+                            let mut hops = vec![a.attrs.next_hop_addr(), b.attrs.next_hop_addr()];
+                            hops.extend(others.map(|r| r.attrs.next_hop_addr()));
+                            self.hops.id(hops)
+                        }
                     }
-                    hops
                 }
                 // Nothing to install for our own routes, or none at all.
-                _ => Vec::new(),
+                _ => 0,
             };
-            let want = self.hops.id(want);
             let e = self
                 .entries
                 .get_or_insert_with(c.prefix, || Entry::new(Status::Pending));
@@ -349,17 +367,34 @@ impl Fib {
             settings,
             foreign: HashMap::new(),
             local: Local::default(),
-            resolved: HashMap::new(),
+            resolved: sets::FastMap::default(),
+            resolves_to: Vec::new(),
             owner,
             metrics,
             repairs: HashMap::new(),
             resolve_again: false,
             local_again: false,
+            addresses_again: false,
             installed: [0, 0],
             gateways: sets::Sets::new(),
+            objects: Objects::new(false),
+            objects_known: false,
+            objects_collected: false,
             epoch: Instant::now(),
         };
         fib.local = fib.kernel.local().await?;
+        match nexthop::dump().await {
+            Ok(_) => {
+                fib.objects_known = true;
+                fib.objects.enabled = fib.settings.nexthop_objects;
+                if fib.objects.enabled {
+                    info!("routes name nexthop objects");
+                } else {
+                    info!("nexthop objects are off (fib.nexthop_objects): routes carry their gateways");
+                }
+            }
+            Err(e) => info!("the kernel has no nexthop objects ({e}): routes carry their gateways"),
+        }
         let adopted = fib.resync().await?;
         fib.metrics.fib_ready.store(false, Ordering::Relaxed);
         Ok((fib, adopted))
@@ -368,7 +403,16 @@ impl Fib {
     /// Read our table: other protocols' routes, and ours (adopted when new
     /// to us, marked missing when gone). Returns how many of ours it found.
     async fn resync(&mut self) -> Result<usize, String> {
-        let mut found: HashMap<IpNet, Vec<kernel::Gateway>> = HashMap::new();
+        // Objects first: a route is ours through its object when it names one.
+        if self.objects_known {
+            match nexthop::dump().await {
+                Ok(found) => self
+                    .objects
+                    .adopt(&found, self.settings.protocol, &mut self.gateways),
+                Err(e) => return Err(format!("nexthop dump: {e}")),
+            }
+        }
+        let mut found: HashMap<IpNet, u32> = HashMap::new();
         self.foreign.clear();
         for v6 in [false, true] {
             for r in self.kernel.dump(v6).await? {
@@ -376,7 +420,11 @@ impl Fib {
                     continue;
                 }
                 if r.protocol == self.settings.protocol {
-                    found.insert(r.prefix, r.gateways);
+                    let ours = match r.nexthop.and_then(|id| self.objects.slot_by_id(id)) {
+                        Some(slot) => objects::SLOT | slot,
+                        None => self.gateways.id(r.gateways),
+                    };
+                    found.insert(r.prefix, ours);
                 } else if r.unicast || r.protocol != 2 {
                     self.foreign.insert(r.prefix, r.protocol);
                 }
@@ -386,15 +434,15 @@ impl Fib {
         for (prefix, e) in self.state.entries.iter_mut() {
             let now_there = found.remove(&prefix);
             if e.installed(&self.state.pairs) && now_there.is_none() {
-                e.set_ours(&mut self.state.pairs, 0);
+                e.set_ours(&mut self.state.pairs, &mut self.objects, 0);
                 count(&mut self.installed, &prefix, -1);
                 self.state.dirty.mark(e);
             }
         }
-        for (prefix, gateways) in found {
+        for (prefix, ours) in found {
             count(&mut self.installed, &prefix, 1);
             let mut e = Entry::new(Status::Adopted);
-            e.set_ours(&mut self.state.pairs, self.gateways.id(gateways));
+            e.set_ours(&mut self.state.pairs, &mut self.objects, ours);
             self.state.entries.insert(prefix, e);
         }
         Ok(adopted)
@@ -436,7 +484,8 @@ impl Fib {
                 },
                 _ = retry.tick() => self.retry(),
                 // More to write: go on, after taking what the feed brought.
-                () = std::future::ready(()), if !self.state.dirty.is_empty() => {}
+                () = std::future::ready(()),
+                    if !self.state.dirty.is_empty() || self.objects.busy() => {}
             }
             self.apply(&mut feed).await;
         }
@@ -444,6 +493,7 @@ impl Fib {
 
     /// Failed and fought-over routes are tried again now and then.
     fn retry(&mut self) {
+        self.objects.retry();
         for (_, e) in self.state.entries.iter_mut() {
             if matches!(
                 e.status,
@@ -470,7 +520,7 @@ impl Fib {
                     if !added {
                         let now = self.now();
                         if let Some(e) = self.state.entries.get_mut(&route.prefix) {
-                            let had = e.set_ours(&mut self.state.pairs, 0) != 0;
+                            let had = e.set_ours(&mut self.state.pairs, &mut self.objects, 0) != 0;
                             if had {
                                 count(&mut self.installed, &route.prefix, -1);
                             }
@@ -507,9 +557,22 @@ impl Fib {
                 // Any other route may change how next hops resolve.
                 self.resolve_again = true;
             }
-            // A link came back, say: what failed may work now.
-            KernelEvent::Addresses => {
+            // Deleted by hand, or with its device: its routes went with it,
+            // an IPv4 route without a word. Read the kernel again.
+            KernelEvent::NexthopGone(id) => {
+                if id == 0 || self.objects.is_ours(id) {
+                    self.local_again = true;
+                }
+            }
+            // Routes went with an address or a link: read the table again.
+            KernelEvent::Addresses { lost: true } => {
                 self.local_again = true;
+                self.retry();
+            }
+            // A link came up, an address came: the node's addresses are
+            // read again, and what failed may work now.
+            KernelEvent::Addresses { lost: false } => {
+                self.addresses_again = true;
                 self.retry();
             }
         }

@@ -4,7 +4,7 @@
 //! prefix waiting in a table of a million costs a scan of a few
 //! milliseconds at most.
 
-use bgp::table::PrefixMap;
+use bgp::table::{Position, PrefixMap};
 use ipnet::IpNet;
 
 use super::Entry;
@@ -37,8 +37,12 @@ impl Queue {
         self.waiting == 0
     }
 
-    /// Up to `n` waiting prefixes, no longer marked.
-    pub(super) fn take(&mut self, entries: &mut PrefixMap<Entry>, n: usize) -> Vec<IpNet> {
+    /// Up to `n` waiting prefixes, no longer marked, with where each sits.
+    pub(super) fn take(
+        &mut self,
+        entries: &mut PrefixMap<Entry>,
+        n: usize,
+    ) -> Vec<(IpNet, Position)> {
         let mut found = Vec::with_capacity(n.min(self.waiting));
         let slots = entries.slots();
         let mut scanned = 0;
@@ -46,11 +50,12 @@ impl Queue {
             if self.cursor >= slots {
                 self.cursor = 0;
             }
+            let at = entries.position(self.cursor);
             if let Some((prefix, e)) = entries.slot_mut(self.cursor) {
                 if e.queued {
                     e.queued = false;
                     self.waiting -= 1;
-                    found.push(prefix);
+                    found.push((prefix, at));
                 }
             }
             self.cursor += 1;
@@ -95,7 +100,11 @@ mod tests {
         while !q.is_empty() {
             let batch = q.take(&mut entries, 100);
             assert!(batch.len() <= 100);
-            taken.extend(batch);
+            for (p, at) in batch {
+                // Each comes with where it sits.
+                assert!(entries.at_mut(at, &p).is_some());
+                taken.push(p);
+            }
         }
         let want: Vec<IpNet> = prefixes.iter().step_by(3).copied().collect();
         taken.sort();
@@ -105,7 +114,12 @@ mod tests {
         // Marked again after the cursor passed: found on the next round.
         let first = prefixes[0];
         q.mark(entries.get_mut(&first).expect("entry"));
-        assert_eq!(q.take(&mut entries, 10), [first]);
+        let again: Vec<IpNet> = q
+            .take(&mut entries, 10)
+            .into_iter()
+            .map(|(p, _)| p)
+            .collect();
+        assert_eq!(again, [first]);
         // A removed entry no longer counts.
         let e = entries.get_mut(&prefixes[1]).expect("entry");
         q.mark(e);

@@ -24,8 +24,14 @@ pub enum KernelEvent {
         route: KernelRoute,
         added: bool,
     },
-    /// An address or a link came or went.
-    Addresses,
+    /// An address or a link came or went; `lost`: an address went, or a
+    /// link went or went down, taking the routes through it along with
+    /// it, without a notification for each.
+    Addresses {
+        lost: bool,
+    },
+    /// A nexthop object of ours was deleted (0: some may have been).
+    NexthopGone(u32),
 }
 
 type Messages = UnboundedReceiver<(NetlinkMessage<RouteNetlinkMessage>, SocketAddr)>;
@@ -45,6 +51,11 @@ impl Watch {
         match subscribe(protocol) {
             Ok(messages) => {
                 let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+                let objects = tx.clone();
+                // Without nexthop objects in the kernel there is nothing to follow.
+                let _ = super::nexthop::watch(protocol, move |id| {
+                    objects.send(KernelEvent::NexthopGone(id)).is_ok()
+                });
                 tokio::spawn(filter(messages, protocol, tx));
                 Watch { events: Some(rx) }
             }
@@ -82,10 +93,13 @@ async fn filter(
                 route,
                 added: false,
             }),
-            RouteNetlinkMessage::NewAddress(_)
-            | RouteNetlinkMessage::DelAddress(_)
-            | RouteNetlinkMessage::NewLink(_)
-            | RouteNetlinkMessage::DelLink(_) => Some(KernelEvent::Addresses),
+            RouteNetlinkMessage::NewAddress(_) => Some(KernelEvent::Addresses { lost: false }),
+            RouteNetlinkMessage::NewLink(m) => Some(KernelEvent::Addresses {
+                lost: went_down(m.header.flags.bits(), m.header.change_mask.bits()),
+            }),
+            RouteNetlinkMessage::DelAddress(_) | RouteNetlinkMessage::DelLink(_) => {
+                Some(KernelEvent::Addresses { lost: true })
+            }
             _ => None,
         };
         if let Some(e) = event {
@@ -94,6 +108,14 @@ async fn filter(
             }
         }
     }
+}
+
+/// Whether a link notification (its flags, and the mask of those that
+/// changed) says the link went down. A link made anew comes with every bit
+/// marked changed: down, but with no route through it to lose.
+fn went_down(flags: u32, changed: u32) -> bool {
+    let up = libc::IFF_UP as u32;
+    changed != u32::MAX && changed & up != 0 && flags & up == 0
 }
 
 fn subscribe(protocol: u8) -> std::io::Result<Messages> {
@@ -154,5 +176,19 @@ fn drop_own_additions(fd: RawFd, protocol: u8) -> std::io::Result<()> {
         Ok(())
     } else {
         Err(std::io::Error::last_os_error())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::went_down;
+
+    #[test]
+    fn only_a_link_that_was_up_goes_down() {
+        let up = libc::IFF_UP as u32;
+        assert!(went_down(0, up));
+        assert!(!went_down(up, up), "came up");
+        assert!(!went_down(0, 0), "something else changed");
+        assert!(!went_down(0, u32::MAX), "made anew, down");
     }
 }

@@ -19,8 +19,12 @@
 # removed on exit, failed or not.
 #
 # Environment:
-#   RECEIVERS="podbgp bird frr"   which receivers to measure, in this order
-#   LIMIT_MODES="batch handle"    netlink_limit modes to run first (batch: the limit; "": none)
+#   RECEIVERS="podbgp podbgp-routes bird frr"   which receivers to measure, in this order
+#                                 (podbgp-routes: podbgp with fib.nexthop_objects off, every
+#                                 route carrying its gateway, as on a kernel without objects)
+#   LIMIT_MODES="batch every handle"  netlink_limit modes to run first (batch: the limit, an
+#                                 answer asked for per sendmsg; every: an answer per request;
+#                                 handle: rtnetlink's Handle; "": none)
 #   PODBGP=target/release/podbgp  the podbgp binary
 #   NETLINK_LIMIT=target/release/examples/netlink_limit
 #   IN_FLIGHT=512                 netlink_limit's requests in flight
@@ -33,8 +37,8 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 BENCH_TAG=fib
 . "$HERE/../lib.sh"
 ROOT=$(cd "$HERE/../../.." && pwd)
-RECEIVERS=${RECEIVERS:-"podbgp bird frr"}
-LIMIT_MODES=${LIMIT_MODES-"batch handle"}
+RECEIVERS=${RECEIVERS:-"podbgp podbgp-routes bird frr"}
+LIMIT_MODES=${LIMIT_MODES-"batch every handle"}
 PODBGP=${PODBGP:-$ROOT/target/release/podbgp}
 NETLINK_LIMIT=${NETLINK_LIMIT:-$ROOT/target/release/examples/netlink_limit}
 IN_FLIGHT=${IN_FLIGHT:-512}
@@ -91,11 +95,11 @@ for tool in ip python3 timeout awk; do
 done
 for r in $RECEIVERS; do
   case $r in
-    podbgp) [ -x "$PODBGP" ] || die "missing $PODBGP (cargo build --release -p agent, or set PODBGP=path)" ;;
+    podbgp|podbgp-routes) [ -x "$PODBGP" ] || die "missing $PODBGP (cargo build --release -p agent, or set PODBGP=path)" ;;
     bird) for t in bird birdc; do command -v $t >/dev/null || die "missing $t (apt-get install -y bird2)"; done ;;
     frr) for f in /usr/lib/frr/zebra /usr/lib/frr/bgpd; do [ -x "$f" ] || die "missing $f (apt-get install -y frr)"; done
          command -v vtysh >/dev/null || die "missing vtysh (apt-get install -y frr)" ;;
-    *) die "unknown receiver $r (podbgp, bird, frr)" ;;
+    *) die "unknown receiver $r (podbgp, podbgp-routes, bird, frr)" ;;
   esac
 done
 [ -z "$LIMIT_MODES" ] || [ -x "$NETLINK_LIMIT" ] ||
@@ -241,7 +245,8 @@ done
 # RNAMES (their names), VERSION and PROTO (the kernel protocol of its routes).
 
 start_podbgp() {
-  d="$WORK/podbgp"; mkdir -p "$d"
+  objects=${1:-true}
+  d="$WORK/$name"; mkdir -p "$d"; PODBGP_DIR=$d
   {
     echo "[global]"
     echo "asn = $BENCH_AS"
@@ -256,6 +261,7 @@ start_podbgp() {
     echo "table = 254"
     echo "protocol = 200"
     echo "accept = [\"0.0.0.0/1\"]"
+    echo "nexthop_objects = $objects"
     echo "[snat]"
     echo "enabled = false"
     for a in $FEED_IPS; do
@@ -273,8 +279,8 @@ start_podbgp() {
   VERSION=$("$PODBGP" --version | awk '{ print $2 }')
 }
 diagnose_podbgp() {
-  log "podbgp log (last 20 lines):"; tail -n 20 "$WORK/podbgp/podbgp.log" >&2
-  timeout 60 "$PODBGP" --api "$PODBGP_API" fib -j >"$WORK/podbgp/fib.json" 2>&1 || true
+  log "podbgp log (last 20 lines):"; tail -n 20 "$PODBGP_DIR/podbgp.log" >&2
+  timeout 60 "$PODBGP" --api "$PODBGP_API" fib -j >"$PODBGP_DIR/fib.json" 2>&1 || true
   log "podbgp --api $PODBGP_API fib -j (the first 600 bytes):"
   head -c 600 "$WORK/podbgp/fib.json" >&2; echo >&2
   log "podbgp fib: prefixes by state:"
@@ -284,7 +290,7 @@ try:
     entries = json.load(open(sys.argv[1]))
 except ValueError as e:
     sys.exit(f"  unreadable: {e}")
-print(" ", dict(collections.Counter(e["state"] for e in entries)))' "$WORK/podbgp/fib.json" >&2 || true
+print(" ", dict(collections.Counter(e["state"] for e in entries)))' "$PODBGP_DIR/fib.json" >&2 || true
 }
 
 start_bird() {
@@ -357,13 +363,52 @@ diagnose_frr() {
   timeout 20 vtysh -N "$NS_D" -c 'show ip route summary' >&2 2>/dev/null || true
 }
 
+# move_next_hop: the first feeder's next hop moves to a second device of
+# the receiver's (a more specific route to it, as when a link is re-cabled);
+# MOVED: the seconds until the receiver's routes to all the samples of that
+# feeder's 100,000 go out of the new device, checked in full after.
+MOVE_BATCH="$WORK/move.ip"
+python3 -c "
+import ipaddress
+for k in range($SAMPLES):
+    i = (k + 1) * ($ROUTES // $SAMPLES) - 1
+    if i < $PREFIXES:
+        print('route get', ipaddress.IPv4Address(0x0A000000 + (i << 8) + 1))
+" >"$MOVE_BATCH"
+MOVE_SAMPLES=$(wc -l <"$MOVE_BATCH")
+second_device() {  # made before the receiver starts: a new link makes it read its table again
+  ip -n "$NS_D" link add eth1 type veth peer name eth1p
+  ip -n "$NS_D" link set eth1 up
+  ip -n "$NS_D" link set eth1p up
+}
+move_next_hop() {
+  mt0=$(now); mend=$(( $(date +%s) + 30 ))
+  ip -n "$NS_D" route add "$FEED_FIRST_IP/32" dev eth1 proto static
+  while :; do
+    c=$(ip -n "$NS_D" -force -batch "$MOVE_BATCH" 2>/dev/null | grep -c 'dev eth1' || true)
+    mt1=$(now)
+    if [ "$c" -ge "$MOVE_SAMPLES" ]; then moved=$(calc "$mt1 - $mt0" 3); break; fi
+    [ "$(date +%s)" -lt "$mend" ] || { checks="$checks move:$c-of-$MOVE_SAMPLES-samples"; break; }
+    sleep 0.01
+  done
+  on=$(ip -n "$NS_D" -4 route show table main proto "$PROTO" dev eth1 | wc -l)
+  [ "$on" = $PREFIXES ] || checks="$checks moved-routes=$on"
+  log "$name: the first feeder's $PREFIXES routes out of eth1 after ${moved}s ($on routes there)"
+  # Back as it was: the session with that feeder goes through eth1 now, and
+  # its socket, unable to say goodbye when the receiver is killed, would
+  # keep the namespace (and its address on the bridge) for minutes.
+  ip -n "$NS_D" route del "$FEED_FIRST_IP/32" dev eth1 proto static
+}
+
 # ---------------------------------------------------------------- one run
 RESULTS="$WORK/results"
-FORMAT='%-18s %-7s %8s %9s %7s %12s %7s  %s\n'
+SECONDS_OF="$WORK/seconds"   # LABEL|SECONDS of each row, for the ratios
+: >"$SECONDS_OF"
+FORMAT='%-18s %-7s %8s %9s %7s %12s %7s %7s  %s\n'
 : >"$RESULTS"
 LIMIT_S=""
 
-row() {  # LABEL VERSION SECONDS RSS_KB SENT CHECKS
+row() {  # LABEL VERSION SECONDS RSS_KB SENT CHECKS [MOVED]
   if [ -n "$3" ]; then
     secs=$3; rate=$(calc "$ROUTES / $3" 0)
     if [ -n "$LIMIT_S" ]; then ratio=$(calc "$3 / $LIMIT_S" 2); else ratio=-; fi
@@ -371,7 +416,8 @@ row() {  # LABEL VERSION SECONDS RSS_KB SENT CHECKS
     secs=-; rate=-; ratio=-
   fi
   if [ -n "$4" ]; then mb=$(calc "$4 / 1024" 0); else mb=-; fi
-  printf "$FORMAT" "$1" "$2" "$secs" "$rate" "$ratio" "$mb" "$5" "$6" >>"$RESULTS"
+  printf "$FORMAT" "$1" "$2" "$secs" "$rate" "$ratio" "$mb" "$5" "${7:--}" "$6" >>"$RESULTS"
+  [ -z "$3" ] || echo "$1|$3" >>"$SECONDS_OF"
 }
 
 # The pipelined-netlink limit: the same routes, one gateway, in a fresh namespace.
@@ -380,7 +426,13 @@ limit() {
   quiet
   make_ns "nl-$mode"
   log "netlink limit ($mode): $ROUTES routes via $FEED_FIRST_IP, $IN_FLIGHT in flight"
-  ip netns exec "$NS_D" timeout "$PHASE_TIMEOUT" "$NETLINK_LIMIT" --mode "$mode" \
+  case $mode in
+    batch) how="--mode batch --acks last" ;;
+    every) how="--mode batch --acks every" ;;
+    *) how="--mode $mode" ;;
+  esac
+  # shellcheck disable=SC2086
+  ip netns exec "$NS_D" timeout "$PHASE_TIMEOUT" "$NETLINK_LIMIT" $how \
     --routes $ROUTES --gateway "$FEED_FIRST_IP" --in-flight "$IN_FLIGHT" \
     >"$WORK/limit-$mode.out" 2>"$WORK/limit-$mode.err" &
   lpid=$!; PIDS="$PIDS $lpid"
@@ -393,26 +445,34 @@ limit() {
   checks=ok; [ "$n" = $ROUTES ] || checks="kernel-routes=$n"
   case $mode in
     batch) label="netlink limit"; [ -n "$LIMIT_S" ] || LIMIT_S=$secs ;;
+    every) label="netlink, every ack" ;;
     handle) label="rtnetlink Handle" ;;
     *) label="netlink $mode" ;;
   esac
   batchn=$(echo "$out" | sed -n 's/.* batch=\([0-9]*\).*/\1/p')
-  row "$label" - "$secs" "" - "$checks ($IN_FLIGHT in flight, $batchn per sendmsg)"
+  acks=$(echo "$out" | sed -n 's/.* acks=\([a-z]*\).*/\1/p')
+  row "$label" - "$secs" "" - "$checks ($IN_FLIGHT in flight, $batchn per sendmsg, answers: $acks)"
   drop_ns "$NS_D"
 }
 
 measure() {
   name=$1
   quiet
-  make_ns "$name"
+  case $name in
+    podbgp-routes) make_ns podbgp-r; second_device ;;
+    podbgp) make_ns "$name"; second_device ;;
+    *) make_ns "$name" ;;
+  esac
   BASE=$(trie_prefixes)
   log "$name: starting in $NS_D"
   case $name in
     podbgp) start_podbgp; label=podbgp ;;
+    podbgp-routes) start_podbgp false; label="podbgp (routes)" ;;
     bird) start_bird; label=BIRD ;;
     frr) start_frr; label=FRR ;;
   esac
 
+  mkdir -p "$WORK/$name"
   FEED_LOG="$WORK/$name/feed.log"
   : >"$FEED_LOG"
   # stdin from /dev/null would be an immediate `quit`: give it a pipe we hold open
@@ -424,7 +484,7 @@ measure() {
     <"$WORK/$name/feed.in" >"$FEED_LOG" 2>&1 &
   FEED_PID=$!; PIDS="$PIDS $FEED_PID"
 
-  wait_event established 40 || die "$name: the sessions did not come up"
+  wait_event established 40 || { "diagnose_$(echo "$name" | sed 's/-routes$//')" || true; die "$name: the sessions did not come up"; }
   t0=$(event_time established)
   log "$name $VERSION: $PEERS sessions established; the feed started by itself"
   checks=""
@@ -436,7 +496,7 @@ measure() {
     have=$(( $(trie_prefixes) - BASE ))
     log "$name: only $have of $ROUTES routes in the kernel when the wait ended"
     checks="incomplete:$have-routes"
-    "diagnose_$name" || true
+    "diagnose_$(echo "$name" | sed 's/-routes$//')" || true
   fi
   tsent=$(event_time feed-sent)
   if [ -n "$tsent" ]; then sent=$(calc "$tsent - $t0" 2); else sent=-; checks="$checks feed-not-all-sent"; fi
@@ -454,6 +514,8 @@ measure() {
   done
   n=$(full_count "$PROTO")
   [ "$n" = $ROUTES ] || checks="$checks kernel-routes=$n"
+  moved=-
+  case $name in podbgp*) [ -n "$secs" ] && move_next_hop ;; esac
   if grep -q '^\(error\|down\) ' "$FEED_LOG"; then checks="$checks feeder:$(grep -c '^\(error\|down\) ' "$FEED_LOG")-errors"; fi
   log "$name: peak RSS$(echo "$detail" | sed 's/ +$//'); $n routes of protocol $PROTO in the kernel; checks ${checks:-ok}"
   checks=$(echo "${checks:-ok}" | sed 's/^ //; s/ /,/g')
@@ -466,7 +528,7 @@ measure() {
   exec 3>&-
   [ "$name" = frr ] && { rm -rf "$FRR_RUN"; FRR_RUN=""; }
   drop_ns "$NS_D"
-  row "$label" "$VERSION" "$secs" "$total" "$sent" "$checks"
+  row "$label" "$VERSION" "$secs" "$total" "$sent" "$checks" "$moved"
 }
 
 LOADAVG0=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -480,8 +542,13 @@ echo "# all feeders at once from the moment every session is Established; each r
 echo "# CPUs: $(nproc) ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)); load average at start: $LOADAVG0, at end: $LOADAVG1"
 echo "# Debian packages: $(dpkg-query -W -f '${Package} ${Version}, ' bird2 frr 2>/dev/null | sed 's/, $//'); kernel $(uname -r)"
 echo "# seconds: receivers: all sessions Established -> all $ROUTES routes seen in the kernel (polled, up to 0.2 s late);"
-echo "#   netlink rows: netlink_limit's first request -> last acknowledgement, the same routes via one gateway in a fresh namespace"
+echo "#   netlink rows: netlink_limit's first request -> last answer, the same routes via one gateway in a fresh namespace"
 echo "# x limit: seconds / the netlink limit's seconds; peak RSS MB: VmHWM (FRR: zebra + bgpd); sent s: Established -> the feeder's last byte written"
 echo "# checks: exactly $ROUTES routes of the receiver's protocol in the kernel at the end, and no feeder error (\"ok\", or what differed)"
-printf "$FORMAT" receiver version seconds "routes/s" "x limit" "peak RSS MB" "sent s" checks
+echo "# move s: the first feeder's next hop moved to a second device -> its $PREFIXES routes all out of it (podbgp rows)"
+printf "$FORMAT" receiver version seconds "routes/s" "x limit" "peak RSS MB" "sent s" "move s" checks
 cat "$RESULTS"
+# podbgp against each other row of the same run: how many times faster.
+awk -F'|' '$1 == "podbgp" { p = $2 } { s[NR] = $2; l[NR] = $1 }
+  END { if (p == "") exit; for (i = 1; i <= NR; i++) if (l[i] != "podbgp")
+    printf "# podbgp vs %s: %.2fx as fast (%s s / %s s)\n", l[i], s[i] / p, s[i], p }' "$SECONDS_OF"
