@@ -21,8 +21,11 @@ pub fn tune() {
     }
 }
 
-/// How often the daemon looks at whether to trim.
+/// How often the daemon looks at whether to trim, while it works; idle,
+/// the wait doubles up to `IDLE_TICK`, so an idle daemon wakes for it
+/// about once every three seconds, not five times a second.
 const TICK: Duration = Duration::from_millis(200);
+const IDLE_TICK: Duration = Duration::from_millis(3200);
 /// While busy, the shortest and the longest wait between two trims.
 const BUSY_FIRST: Duration = Duration::from_millis(400);
 const BUSY_MAX: Duration = Duration::from_millis(3200);
@@ -40,13 +43,19 @@ pub async fn give_back() {
     let mut worked = false;
     let mut since = Duration::ZERO;
     let mut busy_wait = BUSY_FIRST;
+    let mut tick = TICK;
     loop {
-        tokio::time::sleep(TICK).await;
-        since += TICK;
+        tokio::time::sleep(tick).await;
+        since += tick;
         let now = cpu_time();
         let used = now.saturating_sub(last);
         last = now;
-        let quiet = used < TICK / 20;
+        let quiet = used < tick / 20;
+        tick = if quiet {
+            (tick * 2).min(IDLE_TICK)
+        } else {
+            TICK
+        };
         worked |= !quiet;
         if (quiet && worked) || (!quiet && since >= busy_wait) {
             let released = trim();

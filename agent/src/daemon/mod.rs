@@ -340,7 +340,7 @@ pub async fn run(mut settings: Settings) -> Result<(), String> {
     let now = std::time::Instant::now();
     tokio::spawn(crate::alloc::give_back());
     ifaces::refresh();
-    tokio::spawn(follow_addresses());
+    follow_addresses();
     let speaker = Speaker::new(now, core);
     debug_assert_eq!(speaker.local_peer(), local_peer);
     let mut owner = Owner::new(speaker, Arc::clone(&metrics), info, owner_tx, owner_rx);
@@ -599,11 +599,17 @@ async fn accept_loop(listener: TcpListener, owner: mpsc::Sender<Command>) {
 const ADDRESSES_EVERY: Duration = Duration::from_secs(10);
 
 /// Keep the node's addresses known, read again every `ADDRESSES_EVERY` on
-/// a blocking thread, never on the owner's.
-async fn follow_addresses() {
-    loop {
-        tokio::time::sleep(ADDRESSES_EVERY).await;
-        let _ = tokio::task::spawn_blocking(ifaces::refresh).await;
+/// a thread of their own (never the owner's; not the runtime's blocking
+/// pool, which would start a thread for each read after ten idle seconds).
+fn follow_addresses() {
+    let spawned = std::thread::Builder::new()
+        .name("addresses".into())
+        .spawn(|| loop {
+            std::thread::sleep(ADDRESSES_EVERY);
+            ifaces::refresh();
+        });
+    if let Err(e) = spawned {
+        warn!("cannot start the address reader: {e}; addresses as read at start");
     }
 }
 

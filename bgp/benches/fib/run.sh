@@ -31,6 +31,10 @@
 #   BENCH_AS=65000                the AS of both sides (not 64512-64514, the paths' ASNs)
 #   PHASE_TIMEOUT=150             seconds allowed for each load
 #   KEEP_WORK=1                   keep the work directory (configs, logs)
+#   PEERS=10 PREFIXES=100000      feeders, and prefixes of each
+#   IDLE_SECONDS=0                after the load, measure each receiver's CPU use and RSS
+#                                 this long, its sessions up and nothing changing (the idle
+#                                 cost: PEERS=5 PREFIXES=200 IDLE_SECONDS=60 LIMIT_MODES="")
 set -eu
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -45,8 +49,9 @@ IN_FLIGHT=${IN_FLIGHT:-512}
 BENCH_AS=${BENCH_AS:-65000}
 PHASE_TIMEOUT=${PHASE_TIMEOUT:-150}
 FEED=$HERE/../peers/feed.py
-PEERS=10
-PREFIXES=100000
+PEERS=${PEERS:-10}
+PREFIXES=${PREFIXES:-100000}
+IDLE_SECONDS=${IDLE_SECONDS:-0}
 ROUTES=$((PEERS * PREFIXES))
 SUBNET=192.168.255
 DAEMON_IP=$SUBNET.1
@@ -376,6 +381,23 @@ for k in range($SAMPLES):
         print('route get', ipaddress.IPv4Address(0x0A000000 + (i << 8) + 1))
 " >"$MOVE_BATCH"
 MOVE_SAMPLES=$(wc -l <"$MOVE_BATCH")
+# measure_idle: the receiver's CPU use over IDLE_SECONDS (% of one CPU)
+# and its RSS at the end (MB), all its processes together.
+rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null; }
+measure_idle() {
+  # shellcheck disable=SC2086
+  settle 10 $RPIDS
+  c0=0; for pid in $RPIDS; do c0=$(( c0 + $(cpu_ns "$pid") )); done
+  i0=$(now)
+  sleep "$IDLE_SECONDS"
+  c1=0; for pid in $RPIDS; do c1=$(( c1 + $(cpu_ns "$pid") )); done
+  i1=$(now)
+  kb=0; for pid in $RPIDS; do kb=$(( kb + $(rss_kb "$pid") )); done
+  idle_cpu=$(calc "($c1 - $c0) / 1e7 / ($i1 - $i0)" 3)
+  idle_rss=$(calc "$kb / 1024" 1)
+  log "$name: idle for $(calc "$i1 - $i0" 1) s: ${idle_cpu}% of a CPU, RSS $idle_rss MB"
+}
+
 second_device() {  # made before the receiver starts: a new link makes it read its table again
   ip -n "$NS_D" link add eth1 type veth peer name eth1p
   ip -n "$NS_D" link set eth1 up
@@ -404,11 +426,11 @@ move_next_hop() {
 RESULTS="$WORK/results"
 SECONDS_OF="$WORK/seconds"   # LABEL|SECONDS of each row, for the ratios
 : >"$SECONDS_OF"
-FORMAT='%-18s %-7s %8s %9s %7s %12s %7s %7s  %s\n'
+FORMAT='%-18s %-7s %8s %9s %7s %12s %7s %7s %7s %7s  %s\n'
 : >"$RESULTS"
 LIMIT_S=""
 
-row() {  # LABEL VERSION SECONDS RSS_KB SENT CHECKS [MOVED]
+row() {  # LABEL VERSION SECONDS RSS_KB SENT CHECKS [MOVED IDLE_CPU IDLE_RSS]
   if [ -n "$3" ]; then
     secs=$3; rate=$(calc "$ROUTES / $3" 0)
     if [ -n "$LIMIT_S" ]; then ratio=$(calc "$3 / $LIMIT_S" 2); else ratio=-; fi
@@ -416,7 +438,7 @@ row() {  # LABEL VERSION SECONDS RSS_KB SENT CHECKS [MOVED]
     secs=-; rate=-; ratio=-
   fi
   if [ -n "$4" ]; then mb=$(calc "$4 / 1024" 0); else mb=-; fi
-  printf "$FORMAT" "$1" "$2" "$secs" "$rate" "$ratio" "$mb" "$5" "${7:--}" "$6" >>"$RESULTS"
+  printf "$FORMAT" "$1" "$2" "$secs" "$rate" "$ratio" "$mb" "$5" "${7:--}" "${8:--}" "${9:--}" "$6" >>"$RESULTS"
   [ -z "$3" ] || echo "$1|$3" >>"$SECONDS_OF"
 }
 
@@ -514,6 +536,8 @@ measure() {
   done
   n=$(full_count "$PROTO")
   [ "$n" = $ROUTES ] || checks="$checks kernel-routes=$n"
+  idle_cpu=-; idle_rss=-
+  [ "$IDLE_SECONDS" -gt 0 ] && measure_idle
   moved=-
   case $name in podbgp*) [ -n "$secs" ] && move_next_hop ;; esac
   if grep -q '^\(error\|down\) ' "$FEED_LOG"; then checks="$checks feeder:$(grep -c '^\(error\|down\) ' "$FEED_LOG")-errors"; fi
@@ -528,7 +552,7 @@ measure() {
   exec 3>&-
   [ "$name" = frr ] && { rm -rf "$FRR_RUN"; FRR_RUN=""; }
   drop_ns "$NS_D"
-  row "$label" "$VERSION" "$secs" "$total" "$sent" "$checks" "$moved"
+  row "$label" "$VERSION" "$secs" "$total" "$sent" "$checks" "$moved" "$idle_cpu" "$idle_rss"
 }
 
 LOADAVG0=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -546,7 +570,8 @@ echo "#   netlink rows: netlink_limit's first request -> last answer, the same r
 echo "# x limit: seconds / the netlink limit's seconds; peak RSS MB: VmHWM (FRR: zebra + bgpd); sent s: Established -> the feeder's last byte written"
 echo "# checks: exactly $ROUTES routes of the receiver's protocol in the kernel at the end, and no feeder error (\"ok\", or what differed)"
 echo "# move s: the first feeder's next hop moved to a second device -> its $PREFIXES routes all out of it (podbgp rows)"
-printf "$FORMAT" receiver version seconds "routes/s" "x limit" "peak RSS MB" "sent s" "move s" checks
+[ "$IDLE_SECONDS" -gt 0 ] && echo "# idle %, idle MB: over $IDLE_SECONDS s after the load, sessions up, nothing changing: CPU in % of one CPU, RSS at the end"
+printf "$FORMAT" receiver version seconds "routes/s" "x limit" "peak RSS MB" "sent s" "move s" "idle %" "idle MB" checks
 cat "$RESULTS"
 # podbgp against each other row of the same run: how many times faster.
 awk -F'|' '$1 == "podbgp" { p = $2 } { s[NR] = $2; l[NR] = $1 }
