@@ -123,7 +123,12 @@ fn comings_and_goings(s: &mut Scale) {
     assert_eq!(out.settled.others, 0, "{name}: other routes moved");
     assert_eq!(out.lists, 0, "{name}: agents listed the API again");
     let back = s.churn_join(&group, LIMIT);
-    assert!(back.settled.took.is_some(), "{name}: group not back");
+    assert!(
+        back.settled.took.is_some(),
+        "{name}: group not back: {:?}\n{}",
+        back.settled,
+        s.logs_of(&[0, group[0]])
+    );
     assert_eq!(back.settled.others, 0, "{name}: other routes moved");
     assert_eq!(
         back.lists,

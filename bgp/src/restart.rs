@@ -10,7 +10,7 @@
 //! (and so the first FIB and export pass) until every peer has sent
 //! End-of-RIB for every family, or a deadline passes (RFC 4724 §4.1).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use crate::session::{Down, Negotiated};
@@ -141,8 +141,18 @@ pub struct Deferral<P: Ord + Clone> {
     deadline: Instant,
     /// (peer, family) still owing End-of-RIB.
     waiting: BTreeSet<(P, Family)>,
+    /// Peers restarting too, and until when they are waited for.
+    restarting: BTreeMap<P, Instant>,
     done: bool,
 }
+
+/// How long a peer that says it is restarting too (the Restart State bit)
+/// is waited for. RFC 4724 §4.1 leaves such peers out: one really
+/// restarting holds its End-of-RIB until its own selection has run, which
+/// may be waiting for ours. But FRR sets the bit for its first two minutes
+/// after starting, restarting or not, and sends End-of-RIB at once: its
+/// table is worth a short wait, not a deadlock.
+pub const RESTARTING_PEER_WAIT: Duration = Duration::from_secs(3);
 
 impl<P: Ord + Clone> Deferral<P> {
     /// Start deferring, for at most `limit` (RFC 4724's selection deferral timer).
@@ -150,21 +160,30 @@ impl<P: Ord + Clone> Deferral<P> {
         Deferral {
             deadline: now + limit,
             waiting: BTreeSet::new(),
+            restarting: BTreeMap::new(),
             done: false,
         }
     }
 
-    /// A peer's session came up with these families: wait for its End-of-RIBs.
-    pub fn peer_up(&mut self, peer: P, families: &[Family]) {
+    /// A peer's session came up with these families: wait for its
+    /// End-of-RIBs; for `RESTARTING_PEER_WAIT` at most if it is
+    /// `restarting` too.
+    pub fn peer_up(&mut self, now: Instant, peer: P, families: &[Family], restarting: bool) {
         if !self.done {
             self.waiting
                 .extend(families.iter().map(|f| (peer.clone(), *f)));
+            if restarting {
+                self.restarting.insert(peer, now + RESTARTING_PEER_WAIT);
+            } else {
+                self.restarting.remove(&peer);
+            }
         }
     }
 
     /// A peer went away: nothing more to wait for from it.
     pub fn peer_down(&mut self, peer: &P) {
         self.waiting.retain(|(p, _)| p != peer);
+        self.restarting.remove(peer);
     }
 
     pub fn end_of_rib(&mut self, peer: &P, family: Family) {
@@ -172,16 +191,31 @@ impl<P: Ord + Clone> Deferral<P> {
     }
 
     /// Whether selection may run: every End-of-RIB is in (after at least one
-    /// peer came up), or the deadline passed. Once true it stays true.
+    /// peer came up), but for those of restarting peers waited for long
+    /// enough, or the deadline passed. Once true it stays true.
     pub fn ready(&mut self, now: Instant, any_peer_up: bool) -> bool {
-        if !self.done && ((any_peer_up && self.waiting.is_empty()) || now >= self.deadline) {
-            self.done = true;
-            self.waiting.clear();
+        if !self.done {
+            let restarting = &self.restarting;
+            let owed = self
+                .waiting
+                .iter()
+                .any(|(p, _)| restarting.get(p).is_none_or(|until| now < *until));
+            if (any_peer_up && !owed) || now >= self.deadline {
+                self.done = true;
+                self.waiting.clear();
+                self.restarting.clear();
+            }
         }
         self.done
     }
 
     pub fn poll_at(&self) -> Option<Instant> {
-        (!self.done).then_some(self.deadline)
+        let soonest = self
+            .restarting
+            .iter()
+            .filter(|(p, _)| self.waiting.iter().any(|(w, _)| w == *p))
+            .map(|(_, until)| *until)
+            .min();
+        (!self.done).then(|| soonest.map_or(self.deadline, |s| s.min(self.deadline)))
     }
 }

@@ -4,7 +4,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
-use bgp::restart::{Deferral, Helper};
+use bgp::restart::{Deferral, Helper, RESTARTING_PEER_WAIT};
 use bgp::rib::{PathAttrs, PeerInfo, Rib};
 use bgp::session::{Down, Negotiated, PeerRestart};
 use bgp::wire::iana::CeaseSubcode;
@@ -190,15 +190,15 @@ fn selection_waits_for_every_end_of_rib() {
     let now = Instant::now();
     let mut d: Deferral<u32> = Deferral::new(now, Duration::from_secs(180));
     assert!(!d.ready(now, false), "no peer up yet");
-    d.peer_up(1, &[V4, V6]);
-    d.peer_up(2, &[V4]);
+    d.peer_up(now, 1, &[V4, V6], false);
+    d.peer_up(now, 2, &[V4], false);
     d.end_of_rib(&1, V4);
     d.end_of_rib(&1, V6);
     assert!(!d.ready(now, true), "peer 2 still owes IPv4");
     d.peer_down(&2);
     assert!(d.ready(now, true));
     // Once selection ran, it does not wait again.
-    d.peer_up(3, &[V4]);
+    d.peer_up(now, 3, &[V4], false);
     assert!(d.ready(now, true));
     assert_eq!(d.poll_at(), None);
 }
@@ -207,8 +207,29 @@ fn selection_waits_for_every_end_of_rib() {
 fn selection_runs_at_the_deadline_whatever_is_missing() {
     let now = Instant::now();
     let mut d: Deferral<u32> = Deferral::new(now, Duration::from_secs(180));
-    d.peer_up(1, &[V4]);
+    d.peer_up(now, 1, &[V4], false);
     assert_eq!(d.poll_at(), Some(now + Duration::from_secs(180)));
     assert!(!d.ready(now + Duration::from_secs(179), true));
     assert!(d.ready(now + Duration::from_secs(180), true));
+}
+
+#[test]
+fn a_peer_restarting_too_is_waited_for_a_moment_only() {
+    let now = Instant::now();
+    let mut d: Deferral<u32> = Deferral::new(now, Duration::from_secs(180));
+    d.peer_up(now, 1, &[V4], true);
+    d.peer_up(now, 2, &[V4], false);
+    let until = now + RESTARTING_PEER_WAIT;
+    assert_eq!(d.poll_at(), Some(until));
+    // Its End-of-RIB, if it comes in time, is waited for...
+    assert!(!d.ready(until - Duration::from_millis(1), true));
+    // ...but not past the moment; the other peer's still is.
+    assert!(!d.ready(until, true), "peer 2 owes its End-of-RIB");
+    d.end_of_rib(&2, V4);
+    assert!(d.ready(until, true));
+    // One that sends it at once ends the wait at once.
+    let mut d: Deferral<u32> = Deferral::new(now, Duration::from_secs(180));
+    d.peer_up(now, 1, &[V4], true);
+    d.end_of_rib(&1, V4);
+    assert!(d.ready(now, true));
 }

@@ -520,6 +520,15 @@ impl Fib {
                     if !added {
                         let now = self.now();
                         if let Some(e) = self.state.entries.get_mut(&route.prefix) {
+                            // The deletion of a route naming another object
+                            // than ours does now: our own, of a route since
+                            // written anew (its notification comes late).
+                            let naming = objects::slot_of(e.ours(&self.state.pairs))
+                                .and_then(|n| self.objects.get(n))
+                                .map(|s| s.id);
+                            if naming.is_some() && naming != route.nexthop {
+                                return;
+                            }
                             let had = e.set_ours(&mut self.state.pairs, &mut self.objects, 0) != 0;
                             if had {
                                 count(&mut self.installed, &route.prefix, -1);

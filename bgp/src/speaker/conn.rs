@@ -319,7 +319,12 @@ fn up(sp: &mut Speaker, now: Instant, id: PeerId, neg: Negotiated) {
         }
     }
     if let Some(d) = &mut sp.deferral {
-        d.peer_up(id, &neg.families);
+        // A peer restarting too may hold its End-of-RIB until its own
+        // selection has run, waiting for ours: it is waited for a moment
+        // only, or two nodes restarting together would each sit out the
+        // deferral timer (RFC 4724 §4.1).
+        let restarting = neg.peer_restart.as_ref().is_some_and(|r| r.restarting);
+        d.peer_up(now, id, &neg.families, restarting);
     }
     sp.rib.set_peer(id, info);
     for family in sweep {

@@ -495,6 +495,26 @@ fn a_restarting_speaker_defers_selection_until_end_of_rib() {
     assert!(matches!(last, Some(Message::Update(u)) if u.as_end_of_rib().is_some()));
 }
 
+// A and B restart at once, both with their forwarding state kept: each
+// holds its End-of-RIB until its own selection has run, so each waits for
+// the other (Restart State bit set) a moment only, not its whole deferral
+// timer (RFC 4724 §4.1).
+#[test]
+fn two_restarting_speakers_do_not_wait_for_each_other() {
+    let mut n = Net::new();
+    let a = n.node_with(1, gr_node(1, Some(Duration::from_secs(60))));
+    let b = n.node_with(2, gr_node(2, Some(Duration::from_secs(60))));
+    gr_peer(&mut n, a, b);
+    gr_peer(&mut n, b, a);
+    originate(&mut n, a, "10.244.1.0/24");
+    originate(&mut n, b, "10.244.2.0/24");
+    n.advance(Duration::from_secs(5));
+    assert!(n.nodes[a].speaker.selection_done());
+    assert!(n.nodes[b].speaker.selection_done());
+    assert_eq!(n.nodes[a].fib.get(&net("10.244.2.0/24")), Some(&addr(2)));
+    assert_eq!(n.nodes[b].fib.get(&net("10.244.1.0/24")), Some(&addr(1)));
+}
+
 // A's prefix to B (64512 iBGP): B asks for A's routes again (RFC 7313
 // enhanced route refresh): A re-sends between BoRR and EoRR, and B's RIB is
 // as it was.

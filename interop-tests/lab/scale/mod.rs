@@ -384,6 +384,27 @@ impl Scale {
         }
     }
 
+    /// The last lines of these nodes' logs, and what their FIBs and
+    /// kernels hold, for a failure message.
+    pub fn logs_of(&self, nodes: &[usize]) -> String {
+        let mut out = String::new();
+        for &i in nodes {
+            let host = &self.nodes[i];
+            out.push_str(&self.lab.logs(host));
+            if let Some(p) = &self.agents[i] {
+                out.push_str(&format!("--- n{i}: podbgp fib ---\n{}\n", p.json(&["fib"])));
+            }
+            for what in [&["ip", "route"][..], &["ip", "nexthop"][..]] {
+                out.push_str(&format!(
+                    "--- n{i}: {} ---\n{}",
+                    what.join(" "),
+                    host.text(what)
+                ));
+            }
+        }
+        out
+    }
+
     /// The nodes with a daemon running.
     pub fn alive(&self) -> Vec<usize> {
         (0..self.plan.nodes)
