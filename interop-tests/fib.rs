@@ -44,26 +44,36 @@ fn fib_state(p: &Podbgp, prefix: &str) -> String {
         .to_string()
 }
 
-#[test]
-fn the_kernel_gets_what_is_safe_and_keeps_it_across_restarts() {
-    if !lab::ready() {
-        return;
-    }
-    let mut lab = Lab::new("fib");
+/// A lab with podbgp P (AS 64512) and FRR X (AS 65001) peered, X to
+/// advertise `prefixes`; neither started.
+fn frr_feeding(name: &str, prefixes: &[&str]) -> (Lab, lab::Host, lab::Host, Podbgp, Frr) {
+    let mut lab = Lab::new(name);
     let (hp, hx) = (lab.host("pod"), lab.host("frr"));
     let mut p = Podbgp::new(&hp, 64512);
     let mut x = Frr::new(&hx, 65001);
     p.add_peer(PeerSpec::new(hx.v4.into(), 65001));
     x.add_peer(PeerSpec::new(hp.v4.into(), 64512));
-    for prefix in [
-        "10.99.5.0/24",
-        "10.99.6.0/24",
-        "192.168.50.0/24",
-        "0.0.0.0/0",
-        "10.77.0.0/16",
-    ] {
+    for prefix in prefixes {
         x.advertise(Advert::plain(prefix));
     }
+    (lab, hp, hx, p, x)
+}
+
+#[test]
+fn the_kernel_gets_what_is_safe_and_keeps_it_across_restarts() {
+    if !lab::ready() {
+        return;
+    }
+    let (mut lab, hp, hx, mut p, mut x) = frr_feeding(
+        "fib",
+        &[
+            "10.99.5.0/24",
+            "10.99.6.0/24",
+            "192.168.50.0/24",
+            "0.0.0.0/0",
+            "10.77.0.0/16",
+        ],
+    );
     // A route of another protocol already holds 10.99.6.0/24.
     let gw = hx.v4.to_string();
     let out = hp.exec(&[
@@ -416,15 +426,8 @@ fn objects_off_and_on_across_restarts_without_a_route_deleted_or_added_again() {
     if !lab::ready() {
         return;
     }
-    let mut lab = Lab::new("fib-objects");
-    let (hp, hx) = (lab.host("pod"), lab.host("frr"));
-    let mut p = Podbgp::new(&hp, 64512);
-    let mut x = Frr::new(&hx, 65001);
-    p.add_peer(PeerSpec::new(hx.v4.into(), 65001));
-    x.add_peer(PeerSpec::new(hp.v4.into(), 64512));
-    for prefix in ["10.99.5.0/24", "10.99.6.0/24"] {
-        x.advertise(Advert::plain(prefix));
-    }
+    let (mut lab, hp, hx, mut p, mut x) =
+        frr_feeding("fib-objects", &["10.99.5.0/24", "10.99.6.0/24"]);
     x.start(&mut lab);
     let gw = hx.v4.to_string();
     let installed = |p: &Podbgp, objects: bool| {

@@ -333,21 +333,30 @@ impl Fib {
         }
     }
 
+    /// Carry out these object writes, taking in the feed between sends.
+    async fn write_nexthops(
+        &mut self,
+        writes: &[Write],
+        feed: &mut mpsc::UnboundedReceiver<Feed>,
+    ) -> Vec<Result<(), std::io::Error>> {
+        let state = &mut self.state;
+        self.writer
+            .write(
+                writes.len(),
+                |i| Request::Nexthop(writes[i].clone()),
+                || state.intake(feed),
+            )
+            .await
+    }
+
     /// Make or change the nexthop objects routes are about to name.
     async fn write_objects(&mut self, feed: &mut mpsc::UnboundedReceiver<Feed>) {
         let writes = self.objects.writes(&self.gateways, self.settings.protocol);
         if writes.is_empty() {
             return;
         }
-        let state = &mut self.state;
-        let outcomes = self
-            .writer
-            .write(
-                writes.len(),
-                |i| Request::Nexthop(writes[i].1.clone()),
-                || state.intake(feed),
-            )
-            .await;
+        let list: Vec<Write> = writes.iter().map(|(_, w)| w.clone()).collect();
+        let outcomes = self.write_nexthops(&list, feed).await;
         let mut refused = None;
         for ((slot, write), result) in writes.iter().zip(outcomes) {
             let errno = result.as_ref().err().and_then(std::io::Error::raw_os_error);
@@ -378,15 +387,7 @@ impl Fib {
         if deletes.is_empty() {
             return;
         }
-        let state = &mut self.state;
-        let outcomes = self
-            .writer
-            .write(
-                deletes.len(),
-                |i| Request::Nexthop(deletes[i].clone()),
-                || state.intake(feed),
-            )
-            .await;
+        let outcomes = self.write_nexthops(&deletes, feed).await;
         for (write, result) in deletes.iter().zip(outcomes) {
             if let (Write::Delete(id), Err(e)) = (write, &result) {
                 // Left in the kernel: found again and dropped at a resync.
