@@ -3,7 +3,8 @@
 //! now exports, groups the prefixes by exported attribute set and packs
 //! each group into as few UPDATEs as the session's message size allows.
 
-use std::collections::{HashMap, HashSet};
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+type HashSet<T> = std::collections::HashSet<T, foldhash::fast::RandomState>;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -188,14 +189,14 @@ pub(super) fn flush(sp: &mut Speaker, now: Instant, id: PeerId, sources: &mut Op
     }
 
     let held = peer.out.mrai_until.is_some_and(|t| now < t);
-    let mut cache: HashMap<(usize, PeerId), Option<Arc<PathAttrs>>> = HashMap::new();
+    let mut cache: HashMap<(usize, PeerId), Option<Arc<PathAttrs>>> = HashMap::default();
     let mut groups: Vec<(Family, Arc<PathAttrs>, Vec<Nlri>)> = Vec::new();
-    let mut group_of: HashMap<(Family, usize), usize> = HashMap::new();
+    let mut group_of: HashMap<(Family, usize), usize> = HashMap::default();
     let mut withdrawn: [Vec<Nlri>; 2] = [Vec::new(), Vec::new()];
     let mut keep: Vec<IpNet> = Vec::new();
     let dirty = std::mem::take(&mut peer.out.dirty);
     // Freed, not cleared: after a full table it would hold every prefix.
-    peer.out.marked = HashSet::new();
+    peer.out.marked = HashSet::default();
 
     for prefix in dirty {
         let family = Family::of(&prefix);

@@ -13,7 +13,7 @@ mod conn;
 mod import;
 mod peer;
 
-use std::collections::HashMap;
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -534,7 +534,8 @@ impl Speaker {
     /// our own.
     pub fn take_best_changes(&mut self) -> Vec<BestChange> {
         let changes = std::mem::take(&mut self.best_changes);
-        let mut last: HashMap<IpNet, usize> = HashMap::with_capacity(changes.len());
+        let mut last: HashMap<IpNet, usize> =
+            HashMap::with_capacity_and_hasher(changes.len(), Default::default());
         for (i, c) in changes.iter().enumerate() {
             last.insert(c.prefix, i);
         }

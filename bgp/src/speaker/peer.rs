@@ -1,6 +1,6 @@
 //! What the speaker keeps per peer, and the view of it the agent shows.
 
-use std::collections::HashMap;
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 use std::net::IpAddr;
 use std::time::Instant;
 
@@ -87,7 +87,7 @@ impl Peer {
             since: None,
             last_down: None,
             out: AdjOut::default(),
-            rejected: HashMap::new(),
+            rejected: HashMap::default(),
             disabled: Vec::new(),
             end_of_rib: Vec::new(),
             counters: Counters::default(),
