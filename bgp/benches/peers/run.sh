@@ -302,6 +302,8 @@ stop_pids() {  # stop these PIDs: SIGTERM, then SIGKILL after 10 s; fails if SIG
 
 # ---------------------------------------------------------------- one run
 RESULTS="$WORK/results"
+SECONDS_OF="$WORK/seconds"   # LABEL|LOAD|WITHDRAW of each daemon, for the ratios
+: >"$SECONDS_OF"
 FORMAT='%-6s %-7s %7s %9s %7s %7s %11s %10s %11s %7s  %s\n'
 : >"$RESULTS"
 
@@ -437,6 +439,7 @@ measure() {
     "$(calc "$PATHS / ($t1 - $t0)" 0)" "$(calc "$ts - $t0" 2)" "$(calc "($cpu1 - $cpu0) / $CLK_TCK" 2)" \
     "$(calc "($rss1 - $rss0) * 1024 / $PATHS" 1)" "$wd" "$(calc "$PREFIXES / ($w1 - $w0)" 0)" \
     "$(calc "$ws - $w0" 2)" "$(echo "${checks:-ok}" | sed 's/^ //; s/ /,/g')" >>"$RESULTS"
+  echo "$label|$load|$wd" >>"$SECONDS_OF"
   WITHDRAW_METHOD=$method
 }
 
@@ -458,3 +461,8 @@ echo "#   then $((PEERS - 1)) paths, best via $NEXT_BEST_IP (\"ok\", or what dif
 printf "$FORMAT" daemon version "load s" "paths/s" "idle s" "cpu s" \
   "RSS B/path" "withdraw s" "prefixes/s" "idle s" "checks"
 cat "$RESULTS"
+# podbgp against each other daemon of the same run: how many times as fast.
+awk -F'|' '$1 == "podbgp" { pl = $2; pw = $3 } { l[NR] = $1; a[NR] = $2; b[NR] = $3 }
+  END { if (pl == "") exit; for (i = 1; i <= NR; i++) if (l[i] != "podbgp")
+    printf "# podbgp vs %s: load %.2fx as fast (%s s / %s s), withdraw %.2fx (%s s / %s s)\n",
+      l[i], a[i] / pl, a[i], pl, b[i] / pw, b[i], pw }' "$SECONDS_OF"
