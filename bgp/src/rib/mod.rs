@@ -209,9 +209,22 @@ impl Rib {
     /// Install (or replace) the peer's paths to `nlri` with `attrs`.
     pub fn announce(&mut self, peer: PeerId, nlri: &[Nlri], attrs: PathAttrs) {
         let attrs = self.attrs.intern(attrs);
+        // One prefix lookup per path: the decision runs on the entry found.
+        let Rib {
+            dests,
+            attrs: table,
+            peers,
+            counts,
+            next_hops,
+            config,
+            clock,
+            changes,
+            candidates,
+            outcome,
+        } = self;
         for n in nlri {
             let path_id = n.path_id.unwrap_or(0);
-            let paths = self.dests.get_or_insert_with(n.prefix, Paths::default);
+            let paths = dests.get_or_insert_with(n.prefix, Paths::default);
             let before = selection(paths);
             let mut replaced = None;
             match paths
@@ -226,25 +239,33 @@ impl Rib {
                 Some(existing) => {
                     replaced = Some(std::mem::replace(&mut existing.attrs, Arc::clone(&attrs)));
                     existing.stale = false;
-                    existing.since = self.clock;
+                    existing.since = *clock;
                 }
                 None => {
-                    count(&mut self.counts, peer, &n.prefix, 1);
+                    count(counts, peer, &n.prefix, 1);
                     paths.push(Path {
                         peer,
                         path_id,
                         attrs: Arc::clone(&attrs),
                         stale: false,
-                        since: self.clock,
+                        since: *clock,
                         multipath: false,
                         reason: Some(LossReason::PathId),
                     });
                 }
             }
+            let mut decider = Decider {
+                peers,
+                next_hops,
+                config,
+                candidates,
+                outcome,
+                changes,
+            };
+            decider.run(n.prefix, paths, before);
             // Release only once `before` no longer holds the old set.
-            self.decide(n.prefix, before);
             if let Some(old) = replaced {
-                self.attrs.release(old);
+                table.release(old);
             }
         }
         self.attrs.release(attrs);
@@ -410,13 +431,44 @@ impl Rib {
         let Some(paths) = self.dests.get_mut(&prefix) else {
             return;
         };
+        let mut decider = Decider {
+            peers: &self.peers,
+            next_hops: &self.next_hops,
+            config: &self.config,
+            candidates: &mut self.candidates,
+            outcome: &mut self.outcome,
+            changes: &mut self.changes,
+        };
+        decider.run(prefix, paths, before);
+        if paths.is_empty() {
+            self.dests.remove(&prefix);
+        }
+    }
+}
+
+/// The decision process with what it reads and the buffers it reuses,
+/// borrowed from the RIB apart from the prefixes, so that it can run on a
+/// prefix's paths found by the caller.
+struct Decider<'a> {
+    peers: &'a [Option<PeerInfo>],
+    next_hops: &'a HashMap<IpAddr, Reachability>,
+    config: &'a DecisionConfig,
+    candidates: &'a mut Vec<Candidate>,
+    outcome: &'a mut Outcome,
+    changes: &'a mut Vec<BestChange>,
+}
+
+impl Decider<'_> {
+    /// Select among `paths` of `prefix`; a change against `before` is
+    /// recorded.
+    fn run(&mut self, prefix: IpNet, paths: &mut Paths, before: Selection) {
         self.candidates.clear();
         self.candidates.extend(
             paths
                 .iter()
-                .map(|p| candidate(p, &self.peers, &self.next_hops)),
+                .map(|p| candidate(p, self.peers, self.next_hops)),
         );
-        select(&self.candidates, &self.config, &mut self.outcome);
+        select(self.candidates, self.config, self.outcome);
         for (i, p) in paths.iter_mut().enumerate() {
             p.reason = self.outcome.reasons[i];
             p.multipath = self.outcome.multipath.contains(&i);
@@ -434,9 +486,6 @@ impl Rib {
                 best,
                 multipath,
             });
-        }
-        if paths.is_empty() {
-            self.dests.remove(&prefix);
         }
     }
 }
