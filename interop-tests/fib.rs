@@ -172,28 +172,37 @@ fn the_kernel_gets_what_is_safe_and_keeps_it_across_restarts() {
     }
 }
 
-#[test]
-fn a_next_hop_two_hops_away_resolves_through_the_kernel() {
-    if !lab::ready() {
-        return;
-    }
-    let mut lab = Lab::new("fib-recursive");
-    let (hp, hy) = (lab.host("pod"), lab.host("far"));
-    // Y's far address, reached from P through Y's near one.
-    let out = hy.exec(&["ip", "addr", "add", "10.88.0.2/24", "dev", "eth0"]);
-    assert!(out.status.success(), "{out:?}");
-    let near = hy.v4.to_string();
+/// P's static route to Y's far subnet 10.88.0.0/24, through `gw`.
+fn static_via(hp: &lab::Host, gw: &str) {
     let out = hp.exec(&[
         "ip",
         "route",
-        "add",
+        "replace",
         "10.88.0.0/24",
         "via",
-        &near,
+        gw,
         "proto",
         "static",
     ]);
     assert!(out.status.success(), "{out:?}");
+}
+
+/// podbgp P and FRR Y (AS 65002) two hops apart: their session runs
+/// between P's address and Y's far one, 10.88.0.2, which P reaches
+/// through a static route via Y's near address (Y's `extra` addresses
+/// beside it). Y advertises `prefixes`; both started, the session up.
+fn far_peer(
+    name: &str,
+    prefixes: &[&str],
+    extra: &[&str],
+) -> (Lab, lab::Host, lab::Host, Podbgp, Frr) {
+    let mut lab = Lab::new(name);
+    let (hp, hy) = (lab.host("pod"), lab.host("far"));
+    for a in std::iter::once(&"10.88.0.2/24").chain(extra) {
+        let out = hy.exec(&["ip", "addr", "add", a, "dev", "eth0"]);
+        assert!(out.status.success(), "{out:?}");
+    }
+    static_via(&hp, &hy.v4.to_string());
     let far: std::net::IpAddr = "10.88.0.2".parse().expect("ip");
     let mut p = Podbgp::new(&hp, 64512);
     let mut y = Frr::new(&hy, 65002);
@@ -204,10 +213,22 @@ fn a_next_hop_two_hops_away_resolves_through_the_kernel() {
     to_p.source = Some(far);
     to_p.multihop = Some(2);
     y.add_peer(to_p);
-    y.advertise(Advert::plain("10.99.8.0/24"));
+    for prefix in prefixes {
+        y.advertise(Advert::plain(prefix));
+    }
     y.start(&mut lab);
     p.start(&mut lab);
     p.wait_established(&lab, far);
+    (lab, hp, hy, p, y)
+}
+
+#[test]
+fn a_next_hop_two_hops_away_resolves_through_the_kernel() {
+    if !lab::ready() {
+        return;
+    }
+    let (lab, hp, hy, p, _y) = far_peer("fib-recursive", &["10.99.8.0/24"], &[]);
+    let near = hy.v4.to_string();
     let got = p.wait_route(&lab, "10.99.8.0/24");
     assert_eq!(got.next_hop, "10.88.0.2");
     p.wait_kernel(&lab, &format!("10.99.8.0/24 via {near}"));
@@ -338,45 +359,10 @@ fn a_next_hop_that_moves_takes_its_routes_along_in_one_object_replace() {
     if !lab::ready() {
         return;
     }
-    let mut lab = Lab::new("fib-nhmove");
-    let (hp, hy) = (lab.host("pod"), lab.host("far"));
-    // Y's far address, reached from P through either of Y's near ones.
-    for a in ["10.88.0.2/24", "10.77.0.200/24"] {
-        let out = hy.exec(&["ip", "addr", "add", a, "dev", "eth0"]);
-        assert!(out.status.success(), "{out:?}");
-    }
-    let near = hy.v4.to_string();
-    let via = |gw: &str| {
-        let out = hp.exec(&[
-            "ip",
-            "route",
-            "replace",
-            "10.88.0.0/24",
-            "via",
-            gw,
-            "proto",
-            "static",
-        ]);
-        assert!(out.status.success(), "{out:?}");
-    };
-    via(&near);
-    let far: std::net::IpAddr = "10.88.0.2".parse().expect("ip");
-    let mut p = Podbgp::new(&hp, 64512);
-    let mut y = Frr::new(&hy, 65002);
-    let mut to_y = PeerSpec::new(far, 65002);
-    to_y.multihop = Some(2);
-    p.add_peer(to_y);
-    let mut to_p = PeerSpec::new(hp.v4.into(), 64512);
-    to_p.source = Some(far);
-    to_p.multihop = Some(2);
-    y.add_peer(to_p);
     let prefixes = ["10.99.7.0/24", "10.99.8.0/24"];
-    for prefix in &prefixes {
-        y.advertise(Advert::plain(prefix));
-    }
-    y.start(&mut lab);
-    p.start(&mut lab);
-    p.wait_established(&lab, far);
+    // A second near address of Y's, for the way to its far one to move to.
+    let (lab, hp, hy, p, _y) = far_peer("fib-nhmove", &prefixes, &["10.77.0.200/24"]);
+    let near = hy.v4.to_string();
     for prefix in &prefixes {
         p.wait_kernel(&lab, &format!("{prefix} via {near}"));
     }
@@ -393,7 +379,7 @@ fn a_next_hop_that_moves_takes_its_routes_along_in_one_object_replace() {
     // The way to the next hop moves: the object is replaced, the routes
     // still name it and go the new way.
     let seen = monitored(&hp, "move", || {
-        via("10.77.0.200");
+        static_via(&hp, "10.77.0.200");
         let moved = eventually(Duration::from_secs(10), || {
             object(&hp, id).contains("via 10.77.0.200 ")
         });
