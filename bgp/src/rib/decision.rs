@@ -4,7 +4,15 @@
 //! makes pairwise comparison intransitive and the result depend on the order
 //! paths arrived. Each step keeps the paths that are best by one rule; the
 //! paths it drops record that rule as the reason they lost.
+//!
+//! When every path that reaches the MED step comes from one neighbouring AS
+//! (or MED is always compared), the rules form a total order, and the
+//! elimination is the same as comparing each path with the best one: the
+//! rule a path lost by is the first on which it differs from the best. That
+//! is the common case, and it takes one pass rather than one per rule; it
+//! also lets the RIB decide a new path against the best alone.
 
+use std::cmp::Ordering;
 use std::net::{IpAddr, Ipv4Addr};
 
 use crate::wire::Origin;
@@ -101,6 +109,115 @@ fn keep_min<K: Ord>(
 
 /// Run the decision process over `paths`, into `out`.
 pub(crate) fn select(paths: &[Candidate], config: &DecisionConfig, out: &mut Outcome) {
+    if in_order(paths.iter().filter(|p| p.igp_cost.is_some()), config) {
+        select_in_order(paths, out);
+    } else {
+        eliminate(paths, config, out);
+    }
+}
+
+/// Whether the rules order `paths` totally: MED is compared between all
+/// of them (always, or because they share one neighbouring AS).
+pub(crate) fn in_order<'a>(
+    mut paths: impl Iterator<Item = &'a Candidate>,
+    config: &DecisionConfig,
+) -> bool {
+    if config.always_compare_med {
+        return true;
+    }
+    let Some(first) = paths.next() else {
+        return true;
+    };
+    paths.all(|p| p.neighbor_as == first.neighbor_as)
+}
+
+/// The first rule by which `a` and `b` differ up to ORIGIN (the rules
+/// before MED, which order any two paths), and whether `a` is preferred
+/// (`Less`) or not; `None` when they are equal on all of them.
+pub(crate) fn differ_before_med(a: &Candidate, b: &Candidate) -> Option<(LossReason, Ordering)> {
+    use LossReason::*;
+    // Each rule's comparison: `Less` when `a` is preferred.
+    let rules = [
+        (
+            NextHopUnreachable,
+            b.igp_cost.is_some().cmp(&a.igp_cost.is_some()),
+        ),
+        (LocalPref, b.local_pref.cmp(&a.local_pref)),
+        (NotLocal, b.local.cmp(&a.local)),
+        (AsPathLen, a.as_path_len.cmp(&b.as_path_len)),
+        (Origin, a.origin.cmp(&b.origin)),
+    ];
+    rules.into_iter().find(|(_, o)| o.is_ne())
+}
+
+/// The first rule from MED on by which `a` and `b` differ, comparing MED
+/// whatever the neighbouring ASes (callers know the rules order the paths).
+fn differ_from_med(a: &Candidate, b: &Candidate) -> Option<(LossReason, Ordering)> {
+    use LossReason::*;
+    let steps = [
+        (Med, a.med.cmp(&b.med)),
+        (PeerType, b.ebgp.cmp(&a.ebgp)),
+        (IgpCost, a.igp_cost.cmp(&b.igp_cost)),
+        (RouterId, a.router_id.cmp(&b.router_id)),
+        (ClusterList, a.cluster_list_len.cmp(&b.cluster_list_len)),
+        (PeerAddress, a.peer_address.cmp(&b.peer_address)),
+        (PathId, a.path_id.cmp(&b.path_id)),
+    ];
+    steps.into_iter().find(|(_, o)| o.is_ne())
+}
+
+/// Every rule in order, for paths the rules order totally: the first by
+/// which `a` and `b` differ and whether `a` is preferred.
+pub(crate) fn differ(a: &Candidate, b: &Candidate) -> Option<(LossReason, Ordering)> {
+    differ_before_med(a, b).or_else(|| differ_from_med(a, b))
+}
+
+/// Whether a path that lost to the best by `reason` is still in the
+/// multipath set: it is equal to the best up to the IGP cost.
+pub(crate) fn in_multipath(reason: LossReason) -> bool {
+    reason > LossReason::IgpCost
+}
+
+/// The decision for paths the rules order totally: the best is the first
+/// of the most preferred, and each other path lost by the first rule on
+/// which it differs from the best.
+fn select_in_order(paths: &[Candidate], out: &mut Outcome) {
+    let Outcome {
+        best,
+        multipath,
+        reasons,
+        ..
+    } = out;
+    reasons.clear();
+    multipath.clear();
+    let mut top = 0;
+    for (i, p) in paths.iter().enumerate().skip(1) {
+        if matches!(differ(p, &paths[top]), Some((_, Ordering::Less))) {
+            top = i;
+        }
+    }
+    *best = paths.get(top).filter(|p| p.igp_cost.is_some()).map(|_| top);
+    let Some(top) = *best else {
+        reasons.resize(paths.len(), Some(LossReason::NextHopUnreachable));
+        return;
+    };
+    for (i, p) in paths.iter().enumerate() {
+        let reason = if i == top {
+            None
+        } else {
+            // Equal on every rule: the same path twice, and the first wins.
+            Some(differ(p, &paths[top]).map_or(LossReason::PathId, |(r, _)| r))
+        };
+        if reason.is_none_or(in_multipath) {
+            multipath.push(i);
+        }
+        reasons.push(reason);
+    }
+}
+
+/// The decision process as the RFC states it: each rule in turn drops the
+/// paths it does not prefer. Right whatever the neighbouring ASes.
+pub(crate) fn eliminate(paths: &[Candidate], config: &DecisionConfig, out: &mut Outcome) {
     use std::cmp::Reverse;
     let Outcome {
         best,
@@ -165,5 +282,129 @@ pub(crate) fn select(paths: &[Candidate], config: &DecisionConfig, out: &mut Out
     *best = alive.first().copied();
     for &i in alive.iter().skip(1) {
         reasons[i] = Some(LossReason::PathId);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn candidate() -> impl Strategy<Value = Candidate> {
+        (
+            (
+                prop_oneof![Just(100u32), Just(200)],
+                0u32..3,
+                0u8..3,
+                0u32..3,
+            ),
+            (
+                proptest::option::of(65000u32..65003),
+                any::<bool>(),
+                any::<bool>(),
+            ),
+            (
+                proptest::option::of(0u32..3),
+                1u8..4,
+                0u32..2,
+                1u8..4,
+                0u32..2,
+            ),
+        )
+            .prop_map(
+                |((local_pref, as_path_len, origin, med), (neighbor_as, ebgp, local), rest)| {
+                    let (igp_cost, router_id, cluster_list_len, address, path_id) = rest;
+                    Candidate {
+                        local_pref,
+                        as_path_len,
+                        origin: [Origin::Igp, Origin::Egp, Origin::Incomplete][usize::from(origin)],
+                        med,
+                        neighbor_as,
+                        ebgp,
+                        local,
+                        igp_cost,
+                        router_id: Ipv4Addr::new(10, 0, 0, router_id),
+                        cluster_list_len,
+                        peer_address: IpAddr::V4(Ipv4Addr::new(10, 0, 1, address)),
+                        path_id,
+                    }
+                },
+            )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 4000, ..ProptestConfig::default() })]
+
+        /// Where the rules order the paths, one comparison with the best
+        /// gives what the elimination gives: best, reasons and multipath.
+        #[test]
+        fn comparing_with_the_best_is_the_elimination_where_the_rules_order_the_paths(
+            paths in proptest::collection::vec(candidate(), 0..8),
+            always_compare_med in any::<bool>(),
+            one_as in any::<bool>(),
+        ) {
+            let mut paths = paths;
+            if one_as {
+                for p in &mut paths {
+                    p.neighbor_as = Some(65000);
+                }
+            }
+            let config = DecisionConfig { always_compare_med };
+            let reachable = || paths.iter().filter(|p| p.igp_cost.is_some());
+            prop_assume!(in_order(reachable(), &config));
+            let mut fast = Outcome::default();
+            select_in_order(&paths, &mut fast);
+            let mut slow = Outcome::default();
+            eliminate(&paths, &config, &mut slow);
+            prop_assert_eq!(fast.best, slow.best);
+            prop_assert_eq!(fast.reasons, slow.reasons);
+            prop_assert_eq!(fast.multipath, slow.multipath);
+        }
+    }
+
+    #[test]
+    fn med_from_two_neighbouring_ases_is_not_an_order() {
+        let base = Candidate {
+            local_pref: 100,
+            as_path_len: 1,
+            origin: Origin::Igp,
+            med: 0,
+            neighbor_as: Some(1),
+            ebgp: false,
+            local: false,
+            igp_cost: Some(0),
+            router_id: Ipv4Addr::new(10, 0, 0, 3),
+            cluster_list_len: 0,
+            peer_address: IpAddr::V4(Ipv4Addr::new(10, 0, 1, 3)),
+            path_id: 0,
+        };
+        // A (AS 1, MED 10) loses to B (AS 1, MED 5) by MED; B loses to C
+        // (AS 2) by router id; C loses to A by router id. The elimination
+        // drops A first and picks C.
+        let a = Candidate {
+            med: 10,
+            router_id: Ipv4Addr::new(10, 0, 0, 1),
+            ..base
+        };
+        let b = Candidate {
+            med: 5,
+            router_id: Ipv4Addr::new(10, 0, 0, 3),
+            ..base
+        };
+        let c = Candidate {
+            neighbor_as: Some(2),
+            router_id: Ipv4Addr::new(10, 0, 0, 2),
+            ..base
+        };
+        let paths = [a, b, c];
+        let config = DecisionConfig::default();
+        assert!(!in_order(paths.iter(), &config));
+        let mut out = Outcome::default();
+        select(&paths, &config, &mut out);
+        assert_eq!(out.best, Some(2));
+        assert_eq!(
+            out.reasons,
+            [Some(LossReason::Med), Some(LossReason::RouterId), None]
+        );
     }
 }

@@ -7,8 +7,11 @@
 //! of [`Rib::take_changes`] for the FIB, SNAT and export to follow.
 
 mod attrs;
+mod decider;
 mod decision;
 mod paths;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap as StdHashMap;
 use std::net::{IpAddr, Ipv4Addr};
@@ -20,7 +23,8 @@ pub use attrs::{PathAttrs, DEFAULT_LOCAL_PREF};
 pub use decision::{DecisionConfig, LossReason};
 
 pub(crate) use attrs::AttrTable;
-use decision::{select, Candidate, Outcome};
+use decider::{selection, Decider, Selection};
+use decision::{Candidate, Outcome};
 use paths::Paths;
 use smallvec::SmallVec;
 
@@ -225,21 +229,31 @@ impl Rib {
         for n in nlri {
             let path_id = n.path_id.unwrap_or(0);
             let paths = dests.get_or_insert_with(n.prefix, Paths::default);
-            let before = selection(paths);
-            let mut replaced = None;
+            let mut decider = Decider {
+                peers,
+                next_hops,
+                config,
+                candidates,
+                outcome,
+                changes,
+            };
             match paths
                 .iter_mut()
-                .find(|p| p.peer == peer && p.path_id == path_id)
+                .position(|p| p.peer == peer && p.path_id == path_id)
             {
-                Some(existing) if Arc::ptr_eq(&existing.attrs, &attrs) => {
+                Some(at) if Arc::ptr_eq(&paths[at].attrs, &attrs) => {
                     // The same path again (a refresh, or a stale path confirmed).
-                    existing.stale = false;
-                    continue;
+                    paths[at].stale = false;
                 }
-                Some(existing) => {
-                    replaced = Some(std::mem::replace(&mut existing.attrs, Arc::clone(&attrs)));
+                Some(at) => {
+                    let before = selection(paths);
+                    let existing = &mut paths[at];
+                    let old = std::mem::replace(&mut existing.attrs, Arc::clone(&attrs));
                     existing.stale = false;
                     existing.since = *clock;
+                    decider.run(n.prefix, paths, before);
+                    // Released only once `before` no longer holds the old set.
+                    table.release(old);
                 }
                 None => {
                     count(counts, peer, &n.prefix, 1);
@@ -252,20 +266,8 @@ impl Rib {
                         multipath: false,
                         reason: Some(LossReason::PathId),
                     });
+                    decider.added(n.prefix, paths);
                 }
-            }
-            let mut decider = Decider {
-                peers,
-                next_hops,
-                config,
-                candidates,
-                outcome,
-                changes,
-            };
-            decider.run(n.prefix, paths, before);
-            // Release only once `before` no longer holds the old set.
-            if let Some(old) = replaced {
-                table.release(old);
             }
         }
         self.attrs.release(attrs);
@@ -273,9 +275,21 @@ impl Rib {
 
     /// Remove the peer's paths to `nlri`.
     pub fn withdraw(&mut self, peer: PeerId, nlri: &[Nlri]) {
+        let Rib {
+            dests,
+            attrs: table,
+            peers,
+            counts,
+            next_hops,
+            config,
+            changes,
+            candidates,
+            outcome,
+            ..
+        } = self;
         for n in nlri {
             let path_id = n.path_id.unwrap_or(0);
-            let Some(paths) = self.dests.get_mut(&n.prefix) else {
+            let Some(paths) = dests.get_mut(&n.prefix) else {
                 continue;
             };
             let Some(at) = paths
@@ -284,11 +298,20 @@ impl Rib {
             else {
                 continue;
             };
-            let before = selection(paths);
-            let gone = paths.swap_remove(at);
-            count(&mut self.counts, peer, &n.prefix, -1);
-            self.decide(n.prefix, before);
-            self.attrs.release(gone.attrs);
+            count(counts, peer, &n.prefix, -1);
+            let mut decider = Decider {
+                peers,
+                next_hops,
+                config,
+                candidates,
+                outcome,
+                changes,
+            };
+            let gone = decider.removed(n.prefix, paths, at);
+            if paths.is_empty() {
+                dests.remove(&n.prefix);
+            }
+            table.release(gone.attrs);
         }
     }
 
@@ -446,50 +469,6 @@ impl Rib {
     }
 }
 
-/// The decision process with what it reads and the buffers it reuses,
-/// borrowed from the RIB apart from the prefixes, so that it can run on a
-/// prefix's paths found by the caller.
-struct Decider<'a> {
-    peers: &'a [Option<PeerInfo>],
-    next_hops: &'a HashMap<IpAddr, Reachability>,
-    config: &'a DecisionConfig,
-    candidates: &'a mut Vec<Candidate>,
-    outcome: &'a mut Outcome,
-    changes: &'a mut Vec<BestChange>,
-}
-
-impl Decider<'_> {
-    /// Select among `paths` of `prefix`; a change against `before` is
-    /// recorded.
-    fn run(&mut self, prefix: IpNet, paths: &mut Paths, before: Selection) {
-        self.candidates.clear();
-        self.candidates.extend(
-            paths
-                .iter()
-                .map(|p| candidate(p, self.peers, self.next_hops)),
-        );
-        select(self.candidates, self.config, self.outcome);
-        for (i, p) in paths.iter_mut().enumerate() {
-            p.reason = self.outcome.reasons[i];
-            p.multipath = self.outcome.multipath.contains(&i);
-        }
-        if selection(paths) != before {
-            let best = paths.iter().find(|p| p.is_best()).map(Path::route);
-            let mut multipath: SmallVec<[Route; 1]> = paths
-                .iter()
-                .filter(|p| p.multipath && best.is_some())
-                .map(Path::route)
-                .collect();
-            multipath.sort_by_key(|r| (r.peer, r.path_id));
-            self.changes.push(BestChange {
-                prefix,
-                best,
-                multipath,
-            });
-        }
-    }
-}
-
 /// Index of a prefix's family in the per-peer counts.
 fn family_slot(family: &Family) -> usize {
     usize::from(*family == Family::IPV6_UNICAST)
@@ -500,58 +479,5 @@ fn count(counts: &mut [[usize; 2]], peer: PeerId, prefix: &IpNet, delta: isize) 
     if let Some(c) = counts.get_mut(peer as usize) {
         let slot = &mut c[family_slot(&Family::of(prefix))];
         *slot = slot.saturating_add_signed(delta);
-    }
-}
-
-/// A path's identity for telling whether a selection changed: peer, path
-/// id and attribute set (by address: sets are interned).
-type PathKey = (PeerId, u32, usize);
-
-/// The best path and the multipath set, as keys, in a stable order.
-type Selection = (Option<PathKey>, SmallVec<[PathKey; 4]>);
-
-fn key(p: &Path) -> PathKey {
-    (p.peer, p.path_id, Arc::as_ptr(&p.attrs) as usize)
-}
-
-fn selection(paths: &[Path]) -> Selection {
-    let best = paths.iter().find(|p| p.is_best()).map(key);
-    let mut multipath: SmallVec<[PathKey; 4]> = paths
-        .iter()
-        .filter(|p| p.multipath && best.is_some())
-        .map(key)
-        .collect();
-    multipath.sort_unstable();
-    (best, multipath)
-}
-
-fn candidate(
-    p: &Path,
-    peers: &[Option<PeerInfo>],
-    next_hops: &HashMap<IpAddr, Reachability>,
-) -> Candidate {
-    let d = p.attrs.decision();
-    let peer = peers.get(p.peer as usize).and_then(Option::as_ref);
-    let igp_cost = match next_hops.get(&p.attrs.next_hop_addr()) {
-        Some(Reachability::Unreachable) => None,
-        Some(Reachability::Reachable { igp_cost }) => Some(*igp_cost),
-        None => Some(0),
-    };
-    Candidate {
-        local_pref: d.local_pref,
-        as_path_len: d.as_path_len,
-        origin: d.origin,
-        med: d.med,
-        neighbor_as: d.neighbor_as,
-        ebgp: peer.is_some_and(|i| i.ebgp),
-        local: peer.is_some_and(|i| i.local),
-        igp_cost,
-        router_id: d
-            .originator_id
-            .or(peer.map(|i| i.router_id))
-            .unwrap_or(Ipv4Addr::BROADCAST),
-        cluster_list_len: d.cluster_list_len,
-        peer_address: peer.map_or(IpAddr::V4(Ipv4Addr::BROADCAST), |i| i.address),
-        path_id: p.path_id,
     }
 }

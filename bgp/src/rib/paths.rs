@@ -23,7 +23,10 @@ impl Paths {
         *self = match std::mem::take(self) {
             Paths::Many(many) if many.is_empty() => Paths::One(path),
             Paths::Many(many) => {
-                let mut v = many.into_vec();
+                // Exactly one more: the boxed slice is made without the
+                // reallocations `Vec::push` and shrinking back would cost.
+                let mut v = Vec::with_capacity(many.len() + 1);
+                v.extend(many.into_vec());
                 v.push(path);
                 Paths::Many(v.into_boxed_slice())
             }
