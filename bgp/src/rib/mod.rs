@@ -28,7 +28,7 @@ use decision::{Candidate, Outcome};
 use paths::Paths;
 use smallvec::SmallVec;
 
-use crate::table::PrefixMap;
+use crate::table::{Position, PrefixMap};
 use crate::wire::{Family, Nlri};
 
 /// Maps keyed by prefix or address, hashed with foldhash: several times
@@ -146,6 +146,8 @@ pub struct Rib {
     /// Buffers the decision process reuses from one prefix to the next.
     candidates: Vec<Candidate>,
     outcome: Outcome,
+    /// Where each prefix of an announcement sits, looked up ahead.
+    found: Vec<Option<Position>>,
 }
 
 impl Rib {
@@ -213,7 +215,6 @@ impl Rib {
     /// Install (or replace) the peer's paths to `nlri` with `attrs`.
     pub fn announce(&mut self, peer: PeerId, nlri: &[Nlri], attrs: PathAttrs) {
         let attrs = self.attrs.intern(attrs);
-        // One prefix lookup per path: the decision runs on the entry found.
         let Rib {
             dests,
             attrs: table,
@@ -225,10 +226,24 @@ impl Rib {
             changes,
             candidates,
             outcome,
+            found,
         } = self;
-        for n in nlri {
+        // Every prefix's entry first: lookups one after the other, with no
+        // work between them, overlap their cache misses (a full table's
+        // index is far larger than the caches); then the decision runs on
+        // each entry found.
+        found.clear();
+        found.extend(nlri.iter().map(|n| dests.locate(&n.prefix)));
+        for (n, &at) in nlri.iter().zip(found.iter()) {
             let path_id = n.path_id.unwrap_or(0);
-            let paths = dests.get_or_insert_with(n.prefix, Paths::default);
+            let paths = match at {
+                Some(at) => match dests.at_mut(at, &n.prefix) {
+                    Some(paths) => paths,
+                    None => dests.get_or_insert_with(n.prefix, Paths::default),
+                },
+                // New, or the same prefix twice in one UPDATE.
+                None => dests.get_or_insert_with(n.prefix, Paths::default),
+            };
             let mut decider = Decider {
                 peers,
                 next_hops,
@@ -285,11 +300,16 @@ impl Rib {
             changes,
             candidates,
             outcome,
+            found,
             ..
         } = self;
-        for n in nlri {
+        // Lookups first, as in `announce`.
+        found.clear();
+        found.extend(nlri.iter().map(|n| dests.locate(&n.prefix)));
+        for (n, &at) in nlri.iter().zip(found.iter()) {
             let path_id = n.path_id.unwrap_or(0);
-            let Some(paths) = dests.get_mut(&n.prefix) else {
+            // A prefix found ahead may have gone since, if listed twice.
+            let Some(paths) = at.and_then(|at| dests.at_mut(at, &n.prefix)) else {
                 continue;
             };
             let Some(at) = paths
@@ -420,31 +440,60 @@ impl Rib {
     }
 
     fn withdraw_matching(&mut self, gone: impl Fn(&IpNet, &Path) -> bool) {
-        let mut touched = Vec::new();
+        let Rib {
+            dests,
+            attrs: table,
+            peers,
+            counts,
+            next_hops,
+            config,
+            changes,
+            candidates,
+            outcome,
+            ..
+        } = self;
+        let mut decider = Decider {
+            peers,
+            next_hops,
+            config,
+            candidates,
+            outcome,
+            changes,
+        };
+        let mut emptied = Vec::new();
         let mut released = Vec::new();
-        for (prefix, paths) in self.dests.iter_mut() {
-            if !paths.iter().any(|p| gone(&prefix, p)) {
+        for (prefix, paths) in dests.iter_mut() {
+            let mut matching = paths.iter().enumerate().filter(|(_, p)| gone(&prefix, p));
+            let Some((first, _)) = matching.next() else {
                 continue;
-            }
-            let before = selection(paths);
-            let mut i = 0;
-            while i < paths.len() {
-                if gone(&prefix, &paths[i]) {
-                    let p = paths.swap_remove(i);
-                    count(&mut self.counts, p.peer, &prefix, -1);
-                    released.push(p.attrs);
-                } else {
-                    i += 1;
+            };
+            if matching.next().is_none() {
+                // One path goes (a peer's session, without ADD-PATH).
+                let p = decider.removed(prefix, paths, first);
+                count(counts, p.peer, &prefix, -1);
+                table.release(p.attrs);
+            } else {
+                let before = selection(paths);
+                let mut i = 0;
+                while i < paths.len() {
+                    if gone(&prefix, &paths[i]) {
+                        let p = paths.swap_remove(i);
+                        count(counts, p.peer, &prefix, -1);
+                        released.push(p.attrs);
+                    } else {
+                        i += 1;
+                    }
                 }
+                decider.run(prefix, paths, before);
+                // Released once `before` no longer holds them.
+                released.drain(..).for_each(|a| table.release(a));
             }
-            touched.push((prefix, before));
+            if paths.is_empty() {
+                emptied.push(prefix);
+            }
         }
-        for (prefix, before) in touched {
-            self.decide(prefix, before);
-        }
-        // Released once the `before` selections no longer hold them.
-        for attrs in released {
-            self.attrs.release(attrs);
+        for prefix in emptied {
+            dests.remove(&prefix);
         }
     }
 

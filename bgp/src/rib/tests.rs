@@ -1,9 +1,9 @@
 //! The RIB decides most paths incrementally (a new path against the best, a
 //! removed loser without a decision at all). Here random sequences of
-//! announcements, withdrawals and next-hop changes are checked, after every
-//! step, against the decision process run from scratch on every prefix: each
-//! path's reason and multipath flag, and a change recorded exactly when the
-//! selection changed, holding the selection.
+//! announcements, withdrawals, sessions going down and next-hop changes are
+//! checked, after every step, against the decision process run from scratch
+//! on every prefix: each path's reason and multipath flag, and a change
+//! recorded exactly when the selection changed, holding the selection.
 
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -41,6 +41,10 @@ enum Op {
         next_hop: u8,
         cost: Option<u32>,
     },
+    /// The peer's session goes: all its paths at once.
+    Down {
+        peer: usize,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -62,6 +66,7 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(peer, prefixes, path_id)| Op::Withdraw { peer, prefixes, path_id }),
         1 => (0u8..3, proptest::option::of(0u32..3))
             .prop_map(|(next_hop, cost)| Op::NextHop { next_hop, cost }),
+        1 => (0usize..5).prop_map(|peer| Op::Down { peer }),
     ]
 }
 
@@ -118,6 +123,7 @@ fn apply(rib: &mut Rib, peers: &[PeerId], op: &Op) {
             };
             rib.set_next_hop(IpAddr::V4(next_hop(*nh)), reach);
         }
+        Op::Down { peer } => rib.withdraw_family(peers[*peer], Family::IPV4_UNICAST),
     }
 }
 

@@ -4,7 +4,10 @@
 use std::borrow::Cow;
 use std::time::Instant;
 
-use super::Speaker;
+use ipnet::IpNet;
+
+use super::{HashMap, Speaker};
+use crate::policy::Rejection;
 use crate::rib::{PathAttrs, PeerId};
 use crate::session::Event;
 use crate::wire::{AttrValue, Family, Nlri, PathAttribute, RouteRefresh, RouteRefreshSubtype};
@@ -63,9 +66,7 @@ pub(super) fn update(sp: &mut Speaker, now: Instant, id: PeerId, u: Update) {
         }
     }
 
-    for n in &gone {
-        peer.rejected.remove(&(n.prefix, n.path_id.unwrap_or(0)));
-    }
+    forget_rejected(&mut peer.rejected, &gone);
     sp.rib.withdraw(id, &gone);
 
     let mut touched: Vec<Family> = Vec::new();
@@ -93,9 +94,7 @@ pub(super) fn update(sp: &mut Speaker, now: Instant, id: PeerId, u: Update) {
                 crate::policy::Rejection::Filtered,
             );
         }
-        for n in &ok {
-            peer.rejected.remove(&(n.prefix, n.path_id.unwrap_or(0)));
-        }
+        forget_rejected(&mut peer.rejected, &ok);
         sp.rib.withdraw(id, &denied);
         sp.rib.announce(id, &ok, attrs);
     }
@@ -106,6 +105,17 @@ pub(super) fn update(sp: &mut Speaker, now: Instant, id: PeerId, u: Update) {
         .find_map(|f| peer.import.check_count(f, sp.rib.peer_path_count(id, f)));
     if let Some(cease) = over {
         sp.session_event(now, id, Event::Fail(cease));
+    }
+}
+
+/// Paths announced anew or withdrawn are no longer rejected. Most peers
+/// have none rejected: then not even a hash is computed per path.
+fn forget_rejected(rejected: &mut HashMap<(IpNet, u32), Rejection>, nlri: &[Nlri]) {
+    if rejected.is_empty() {
+        return;
+    }
+    for n in nlri {
+        rejected.remove(&(n.prefix, n.path_id.unwrap_or(0)));
     }
 }
 
