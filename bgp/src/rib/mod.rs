@@ -381,6 +381,15 @@ impl Rib {
         std::mem::take(&mut self.changes)
     }
 
+    /// The same, moved to the end of `out`: the RIB keeps its buffer for
+    /// the next changes, and a caller that keeps `out` makes no allocation
+    /// per batch (a batch of thousands is large enough for the allocator
+    /// to map fresh pages for it each time).
+    pub fn take_changes_into(&mut self, out: &mut Vec<BestChange>) {
+        out.append(&mut self.changes);
+        keep_small(&mut self.changes);
+    }
+
     /// How many changes wait to be taken.
     pub fn pending_changes(&self) -> usize {
         self.changes.len()
@@ -515,6 +524,15 @@ impl Rib {
         if paths.is_empty() {
             self.dests.remove(&prefix);
         }
+    }
+}
+
+/// Let an emptied buffer go if a burst (a full table withdrawn at once)
+/// made it large, rather than hold that memory for good.
+pub(crate) fn keep_small<T>(buffer: &mut Vec<T>) {
+    const KEEP: usize = 16 * 1024;
+    if buffer.capacity() > KEEP && buffer.is_empty() {
+        *buffer = Vec::new();
     }
 }
 

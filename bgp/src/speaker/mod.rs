@@ -25,7 +25,8 @@ pub use peer::{Counters, PeerStatus};
 use crate::policy::{ImportPolicy, PrefixList, Rejection};
 use crate::restart::Deferral;
 use crate::rib::{
-    AttrTable, BestChange, DecisionConfig, PathAttrs, PeerId, PeerInfo, Reachability, Rib,
+    keep_small, AttrTable, BestChange, DecisionConfig, PathAttrs, PeerId, PeerInfo, Reachability,
+    Rib,
 };
 use crate::session::{Down, Event, SessionConfig, State};
 use crate::wire::iana::CeaseSubcode;
@@ -194,6 +195,19 @@ pub enum PeerError {
 }
 
 /// The speaker.
+/// Buffers the speaker's passes over best-path changes reuse.
+#[derive(Debug, Default)]
+struct Scratch {
+    /// The RIB's changes being exported.
+    changes: Vec<BestChange>,
+    /// Per change: who the best path came from, and how it may spread.
+    learned: Vec<Option<(PeerId, bool, bool)>>,
+    /// One peer's prefixes to look at again.
+    marks: Vec<IpNet>,
+    /// The latest change of each prefix.
+    last: HashMap<IpNet, usize>,
+}
+
 #[derive(Debug)]
 pub struct Speaker {
     config: SpeakerConfig,
@@ -209,6 +223,8 @@ pub struct Speaker {
     exports: AttrTable,
     actions: Vec<Action>,
     best_changes: Vec<BestChange>,
+    /// Buffers kept from one pass to the next (see [`Rib::take_changes_into`]).
+    scratch: Scratch,
     rng: u64,
     /// The RIB's clock counts seconds from here.
     epoch: Instant,
@@ -237,6 +253,7 @@ impl Speaker {
             exports: AttrTable::default(),
             actions: Vec::new(),
             best_changes: Vec::new(),
+            scratch: Scratch::default(),
             epoch: now,
         }
     }
@@ -533,18 +550,24 @@ impl Speaker {
     /// latest), for the FIB and SNAT. Routes of [`Speaker::local_peer`] are
     /// our own.
     pub fn take_best_changes(&mut self) -> Vec<BestChange> {
-        let changes = std::mem::take(&mut self.best_changes);
-        let mut last: HashMap<IpNet, usize> =
-            HashMap::with_capacity_and_hasher(changes.len(), Default::default());
-        for (i, c) in changes.iter().enumerate() {
+        let last = &mut self.scratch.last;
+        last.clear();
+        for (i, c) in self.best_changes.iter().enumerate() {
             last.insert(c.prefix, i);
         }
-        changes
-            .into_iter()
-            .enumerate()
-            .filter(|(i, c)| last.get(&c.prefix) == Some(i))
-            .map(|(_, c)| c)
-            .collect()
+        let mut out = Vec::with_capacity(last.len());
+        out.extend(
+            self.best_changes
+                .drain(..)
+                .enumerate()
+                .filter(|(i, c)| last.get(&c.prefix) == Some(i))
+                .map(|(_, c)| c),
+        );
+        keep_small(&mut self.best_changes);
+        if last.capacity() > 16 * 1024 {
+            *last = HashMap::default();
+        }
+        out
     }
 
     /// Every peer, for `neighbor`.
@@ -642,8 +665,10 @@ impl Speaker {
                 }
             }
         }
-        let changes = self.rib.take_changes();
+        let mut changes = std::mem::take(&mut self.scratch.changes);
+        self.rib.take_changes_into(&mut changes);
         if changes.is_empty() {
+            self.scratch.changes = changes;
             return;
         }
         // Mark only what the peer may have to hear of: a prefix it was
@@ -657,18 +682,17 @@ impl Speaker {
                 .and_then(Option::as_ref)
                 .is_some_and(|p| p.config.rr_client)
         };
-        let learned: Vec<Option<(PeerId, bool, bool)>> = changes
-            .iter()
-            .map(|c| {
-                let best = c.best.as_ref()?;
-                let ebgp = rib.peer(best.peer).is_some_and(|i| i.ebgp);
-                Some((
-                    best.peer,
-                    ebgp || best.peer == local,
-                    client(best.peer, peers),
-                ))
-            })
-            .collect();
+        let learned = &mut self.scratch.learned;
+        learned.clear();
+        learned.extend(changes.iter().map(|c| {
+            let best = c.best.as_ref()?;
+            let ebgp = rib.peer(best.peer).is_some_and(|i| i.ebgp);
+            Some((
+                best.peer,
+                ebgp || best.peer == local,
+                client(best.peer, peers),
+            ))
+        }));
         for (id, peer) in peers.iter_mut().enumerate() {
             let Some(peer) = peer.as_mut() else { continue };
             let Some(neg) = &peer.negotiated else {
@@ -676,20 +700,25 @@ impl Speaker {
             };
             let to_ebgp = neg.peer_as != self.config.local_as;
             let to_client = peer.config.rr_client;
-            let marks: Vec<IpNet> = changes
-                .iter()
-                .zip(&learned)
-                .filter(|(c, src)| {
-                    let may_go = src.is_some_and(|(from, open, from_client)| {
-                        from != id as PeerId && (open || to_ebgp || from_client || to_client)
-                    });
-                    may_go || peer.out.sent.contains_key(&c.prefix)
-                })
-                .map(|(c, _)| c.prefix)
-                .collect();
+            let marks = &mut self.scratch.marks;
+            marks.clear();
+            marks.extend(
+                changes
+                    .iter()
+                    .zip(learned.iter())
+                    .filter(|(c, src)| {
+                        let may_go = src.is_some_and(|(from, open, from_client)| {
+                            from != id as PeerId && (open || to_ebgp || from_client || to_client)
+                        });
+                        may_go || peer.out.sent.contains_key(&c.prefix)
+                    })
+                    .map(|(c, _)| c.prefix),
+            );
             peer.out.mark_all(marks.iter());
         }
-        self.best_changes.extend(changes);
+        self.best_changes.append(&mut changes);
+        keep_small(&mut changes);
+        self.scratch.changes = changes;
     }
 
     /// 75% to 100% of `base` (RFC 4271 §10 jitter, for MRAI).
