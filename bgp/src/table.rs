@@ -103,6 +103,11 @@ impl<V> PrefixMap<V> {
         v4.chain(self.v6.iter().map(|(p, v)| (IpNet::V6(p), v)))
     }
 
+    /// Every value, the map consumed.
+    pub fn into_values(self) -> impl Iterator<Item = V> {
+        self.v4.into_values().chain(self.v6.into_values())
+    }
+
     pub fn iter_mut(&mut self) -> impl Iterator<Item = (IpNet, &mut V)> {
         let v4 = self.v4.iter_mut().map(|(p, v)| (IpNet::V4(p), v));
         v4.chain(self.v6.iter_mut().map(|(p, v)| (IpNet::V6(p), v)))
@@ -159,6 +164,23 @@ impl<V> PrefixMap<V> {
         match prefix {
             IpNet::V4(p) => self.v4.find(p).map(|i| Position { v6: false, i }),
             IpNet::V6(p) => self.v6.find(p).map(|i| Position { v6: true, i }),
+        }
+    }
+
+    /// The entry of `prefix` at `at`, if it is still there.
+    pub fn at(&self, at: Position, prefix: &IpNet) -> Option<&V> {
+        match (at.v6, prefix) {
+            (false, IpNet::V4(p)) => self
+                .v4
+                .slot(at.i as usize)
+                .filter(|(k, _)| k == p)
+                .map(|(_, v)| v),
+            (true, IpNet::V6(p)) => self
+                .v6
+                .slot(at.i as usize)
+                .filter(|(k, _)| k == p)
+                .map(|(_, v)| v),
+            _ => None,
         }
     }
 
@@ -358,6 +380,17 @@ impl<K: Copy + Eq + Hash, V> Slab<K, V> {
         self.chunks.len().saturating_sub(1) * Self::CHUNK + self.chunks.last().map_or(0, Vec::len)
     }
 
+    fn slot(&self, i: usize) -> Option<(K, &V)> {
+        let slot = self
+            .chunks
+            .get(i >> Self::BITS)?
+            .get(i & (Self::CHUNK - 1))?;
+        match slot {
+            Slot::Used(k, v) => Some((*k, v)),
+            Slot::Free(_) => None,
+        }
+    }
+
     fn slot_mut(&mut self, i: usize) -> Option<(K, &mut V)> {
         let slot = self
             .chunks
@@ -367,6 +400,13 @@ impl<K: Copy + Eq + Hash, V> Slab<K, V> {
             Slot::Used(k, v) => Some((*k, v)),
             Slot::Free(_) => None,
         }
+    }
+
+    fn into_values(self) -> impl Iterator<Item = V> {
+        self.chunks.into_iter().flatten().filter_map(|s| match s {
+            Slot::Used(_, v) => Some(v),
+            Slot::Free(_) => None,
+        })
     }
 
     fn iter(&self) -> impl Iterator<Item = (K, &V)> {

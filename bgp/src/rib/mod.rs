@@ -412,6 +412,23 @@ impl Rib {
         self.dests.get(prefix)?.iter().find(|p| p.is_best())
     }
 
+    /// Where `prefix` sits in the table, for [`Rib::best_at`]: a caller
+    /// about to look at many prefixes finds them all first, and the
+    /// lookups' cache misses overlap.
+    pub fn locate(&self, prefix: &IpNet) -> Option<Position> {
+        self.dests.locate(prefix)
+    }
+
+    /// The best path to `prefix`, found at `at` (from [`Rib::locate`]) if
+    /// it is still there, else looked up.
+    pub fn best_at(&self, at: Option<Position>, prefix: &IpNet) -> Option<&Path> {
+        let paths = match at.and_then(|at| self.dests.at(at, prefix)) {
+            Some(paths) => paths,
+            None => self.dests.get(prefix)?,
+        };
+        paths.iter().find(|p| p.is_best())
+    }
+
     /// The Loc-RIB: every prefix with its best path.
     pub fn loc_rib(&self) -> impl Iterator<Item = (IpNet, &Path)> {
         self.dests

@@ -12,7 +12,8 @@ use ipnet::IpNet;
 
 use super::{conn, Speaker};
 use crate::export::{export, Source, Target};
-use crate::rib::{AttrTable, PathAttrs, PeerId};
+use crate::rib::{keep_small, AttrTable, PathAttrs, PeerId};
+use crate::table::{Position, PrefixMap};
 use crate::wire::pack::{announcements, withdrawals};
 use crate::wire::{Family, Message, Nlri, RouteRefresh, RouteRefreshSubtype, Update};
 
@@ -24,8 +25,9 @@ fn slot(family: Family) -> usize {
 
 #[derive(Debug, Default)]
 pub(super) struct AdjOut {
-    /// What the peer was sent and not withdrawn.
-    pub sent: HashMap<IpNet, Arc<PathAttrs>>,
+    /// What the peer was sent and not withdrawn: a map sized for full
+    /// tables, as a reflector or route server keeps one per peer.
+    pub sent: PrefixMap<Arc<PathAttrs>>,
     /// Prefixes to look at again, in the order they were marked.
     dirty: Vec<IpNet>,
     marked: HashSet<IpNet>,
@@ -48,7 +50,7 @@ impl AdjOut {
 
     /// Forget everything, giving the attribute sets back.
     pub fn clear(&mut self, table: &mut AttrTable) {
-        for (_, attrs) in self.sent.drain() {
+        for attrs in std::mem::take(&mut self.sent).into_values() {
             table.release(attrs);
         }
         *self = AdjOut::default();
@@ -80,12 +82,31 @@ impl AdjOut {
         self.mrai_until.filter(|_| !self.dirty.is_empty())
     }
 
-    fn insert(&mut self, prefix: IpNet, attrs: Arc<PathAttrs>) -> Option<Arc<PathAttrs>> {
-        let old = self.sent.insert(prefix, attrs);
-        if old.is_none() {
-            self.counts[slot(Family::of(&prefix))] += 1;
+    /// Record `attrs` as sent for `prefix`: `None` if they already were,
+    /// else what they replace (`Some(None)`: the prefix was not sent).
+    /// `at` is where the prefix was found beforehand, if it was.
+    fn replace(
+        &mut self,
+        prefix: IpNet,
+        at: Option<Position>,
+        attrs: &Arc<PathAttrs>,
+    ) -> Option<Option<Arc<PathAttrs>>> {
+        let mut added = false;
+        let slot = match at.and_then(|at| self.sent.at_mut(at, &prefix)) {
+            Some(slot) => slot,
+            None => self.sent.get_or_insert_with(prefix, || {
+                added = true;
+                Arc::clone(attrs)
+            }),
+        };
+        if added {
+            self.counts[self::slot(Family::of(&prefix))] += 1;
+            return Some(None);
         }
-        old
+        if Arc::ptr_eq(slot, attrs) {
+            return None;
+        }
+        Some(Some(std::mem::replace(slot, Arc::clone(attrs))))
     }
 
     fn remove(&mut self, prefix: &IpNet) -> Option<Arc<PathAttrs>> {
@@ -170,9 +191,9 @@ pub(super) fn flush(sp: &mut Speaker, now: Instant, id: PeerId, sources: &mut Op
         let gone: Vec<IpNet> = peer
             .out
             .sent
-            .keys()
+            .iter()
+            .map(|(p, _)| p)
             .filter(|p| Family::of(p) == family)
-            .copied()
             .collect();
         for p in gone {
             if let Some(a) = peer.out.remove(&p) {
@@ -194,52 +215,88 @@ pub(super) fn flush(sp: &mut Speaker, now: Instant, id: PeerId, sources: &mut Op
     let mut group_of: HashMap<(Family, usize), usize> = HashMap::default();
     let mut withdrawn: [Vec<Nlri>; 2] = [Vec::new(), Vec::new()];
     let mut keep: Vec<IpNet> = Vec::new();
-    let dirty = std::mem::take(&mut peer.out.dirty);
-    // Freed, not cleared: after a full table it would hold every prefix.
-    peer.out.marked = HashSet::default();
+    let mut dirty = std::mem::take(&mut peer.out.dirty);
+    // Cleared, keeping its room for the next pass, unless a full table
+    // made it large.
+    if peer.out.marked.capacity() > 16 * 1024 {
+        peer.out.marked = HashSet::default();
+    } else {
+        peer.out.marked.clear();
+    }
 
-    for prefix in dirty {
+    // Each prefix's place in the RIB and in what was sent, found first:
+    // lookups back to back overlap their cache misses.
+    // A prefix whose best path changed in this poll has it at hand, in a
+    // map the size of one pass, where the RIB's is the size of the table.
+    // Buffers of this size are kept from one flush to the next: fresh,
+    // they would be pages mapped and faulted in each time.
+    let bests = &sp.scratch.bests;
+    let found = &mut sp.scratch.found;
+    found.clear();
+    found.extend(dirty.iter().map(|p| {
+        let in_rib = match bests.contains_key(p) {
+            true => None,
+            false => sp.rib.locate(p),
+        };
+        (in_rib, peer.out.sent.locate(p))
+    }));
+    for (&prefix, &(in_rib, in_sent)) in dirty.iter().zip(found.iter()) {
         let family = Family::of(&prefix);
         if !families.contains(&family) {
             continue;
         }
-        let new = sp.rib.best(&prefix).and_then(|path| {
-            let key = (Arc::as_ptr(&path.attrs) as usize, path.peer);
+        let best = match bests.get(&prefix) {
+            Some(route) => route.as_ref().map(|r| (&r.attrs, r.peer)),
+            None => sp.rib.best_at(in_rib, &prefix).map(|p| (&p.attrs, p.peer)),
+        };
+        let new = best.and_then(|(attrs, from)| {
+            let key = (Arc::as_ptr(attrs) as usize, from);
             cache
                 .entry(key)
                 .or_insert_with(|| {
-                    let source = sources.get(path.peer as usize)?;
-                    export(&path.attrs, source, &target).map(|a| sp.exports.intern(a))
+                    let source = sources.get(from as usize)?;
+                    export(attrs, source, &target).map(|a| sp.exports.intern(a))
                 })
                 .clone()
         });
-        match (peer.out.sent.get(&prefix), new) {
-            (Some(old), Some(new)) if Arc::ptr_eq(old, &new) => {}
-            (_, Some(new)) if held => {
-                drop(new);
-                keep.push(prefix);
-            }
-            (_, Some(new)) => {
-                let k = (family, Arc::as_ptr(&new) as usize);
-                let at = *group_of.entry(k).or_insert_with(|| {
-                    groups.push((family, Arc::clone(&new), Vec::new()));
-                    groups.len() - 1
-                });
-                groups[at].2.push(Nlri::new(prefix));
-                if let Some(old) = peer.out.insert(prefix, new) {
-                    sp.exports.release(old);
-                }
-            }
-            (Some(_), None) => {
-                if let Some(old) = peer.out.remove(&prefix) {
-                    sp.exports.release(old);
-                }
+        let Some(new) = new else {
+            if let Some(old) = peer.out.remove(&prefix) {
+                sp.exports.release(old);
                 withdrawn[slot(family)].push(Nlri::new(prefix));
             }
-            (None, None) => {}
+            continue;
+        };
+        if held {
+            // Sent after the interval, if still new then.
+            if !peer
+                .out
+                .sent
+                .get(&prefix)
+                .is_some_and(|old| Arc::ptr_eq(old, &new))
+            {
+                keep.push(prefix);
+            }
+            continue;
         }
+        // One lookup: what was sent, replaced by what is sent now.
+        let Some(old) = peer.out.replace(prefix, in_sent, &new) else {
+            continue; // the same as sent
+        };
+        if let Some(old) = old {
+            sp.exports.release(old);
+        }
+        let k = (family, Arc::as_ptr(&new) as usize);
+        let pool = &mut sp.scratch.nlri;
+        let at = *group_of.entry(k).or_insert_with(|| {
+            groups.push((family, Arc::clone(&new), pool.pop().unwrap_or_default()));
+            groups.len() - 1
+        });
+        groups[at].2.push(Nlri::new(prefix));
     }
     drop(cache);
+    dirty.clear();
+    keep_small(&mut dirty);
+    peer.out.dirty = dirty;
     peer.out.mark_all(keep.iter());
 
     let mut encode_errors = 0;
@@ -252,7 +309,7 @@ pub(super) fn flush(sp: &mut Speaker, now: Instant, id: PeerId, sources: &mut Op
         }
     }
     let announced = !groups.is_empty();
-    for (family, attrs, nlri) in groups {
+    for (family, attrs, mut nlri) in groups {
         match announcements(attrs.attributes(), attrs.next_hop(), family, &nlri, &ctx) {
             Ok(us) => messages.extend(us.into_iter().map(Message::Update)),
             Err(_) => {
@@ -264,6 +321,11 @@ pub(super) fn flush(sp: &mut Speaker, now: Instant, id: PeerId, sources: &mut Op
                     }
                 }
             }
+        }
+        nlri.clear();
+        keep_small(&mut nlri);
+        if sp.scratch.nlri.len() < 8 {
+            sp.scratch.nlri.push(nlri);
         }
     }
     if peer.out.dirty.is_empty() {

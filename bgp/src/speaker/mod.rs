@@ -26,13 +26,14 @@ use crate::policy::{ImportPolicy, PrefixList, Rejection};
 use crate::restart::Deferral;
 use crate::rib::{
     keep_small, AttrTable, BestChange, DecisionConfig, PathAttrs, PeerId, PeerInfo, Reachability,
-    Rib,
+    Rib, Route,
 };
 use crate::session::{Down, Event, SessionConfig, State};
+use crate::table::Position;
 use crate::wire::iana::CeaseSubcode;
 use crate::wire::{
-    AsPath, AttrType, AttrValue, Context, DecodeError, Family, Message, NextHop, Notification,
-    Origin, PathAttribute, RouteRefresh, RouteRefreshSubtype,
+    AsPath, AttrType, AttrValue, Context, DecodeError, Family, Message, NextHop, Nlri,
+    Notification, Origin, PathAttribute, RouteRefresh, RouteRefreshSubtype,
 };
 
 use peer::Peer;
@@ -206,6 +207,12 @@ struct Scratch {
     marks: Vec<IpNet>,
     /// The latest change of each prefix.
     last: HashMap<IpNet, usize>,
+    /// The best path of each prefix that changed in this poll, for export.
+    bests: HashMap<IpNet, Option<Route>>,
+    /// Where a flush's prefixes sit in the RIB and in the Adj-RIB-Out.
+    found: Vec<(Option<Position>, Option<Position>)>,
+    /// Prefix lists of the attribute groups a flush sends.
+    nlri: Vec<Vec<Nlri>>,
 }
 
 #[derive(Debug)]
@@ -505,6 +512,12 @@ impl Speaker {
         for id in 0..self.peers.len() as PeerId {
             adj_out::flush(self, now, id, &mut sources);
         }
+        let bests = &mut self.scratch.bests;
+        if bests.capacity() > 16 * 1024 {
+            *bests = HashMap::default();
+        } else {
+            bests.clear();
+        }
         std::mem::take(&mut self.actions)
     }
 
@@ -582,7 +595,7 @@ impl Speaker {
     }
 
     /// What the peer was sent and not withdrawn: its Adj-RIB-Out.
-    pub fn adj_rib_out(&self, id: PeerId) -> impl Iterator<Item = (&IpNet, &Arc<PathAttrs>)> {
+    pub fn adj_rib_out(&self, id: PeerId) -> impl Iterator<Item = (IpNet, &Arc<PathAttrs>)> {
         self.peer(id).into_iter().flat_map(|p| p.out.sent.iter())
     }
 
@@ -693,6 +706,7 @@ impl Speaker {
                 client(best.peer, peers),
             ))
         }));
+        let mut marked = false;
         for (id, peer) in peers.iter_mut().enumerate() {
             let Some(peer) = peer.as_mut() else { continue };
             let Some(neg) = &peer.negotiated else {
@@ -710,11 +724,20 @@ impl Speaker {
                         let may_go = src.is_some_and(|(from, open, from_client)| {
                             from != id as PeerId && (open || to_ebgp || from_client || to_client)
                         });
-                        may_go || peer.out.sent.contains_key(&c.prefix)
+                        may_go
+                            || (!peer.out.sent.is_empty() && peer.out.sent.contains_key(&c.prefix))
                     })
                     .map(|(c, _)| c.prefix),
             );
+            marked |= !marks.is_empty();
             peer.out.mark_all(marks.iter());
+        }
+        // The new best paths, for the flush of the peers just marked.
+        if marked {
+            let bests = &mut self.scratch.bests;
+            for c in &changes {
+                bests.insert(c.prefix, c.best.clone());
+            }
         }
         self.best_changes.append(&mut changes);
         keep_small(&mut changes);
