@@ -5,7 +5,8 @@
 #                Debian packages it needs first; root; PODBGP_INTEROP_OPT_OUT=1 skips the
 #                parts that need root and the peers)
 #   make bench   the codec benchmarks (podbgp's and GoBGP's on the same messages), the RIB's,
-#                podbgp, BIRD, FRR and GoBGP loading the same table over TCP, and podbgp,
+#                podbgp, BIRD, FRR and GoBGP loading the same table over TCP and passing a
+#                million routes on to ten receivers, and podbgp,
 #                BIRD and FRR installing a million routes into the kernel beside the
 #                netlink limit, and convergence in the lab: p50/p99/max from a change on one
 #                node to every other kernel, and BFD's idle cost beside BIRD's (root)
@@ -87,9 +88,11 @@ bench:
 	$(CARGO) bench -p bgp --bench rib
 	$(CARGO) build --release -p agent
 	$(CARGO) build --release -p agent --example netlink_limit
-	@if [ "$$(id -u)" = 0 ]; then sh bgp/benches/peers/run.sh && sh bgp/benches/fib/run.sh && \
+	$(CARGO) build --release -p bgp --example sink
+	@if [ "$$(id -u)" = 0 ]; then sh bgp/benches/peers/run.sh && sh bgp/benches/fanout/run.sh && \
+	  sh bgp/benches/fib/run.sh && \
 	  $(CARGO) bench -p agent --bench convergence && $(CARGO) bench -p agent --bench bfd_idle; \
-	else echo "bench: the daemons in network namespaces need root (bgp/benches/peers/run.sh, bgp/benches/fib/run.sh, the convergence and bfd_idle benches)"; exit 1; fi
+	else echo "bench: the daemons in network namespaces need root (bgp/benches/peers/run.sh, bgp/benches/fanout/run.sh, bgp/benches/fib/run.sh, the convergence and bfd_idle benches)"; exit 1; fi
 
 fuzz:
 	cd bgp/fuzz && python3 seed.py

@@ -415,6 +415,27 @@ impl Objects {
                 }
             }
         }
+        // Ours, and known: does it hold what we wrote? A group loses a
+        // member the kernel drops (its device went down) without a word
+        // to us; it is written again, as it should be.
+        for o in ours.values() {
+            let Some(&n) = self.by_id.get(&o.id) else {
+                continue;
+            };
+            let holds = match &o.body {
+                Body::Group(ids) => ids.iter().filter_map(single).collect(),
+                Body::One { .. } => single(&o.id).into_iter().collect(),
+            };
+            let holds = gateways.id(holds);
+            if let Some(s) = self.get_mut(n) {
+                if s.held != 0 && s.held != holds {
+                    let had = s.held;
+                    s.held = holds;
+                    s.target.get_or_insert(had);
+                    self.stale.insert(n);
+                }
+            }
+        }
         for o in ours.values() {
             if self.by_id.contains_key(&o.id) || self.members.values().any(|m| m.id == o.id) {
                 continue;
@@ -516,6 +537,62 @@ mod tests {
         assert_eq!(g.len(), 2);
         assert_eq!(g[0], Write::Delete(o_id(&w)));
         assert_eq!(o.count(), 0);
+    }
+
+    #[test]
+    fn a_group_found_short_of_a_member_is_written_again() {
+        let mut sets = Sets::new();
+        let mut o = Objects::new(true);
+        let both = sets.id(vec![gw("10.0.0.2", 2), gw("10.0.0.3", 3)]);
+        let s = o.slot_for(9, 2, 0, both);
+        let w = o.writes(&sets, 200);
+        for (n, write) in &w {
+            o.written(*n, write, true, false);
+        }
+        o.moved(0, SLOT | s);
+        let ids: Vec<u32> = w
+            .iter()
+            .map(|(_, write)| match write {
+                Write::Replace(ob) | Write::Create(ob) => ob.id,
+                Write::Delete(id) => *id,
+            })
+            .collect();
+        let single = |id, gateway: &str, oif| Object {
+            id,
+            protocol: 200,
+            body: Body::One {
+                gateway: gateway.parse().unwrap(),
+                oif,
+            },
+        };
+        // As written, the dump changes nothing.
+        let intact = vec![
+            single(ids[0], "10.0.0.2", 2),
+            single(ids[1], "10.0.0.3", 3),
+            Object {
+                id: ids[2],
+                protocol: 200,
+                body: Body::Group(vec![ids[0], ids[1]]),
+            },
+        ];
+        o.adopt(&intact, 200, &mut sets);
+        assert!(o.writes(&sets, 200).is_empty(), "holds what was written");
+        // The device of 10.0.0.3 went down: the kernel dropped that member
+        // from the group, and the member with it.
+        let short = vec![
+            single(ids[0], "10.0.0.2", 2),
+            Object {
+                id: ids[2],
+                protocol: 200,
+                body: Body::Group(vec![ids[0]]),
+            },
+        ];
+        o.adopt(&short, 200, &mut sets);
+        let w = o.writes(&sets, 200);
+        assert!(
+            matches!(w.last(), Some((Some(_), Write::Replace(Object { id, body: Body::Group(m), .. }))) if *id == ids[2] && m.len() == 2),
+            "{w:?}"
+        );
     }
 
     fn o_id(w: &[(Option<u32>, Write)]) -> u32 {
