@@ -361,7 +361,12 @@ fn cases() -> Vec<Case> {
             stage: Established,
             bytes: |i, me| {
                 // AFI 1, SAFI 1, next hop of 4, no SNPA, a /24 cut short.
-                let reach = [&[0u8, 1, 1, 4][..], &me.octets()[..], &[0u8, 24, 10, 66][..]].concat();
+                let reach = [
+                    &[0u8, 1, 1, 4][..],
+                    &me.octets()[..],
+                    &[0u8, 24, 10, 66][..],
+                ]
+                .concat();
                 let attrs = [origin(), as_path(), attr(0x80, 14, &reach)].concat();
                 // The family goes off for the session: the case's route,
                 // IPv4 unicast too, goes with it.

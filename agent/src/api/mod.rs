@@ -5,6 +5,8 @@
 pub mod model;
 
 use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -16,6 +18,7 @@ use ipnet::IpNet;
 use serde::Deserialize;
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
+use tracing::debug;
 
 use crate::settings::ApiListen;
 
@@ -319,6 +322,15 @@ fn router(owner: Owner, writers: Writers) -> Router {
         .with_state(Api { owner, writers })
 }
 
+/// At most this many API connections at once: more are closed as they
+/// come, so clients that never finish cannot take the daemon's files.
+const CONNECTIONS: usize = 64;
+/// A request's head must have come in this long, and a connection
+/// lasts no longer than `CONNECTION_LIFE`: a client trickling bytes holds
+/// its place for seconds, not for ever.
+const HEAD_WITHIN: Duration = Duration::from_secs(10);
+const CONNECTION_LIFE: Duration = Duration::from_secs(60);
+
 /// Start serving the API on `at`.
 pub async fn serve(at: ApiListen, owner: Owner, writers: Writers) -> Result<(), String> {
     let app = router(owner, writers);
@@ -327,9 +339,14 @@ pub async fn serve(at: ApiListen, owner: Owner, writers: Writers) -> Result<(), 
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
                 .map_err(|e| format!("api.listen = {addr}: {e}"))?;
-            tokio::spawn(async move {
-                let _ = axum::serve(listener, app).await;
-            });
+            let listener = Arc::new(listener);
+            tokio::spawn(serve_on(
+                move || {
+                    let l = Arc::clone(&listener);
+                    async move { l.accept().await.map(|(s, _)| s) }
+                },
+                app,
+            ));
         }
         ApiListen::Unix(path) => {
             // A socket left by an earlier run is ours to replace.
@@ -341,24 +358,51 @@ pub async fn serve(at: ApiListen, owner: Owner, writers: Writers) -> Result<(), 
             }
             let listener = tokio::net::UnixListener::bind(&path)
                 .map_err(|e| format!("api.listen = unix:{}: {e}", path.display()))?;
-            tokio::spawn(serve_unix(listener, app));
+            let listener = Arc::new(listener);
+            tokio::spawn(serve_on(
+                move || {
+                    let l = Arc::clone(&listener);
+                    async move { l.accept().await.map(|(s, _)| s) }
+                },
+                app,
+            ));
         }
     }
     Ok(())
 }
 
-async fn serve_unix(listener: tokio::net::UnixListener, app: Router) {
-    use hyper_util::rt::TokioIo;
+/// Serve the connections `accept` takes, HTTP/1.1, within the limits above.
+async fn serve_on<S, F, Fut>(mut accept: F, app: Router)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = std::io::Result<S>>,
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    use hyper_util::rt::{TokioIo, TokioTimer};
     use hyper_util::service::TowerToHyperService;
+    let slots = Arc::new(tokio::sync::Semaphore::new(CONNECTIONS));
     loop {
-        let Ok((stream, _)) = listener.accept().await else {
+        let stream = match accept().await {
+            Ok(stream) => stream,
+            Err(e) => {
+                // Out of files, most likely: wait rather than spin.
+                debug!("api: accept: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+            debug!("api: {CONNECTIONS} connections open, one more refused");
             continue;
         };
         let service = TowerToHyperService::new(app.clone());
         tokio::spawn(async move {
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEAD_WITHIN)
+                .serve_connection(TokioIo::new(stream), service);
+            let _ = tokio::time::timeout(CONNECTION_LIFE, conn).await;
+            drop(slot);
         });
     }
 }
