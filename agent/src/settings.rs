@@ -503,7 +503,7 @@ impl Settings {
             .add_source(config::File::from_str(&text, format))
             .add_source(overrides)
             .build()
-            .map_err(|e| SettingsError(format!("{}: {e}", path.display())))?;
+            .map_err(|e| SettingsError(format!("{}: {}", path.display(), one_line(&e))))?;
         // serde_path_to_error names the key even where the value's own
         // parser (an address, a prefix) does not.
         let settings: Settings = serde_path_to_error::deserialize(raw).map_err(|e| {
@@ -764,8 +764,16 @@ pub fn parse_rule(text: &str) -> Result<bgp::policy::PrefixRule, String> {
 }
 
 /// Errors from the `config` crate on one line.
+/// An error on one line: the TOML parser's own spreads a caret diagram
+/// over several.
 fn one_line(e: &config::ConfigError) -> String {
-    e.to_string().replace('\n', " ")
+    let text = e.to_string();
+    let parts: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.chars().all(|c| matches!(c, '|' | '^' | ' ')))
+        .collect();
+    parts.join(" ")
 }
 
 #[cfg(test)]

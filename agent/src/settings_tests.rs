@@ -257,3 +257,150 @@ fn bfd_is_off_for_neighbors_and_on_for_the_mesh_by_default() {
     assert!(s.kubernetes.bfd.enabled);
     assert_eq!(s.kubernetes.bfd.min_rx, 300);
 }
+
+/// Every key of the configuration, by section, as `(section, key)`;
+/// `[[neighbor]]` is `neighbor`.
+const KEYS: &[(&str, &str)] = &[
+    ("global", "asn"),
+    ("global", "router_id"),
+    ("global", "listen_port"),
+    ("global", "listen_addresses"),
+    ("global", "advertise"),
+    ("global", "cluster_id"),
+    ("global", "graceful_restart"),
+    ("api", "listen"),
+    ("metrics", "listen"),
+    ("neighbor", "address"),
+    ("neighbor", "asn"),
+    ("neighbor", "passive"),
+    ("neighbor", "enabled"),
+    ("neighbor", "hold_time"),
+    ("neighbor", "connect_retry"),
+    ("neighbor", "port"),
+    ("neighbor", "password"),
+    ("neighbor", "local_address"),
+    ("neighbor", "local_port"),
+    ("neighbor", "multihop"),
+    ("neighbor", "ttl_security"),
+    ("neighbor", "route_reflector_client"),
+    ("neighbor", "next_hop_self"),
+    ("neighbor", "max_prefixes"),
+    ("neighbor", "import"),
+    ("neighbor", "mrai"),
+    ("neighbor", "families"),
+    ("neighbor", "bfd"),
+    ("neighbor", "add_path_receive"),
+    ("log", "format"),
+    ("log", "level"),
+    ("fib", "enabled"),
+    ("fib", "table"),
+    ("fib", "protocol"),
+    ("fib", "accept"),
+    ("fib", "nexthop_objects"),
+    ("snat", "enabled"),
+    ("snat", "no_masquerade"),
+    ("kubernetes", "enabled"),
+    ("kubernetes", "mesh"),
+    ("kubernetes", "cni"),
+    ("kubernetes", "cni_dir"),
+    ("kubernetes", "hold_time"),
+    ("kubernetes", "bfd"),
+    ("kubernetes", "service_cidrs"),
+    ("kubernetes", "advertise_service_ranges"),
+];
+
+/// A TOML value of any type: numbers far out of range, strings that are
+/// almost addresses, lists and tables where a scalar goes.
+fn any_value() -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    let scalar = prop_oneof![
+        any::<i64>().prop_map(|n| n.to_string()),
+        (-3i64..70_000).prop_map(|n| n.to_string()),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(|f| format!("{f:e}")),
+        any::<bool>().prop_map(|b| b.to_string()),
+        "[a-z0-9.:/ -]{0,24}".prop_map(|s| format!("{s:?}")),
+        prop_oneof![
+            Just("\"10.0.0.1\""),
+            Just("\"10.0.0.0/33\""),
+            Just("\"::1\""),
+            Just("\"300.1.1.1\""),
+            Just("\"unix:\""),
+            Just("\"0.0.0.0:99999\""),
+            Just("\"10.0.0.0/8 le 7\""),
+        ]
+        .prop_map(str::to_string),
+    ];
+    scalar.prop_recursive(2, 8, 4, |inner| {
+        prop_oneof![
+            proptest::collection::vec(inner.clone(), 0..4)
+                .prop_map(|v| format!("[{}]", v.join(", "))),
+            proptest::collection::vec(inner, 0..3).prop_map(|values| {
+                let fields: Vec<String> = values
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| format!("{} = {v}", ["min_rx", "enabled", "x"][i]))
+                    .collect();
+                format!("{{ {} }}", fields.join(", "))
+            }),
+        ]
+    })
+}
+
+/// A small valid configuration with `key = value` in its section.
+fn with_key(section: &str, key: &str, value: &str) -> String {
+    let mut global = vec![
+        "asn = 64512".to_string(),
+        "router_id = \"10.0.0.1\"".to_string(),
+    ];
+    let mut neighbor = vec![
+        "address = \"10.0.0.2\"".to_string(),
+        "asn = 64513".to_string(),
+    ];
+    let mut other = String::new();
+    let line = format!("{key} = {value}");
+    match section {
+        "global" => {
+            global.retain(|l| !l.starts_with(&format!("{key} ")));
+            global.push(line);
+        }
+        "neighbor" => {
+            neighbor.retain(|l| !l.starts_with(&format!("{key} ")));
+            neighbor.push(line);
+        }
+        _ => other = format!("[{section}]\n{line}\n"),
+    }
+    format!(
+        "[global]\n{}\n{other}[[neighbor]]\n{}\n",
+        global.join("\n"),
+        neighbor.join("\n")
+    )
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 3000, ..Default::default() })]
+
+    /// Any value for any key: the file loads, or the start stops with one
+    /// line that names the key. Never a panic.
+    #[test]
+    fn any_value_for_any_key_loads_or_is_refused_naming_the_key(
+        at in 0..KEYS.len(),
+        value in any_value(),
+    ) {
+        let (section, key) = KEYS[at];
+        let text = with_key(section, key, &value);
+        if let Err(e) = load(".toml", &text) {
+            let e = e.to_string();
+            proptest::prop_assert!(!e.contains('\n'), "more than one line: {e}");
+            proptest::prop_assert!(e.contains(key), "{section}.{key} = {value}: the error does not name the key: {e}");
+        }
+    }
+}
+
+#[test]
+fn a_syntax_error_is_one_line_naming_where() {
+    let e = error(".toml", "[global]\nasn = { a = 1, a = 2 }\n");
+    assert!(!e.contains('\n'), "{e}");
+    assert!(e.contains("line 2"), "{e}");
+}
