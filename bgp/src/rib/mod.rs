@@ -215,19 +215,7 @@ impl Rib {
     /// Install (or replace) the peer's paths to `nlri` with `attrs`.
     pub fn announce(&mut self, peer: PeerId, nlri: &[Nlri], attrs: PathAttrs) {
         let attrs = self.attrs.intern(attrs);
-        let Rib {
-            dests,
-            attrs: table,
-            peers,
-            counts,
-            next_hops,
-            config,
-            clock,
-            changes,
-            candidates,
-            outcome,
-            found,
-        } = self;
+        let (dests, table, counts, found, clock, mut decider) = self.parts();
         // Every prefix's entry first: lookups one after the other, with no
         // work between them, overlap their cache misses (a full table's
         // index is far larger than the caches); then the decision runs on
@@ -244,14 +232,6 @@ impl Rib {
                 // New, or the same prefix twice in one UPDATE.
                 None => dests.get_or_insert_with(n.prefix, Paths::default),
             };
-            let mut decider = Decider {
-                peers,
-                next_hops,
-                config,
-                candidates,
-                outcome,
-                changes,
-            };
             match paths
                 .iter_mut()
                 .position(|p| p.peer == peer && p.path_id == path_id)
@@ -265,7 +245,7 @@ impl Rib {
                     let existing = &mut paths[at];
                     let old = std::mem::replace(&mut existing.attrs, Arc::clone(&attrs));
                     existing.stale = false;
-                    existing.since = *clock;
+                    existing.since = clock;
                     decider.run(n.prefix, paths, before);
                     // Released only once `before` no longer holds the old set.
                     table.release(old);
@@ -277,7 +257,7 @@ impl Rib {
                         path_id,
                         attrs: Arc::clone(&attrs),
                         stale: false,
-                        since: *clock,
+                        since: clock,
                         multipath: false,
                         reason: Some(LossReason::PathId),
                     });
@@ -290,19 +270,7 @@ impl Rib {
 
     /// Remove the peer's paths to `nlri`.
     pub fn withdraw(&mut self, peer: PeerId, nlri: &[Nlri]) {
-        let Rib {
-            dests,
-            attrs: table,
-            peers,
-            counts,
-            next_hops,
-            config,
-            changes,
-            candidates,
-            outcome,
-            found,
-            ..
-        } = self;
+        let (dests, table, counts, found, _, mut decider) = self.parts();
         // Lookups first, as in `announce`.
         found.clear();
         found.extend(nlri.iter().map(|n| dests.locate(&n.prefix)));
@@ -319,14 +287,6 @@ impl Rib {
                 continue;
             };
             count(counts, peer, &n.prefix, -1);
-            let mut decider = Decider {
-                peers,
-                next_hops,
-                config,
-                candidates,
-                outcome,
-                changes,
-            };
             let gone = decider.removed(n.prefix, paths, at);
             if paths.is_empty() {
                 dests.remove(&n.prefix);
@@ -466,26 +426,7 @@ impl Rib {
     }
 
     fn withdraw_matching(&mut self, gone: impl Fn(&IpNet, &Path) -> bool) {
-        let Rib {
-            dests,
-            attrs: table,
-            peers,
-            counts,
-            next_hops,
-            config,
-            changes,
-            candidates,
-            outcome,
-            ..
-        } = self;
-        let mut decider = Decider {
-            peers,
-            next_hops,
-            config,
-            candidates,
-            outcome,
-            changes,
-        };
+        let (dests, table, counts, _, _, mut decider) = self.parts();
         let mut emptied = Vec::new();
         let mut released = Vec::new();
         for (prefix, paths) in dests.iter_mut() {
@@ -523,26 +464,58 @@ impl Rib {
         }
     }
 
+    /// The table borrowed in parts: the prefixes, the attribute table, the
+    /// per-peer counts, the lookup buffer, the clock, and the decision
+    /// process over the rest, so that it runs on a prefix's paths found
+    /// by the caller.
+    fn parts(&mut self) -> Parts<'_> {
+        let Rib {
+            dests,
+            attrs,
+            peers,
+            counts,
+            next_hops,
+            config,
+            clock,
+            changes,
+            candidates,
+            outcome,
+            found,
+        } = self;
+        let decider = Decider {
+            peers,
+            next_hops,
+            config,
+            candidates,
+            outcome,
+            changes,
+        };
+        (dests, attrs, counts, found, *clock, decider)
+    }
+
     /// Re-run the decision process for `prefix` and record a change from
     /// `before`, the selection as it was before the paths changed.
     fn decide(&mut self, prefix: IpNet, before: Selection) {
-        let Some(paths) = self.dests.get_mut(&prefix) else {
+        let (dests, _, _, _, _, mut decider) = self.parts();
+        let Some(paths) = dests.get_mut(&prefix) else {
             return;
-        };
-        let mut decider = Decider {
-            peers: &self.peers,
-            next_hops: &self.next_hops,
-            config: &self.config,
-            candidates: &mut self.candidates,
-            outcome: &mut self.outcome,
-            changes: &mut self.changes,
         };
         decider.run(prefix, paths, before);
         if paths.is_empty() {
-            self.dests.remove(&prefix);
+            dests.remove(&prefix);
         }
     }
 }
+
+/// See [`Rib::parts`].
+type Parts<'a> = (
+    &'a mut PrefixMap<Paths>,
+    &'a mut AttrTable,
+    &'a mut Vec<[usize; 2]>,
+    &'a mut Vec<Option<Position>>,
+    u32,
+    Decider<'a>,
+);
 
 /// Let an emptied buffer go if a burst (a full table withdrawn at once)
 /// made it large, rather than hold that memory for good.
