@@ -43,3 +43,25 @@ forget_pids() {
   done
   PIDS=$keep
 }
+
+# frr_start NS DIR: start FRR's zebra and bgpd in namespace NS with
+# DIR/frr.conf, their logs in DIR, and wait for bgpd to answer. Sets
+# FRR_RUN (FRR's pathspace for NS, for the caller's cleanup to remove),
+# FRR_RUN_PARENT_MADE=1 if /var/run/frr had to be made, and FRR_PIDS;
+# adds the PIDs to PIDS.
+frr_start() {
+  if [ ! -d /var/run/frr ]; then mkdir -p /var/run/frr; chown frr:frr /var/run/frr; FRR_RUN_PARENT_MADE=1; fi
+  FRR_RUN="/var/run/frr/$1"
+  mkdir -p "$FRR_RUN"
+  chown frr:frr "$FRR_RUN"
+  chown -R frr:frr "$2"
+  FRR_PIDS=""
+  for dm in zebra bgpd; do
+    ip netns exec "$1" "/usr/lib/frr/$dm" -d -N "$1" -f "$2/frr.conf" --log "file:$2/$dm.log" \
+      >"$2/$dm.stderr" 2>&1 || die "FRR $dm did not start: $(cat "$2/$dm.stderr")"
+    wait_for "FRR $dm pid file" 20 test -s "$FRR_RUN/$dm.pid" || die "FRR $dm did not start"
+    FRR_PIDS="$FRR_PIDS $(cat "$FRR_RUN/$dm.pid")"
+  done
+  PIDS="$PIDS $FRR_PIDS"
+  wait_for "FRR vty" 20 timeout 20 vtysh -N "$1" -c 'show bgp summary' || die "FRR bgpd does not answer"
+}

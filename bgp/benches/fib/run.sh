@@ -345,20 +345,8 @@ start_frr() {
     echo " exit-address-family"
     echo "!"
   } >"$d/frr.conf"
-  if [ ! -d /var/run/frr ]; then mkdir -p /var/run/frr; chown frr:frr /var/run/frr; FRR_RUN_PARENT_MADE=1; fi
-  FRR_RUN="/var/run/frr/$NS_D"
-  mkdir -p "$FRR_RUN"
-  chown frr:frr "$FRR_RUN"
-  chown -R frr:frr "$d"
-  RPIDS=""
-  for dm in zebra bgpd; do
-    ip netns exec "$NS_D" "/usr/lib/frr/$dm" -d -N "$NS_D" -f "$d/frr.conf" --log "file:$d/$dm.log" \
-      >"$d/$dm.stderr" 2>&1 || die "FRR $dm did not start: $(cat "$d/$dm.stderr")"
-    wait_for "FRR $dm pid file" 20 test -s "$FRR_RUN/$dm.pid" || die "FRR $dm did not start"
-    pid=$(cat "$FRR_RUN/$dm.pid")
-    PIDS="$PIDS $pid"; RPIDS="$RPIDS $pid"
-  done
-  wait_for "FRR vty" 20 timeout 20 vtysh -N "$NS_D" -c 'show bgp summary' || die "FRR bgpd does not answer"
+  frr_start "$NS_D" "$d"
+  RPIDS=$FRR_PIDS
   RNAMES="zebra bgpd"; PROTO=bgp
   VERSION=$(/usr/lib/frr/bgpd --version | awk 'NR == 1 { print $3 }')
 }
