@@ -157,6 +157,9 @@ pub struct Owner {
     pub(super) bfd: Option<mpsc::UnboundedSender<crate::bfd_io::Request>>,
     /// The last BFD event of each peer, and when.
     pub(super) bfd_status: HashMap<std::net::IpAddr, (bfd::Event, Instant)>,
+    /// When each peer's connection last closed without a NOTIFICATION:
+    /// its control plane went away (see `bfd_report`).
+    closed_at: HashMap<PeerId, Instant>,
 }
 
 impl Owner {
@@ -189,6 +192,7 @@ impl Owner {
             metrics_now: false,
             bfd: None,
             bfd_status: HashMap::new(),
+            closed_at: HashMap::new(),
         }
     }
 
@@ -457,6 +461,12 @@ impl Owner {
                 self.metrics_now = true;
                 self.log_state(peer, from, to);
             }
+            Action::Down {
+                peer,
+                reason: bgp::session::Down::Closed,
+            } => {
+                self.closed_at.insert(peer, Instant::now());
+            }
             // Logged with the state change that goes with them.
             Action::Up { .. } | Action::Down { .. } => {}
         }
@@ -614,8 +624,17 @@ impl Owner {
         let Some(id) = self.speaker.peer_by_address(peer) else {
             return;
         };
-        self.bfd_status.insert(peer, (report.event, now));
+        let before = self.bfd_status.insert(peer, (report.event, now));
         match report.event {
+            // BFD here runs in the agent: when the peer's agent goes, its
+            // connection closes at once and its BFD falls silent a moment
+            // later, or its new BFD says Down. That Down is the same
+            // restart, which graceful restart handles (RFC 5882 §4.3.2):
+            // it must not end the session the peer has made anew meanwhile.
+            bfd::Event::Down { diag } if matches!(before, Some((bfd::Event::Up, up)) if self.closed_at.get(&id).is_some_and(|c| *c > up)) =>
+            {
+                info!(%peer, "BFD down ({}) from before the peer's restart: graceful restart decides", crate::bfd_io::describe(diag));
+            }
             bfd::Event::Down { diag } => {
                 warn!(%peer, "BFD down ({}): the BGP session and its routes go at once", crate::bfd_io::describe(diag));
                 let _ = self.speaker.bfd_down(now.into_std(), id);
