@@ -294,6 +294,8 @@ pub(super) fn flush(sp: &mut Speaker, now: Instant, id: PeerId, sources: &mut Op
         groups[at].2.push(Nlri::new(prefix));
     }
     drop(cache);
+    sp.scratch.found.clear();
+    keep_small(&mut sp.scratch.found);
     dirty.clear();
     keep_small(&mut dirty);
     peer.out.dirty = dirty;
