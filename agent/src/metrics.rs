@@ -56,6 +56,8 @@ pub struct Metrics {
     pub fib_routes: Family<FamilyLabel, Gauge>,
     pub fib_install_errors: Counter,
     pub fib_nexthop_objects: Gauge,
+    /// Tasks alive in the runtime: a leak shows as a count that only grows.
+    tokio_tasks: Gauge,
     service_routes: Family<KindLabel, Gauge>,
     bfd_state: Family<PeerLabel, Gauge>,
     bfd_sent: Family<PeerLabel, Counter>,
@@ -83,6 +85,7 @@ impl Metrics {
             fib_routes: Family::default(),
             fib_install_errors: Counter::default(),
             fib_nexthop_objects: Gauge::default(),
+            tokio_tasks: Gauge::default(),
             service_routes: Family::default(),
             bfd_state: Family::default(),
             bfd_sent: Family::default(),
@@ -138,6 +141,11 @@ impl Metrics {
             "fib_nexthop_objects",
             "Nexthop objects podbgp has in the kernel",
             m.fib_nexthop_objects.clone(),
+        );
+        registry.register(
+            "tokio_tasks",
+            "Tasks alive in the daemon's async runtime",
+            m.tokio_tasks.clone(),
         );
         registry.register(
             "service_routes",
@@ -232,6 +240,11 @@ impl Metrics {
 
     /// Bring the gauges in line with the speaker.
     pub fn observe(&self, speaker: &Speaker) {
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let alive = runtime.metrics().num_alive_tasks();
+            self.tokio_tasks
+                .set(i64::try_from(alive).unwrap_or(i64::MAX));
+        }
         let mut seen = HashMap::new();
         for s in speaker.peers() {
             let peer = s.config.address.to_string();

@@ -120,6 +120,8 @@ fn service_routes_follow_ranges_services_and_endpoints() {
     let series = |kind: &str| format!("podbgp_service_routes{{kind=\"{kind}\"}}");
     assert_eq!(d.metric(&series("service_range")), Some(1.0));
     assert_eq!(d.metric(&series("load_balancer_ip")), Some(0.0));
+    // The runtime's tasks are counted (the soak watches them for leaks).
+    assert!(d.metric("podbgp_tokio_tasks").is_some_and(|n| n >= 1.0));
 
     // The Service gains a LoadBalancer IP, then loses it.
     server.put_object(web(&["10.40.0.10"], json!({})));
