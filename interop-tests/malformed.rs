@@ -359,7 +359,7 @@ fn cases() -> Vec<Case> {
             name: "MP_REACH_NLRI with a prefix past its end",
             rule: "7606 §7.11, 4760 §7",
             stage: Established,
-            bytes: |i, me| {
+            bytes: |_, me| {
                 // AFI 1, SAFI 1, next hop of 4, no SNPA, a /24 cut short.
                 let reach = [
                     &[0u8, 1, 1, 4][..],
@@ -370,7 +370,6 @@ fn cases() -> Vec<Case> {
                 let attrs = [origin(), as_path(), attr(0x80, 14, &reach)].concat();
                 // The family goes off for the session: the case's route,
                 // IPv4 unicast too, goes with it.
-                let _ = i;
                 update(&[], &attrs, &[])
             },
             expect: Withdrawn,
