@@ -8,15 +8,17 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::body::Body;
 use axum::extract::{Path, Query, State};
+use axum::http::header::CONTENT_TYPE;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use bgp::wire::Family;
+use bytes::Bytes;
 use ipnet::IpNet;
 use serde::Deserialize;
-use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 use tracing::debug;
 
@@ -31,10 +33,16 @@ pub enum Request {
     AdjIn(IpAddr, Option<Family>),
     AdjOut(IpAddr, Option<Family>),
     Op(IpAddr, Op),
-    Rib {
-        family: Option<Family>,
-        prefix: Option<IpNet>,
-    },
+    /// The destination of one prefix (or the longest one covering it).
+    RibLookup(IpNet),
+    /// The Loc-RIB's prefixes, sorted: a JSON array of strings. The first
+    /// step of a listing, which then asks for the destinations a page at a
+    /// time (`RibPage`): the owner never renders a whole table at once,
+    /// and answers other calls between pages.
+    RibPrefixes(Option<Family>),
+    /// The destinations of these prefixes (those the RIB still has), as a
+    /// JSON array.
+    RibPage(Vec<IpNet>),
     RibSummary(Option<Family>),
     RibAdd(model::RibAdd),
     RibDel(IpNet),
@@ -53,8 +61,9 @@ pub enum Op {
     Enable,
 }
 
-/// An answer: a JSON document, or a status and one line of error.
-pub type Answer = Result<Value, (StatusCode, String)>;
+/// An answer: a JSON document, serialized, or a status and one line of
+/// error.
+pub type Answer = Result<Bytes, (StatusCode, String)>;
 
 pub struct ApiCall {
     pub request: Request,
@@ -80,21 +89,23 @@ struct Api {
 }
 
 async fn ask(owner: &Owner, request: Request) -> Response {
+    match call(owner, request).await {
+        Ok(json) => ([(CONTENT_TYPE, "application/json")], json).into_response(),
+        Err(r) => r,
+    }
+}
+
+/// The owner's answer to `request`, or the response its failure makes.
+async fn call(owner: &Owner, request: Request) -> Result<Bytes, Response> {
+    const GONE: &str = "the speaker is shutting down";
     let (reply, answer) = oneshot::channel();
-    let call = ApiCall { request, reply };
-    if owner.send(call).is_err() {
-        return failure(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the speaker is shutting down",
-        );
+    if owner.send(ApiCall { request, reply }).is_err() {
+        return Err(failure(StatusCode::SERVICE_UNAVAILABLE, GONE));
     }
     match answer.await {
-        Ok(Ok(v)) => Json(v).into_response(),
-        Ok(Err((status, e))) => failure(status, &e),
-        Err(_) => failure(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the speaker is shutting down",
-        ),
+        Ok(Ok(json)) => Ok(json),
+        Ok(Err((status, e))) => Err(failure(status, &e)),
+        Err(_) => Err(failure(StatusCode::SERVICE_UNAVAILABLE, GONE)),
     }
 }
 
@@ -204,20 +215,91 @@ async fn rib(State(Api { owner: o, .. }): State<Api>, Query(q): Query<FamilyQuer
         Ok(f) => f,
         Err(r) => return r.into_response(),
     };
-    let p = match q.prefix.as_deref().filter(|p| !p.is_empty()).map(prefix) {
-        Some(Ok(p)) => Some(p),
-        Some(Err(r)) => return r.into_response(),
-        None => None,
-    };
-    ask(
-        &o,
-        Request::Rib {
-            family: f,
-            prefix: p,
-        },
-    )
-    .await
+    match q.prefix.as_deref().filter(|p| !p.is_empty()).map(prefix) {
+        Some(Ok(p)) => ask(&o, Request::RibLookup(p)).await,
+        Some(Err(r)) => r.into_response(),
+        None => rib_listing(o, f).await,
+    }
 }
+
+/// Destinations a page of the RIB listing holds.
+const PAGE: usize = 1000;
+
+/// The whole Loc-RIB (of a family), streamed: the sorted prefixes first,
+/// then their destinations a page at a time, each page rendered by the
+/// owner between its other work. A table of a million routes costs the
+/// daemon its prefix list and one page, not the whole document.
+async fn rib_listing(owner: Owner, family: Option<Family>) -> Response {
+    let listed = match call(&owner, Request::RibPrefixes(family)).await {
+        Ok(json) => json,
+        Err(r) => return r,
+    };
+    let prefixes: Vec<IpNet> = match serde_json::from_slice(&listed) {
+        Ok(p) => p,
+        Err(e) => return failure(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    };
+    // The array's opening bracket, the pages' contents joined by commas,
+    // the closing bracket. A page whose prefixes have all gone meanwhile
+    // adds nothing.
+    struct Listing {
+        owner: Owner,
+        prefixes: Vec<IpNet>,
+        next: usize,
+        opened: bool,
+        written: bool,
+        closed: bool,
+    }
+    let start = Listing {
+        owner,
+        prefixes,
+        next: 0,
+        opened: false,
+        written: false,
+        closed: false,
+    };
+    let pages = futures::stream::unfold(start, |mut l| async move {
+        if !l.opened {
+            l.opened = true;
+            return Some((Ok(Bytes::from_static(b"[")), l));
+        }
+        while l.next < l.prefixes.len() {
+            let end = (l.next + PAGE).min(l.prefixes.len());
+            let page = l.prefixes[l.next..end].to_vec();
+            l.next = end;
+            let json = match call(&l.owner, Request::RibPage(page)).await {
+                Ok(json) => json,
+                // The owner is gone: the answer is cut short.
+                Err(_) => return Some((Err(std::io::Error::other(GONE_MIDWAY)), l)),
+            };
+            // A JSON array: what is between its brackets.
+            let inner = json
+                .get(1..json.len().saturating_sub(1))
+                .unwrap_or_default();
+            if inner.is_empty() {
+                continue;
+            }
+            let mut chunk = Vec::with_capacity(inner.len() + 1);
+            if l.written {
+                chunk.push(b',');
+            }
+            chunk.extend_from_slice(inner);
+            l.written = true;
+            return Some((Ok(Bytes::from(chunk)), l));
+        }
+        if l.closed {
+            return None;
+        }
+        l.closed = true;
+        Some((Ok(Bytes::from_static(b"]")), l))
+    });
+    (
+        [(CONTENT_TYPE, "application/json")],
+        Body::from_stream(pages),
+    )
+        .into_response()
+}
+
+const GONE_MIDWAY: &str = "the speaker stopped during the listing";
 
 async fn rib_summary(
     State(Api { owner: o, .. }): State<Api>,
@@ -409,6 +491,12 @@ where
 
 /// For a POST or DELETE that has nothing else to say.
 pub fn done(what: impl Into<String>) -> Answer {
-    serde_json::to_value(model::Done { done: what.into() })
+    json(model::Done { done: what.into() })
+}
+
+/// An answer of `v`, serialized.
+pub fn json(v: impl serde::Serialize) -> Answer {
+    serde_json::to_vec(&v)
+        .map(Bytes::from)
         .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
 }

@@ -10,15 +10,10 @@ use bgp::session::State;
 use bgp::speaker::{PeerStatus, Speaker};
 use bgp::wire::{AttrValue, Capability, Family, PathAttribute};
 use ipnet::IpNet;
-use serde::Serialize;
 
 use super::owner::Owner;
 use crate::api::model::{self, Destination};
-use crate::api::{done, Answer, ApiCall, Op, Request};
-
-fn json(v: impl Serialize) -> Answer {
-    serde_json::to_value(v).map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
-}
+use crate::api::{done, json, Answer, ApiCall, Op, Request};
 
 fn not_found(what: String) -> (StatusCode, String) {
     (StatusCode::NOT_FOUND, what)
@@ -124,32 +119,21 @@ fn answer_one(owner: &mut Owner, request: Request) -> Answer {
             let id = status(sp, addr)?.id;
             operate(owner, id, addr, op)
         }
-        Request::Rib { family, prefix } => {
-            let rib = sp.rib();
-            let mut prefixes: Vec<IpNet> = match prefix {
-                Some(p) => lookup(sp, p).into_iter().collect(),
-                None => rib
-                    .loc_rib()
-                    .map(|(p, _)| p)
-                    .filter(|p| family.is_none_or(|f| Family::of(p) == f))
-                    .collect(),
-            };
-            prefixes.sort_unstable();
-            let dests: Vec<Destination> = prefixes
-                .iter()
-                .map(|p| {
-                    let mut d = destination(sp, p, rib.paths(p).into_iter(), now);
-                    // Say why Kubernetes has us originate it.
-                    if let Some(o) = owner.origin_of(p) {
-                        for r in d.paths.iter_mut().filter(|r| r.source == "local") {
-                            r.originated_for.clone_from(&o.why);
-                        }
-                    }
-                    d
-                })
-                .collect();
-            json(dests)
+        Request::RibLookup(p) => {
+            let found: Vec<IpNet> = lookup(sp, p).into_iter().collect();
+            json(rib_destinations(owner, &found, now))
         }
+        Request::RibPrefixes(family) => {
+            let mut prefixes: Vec<IpNet> = sp
+                .rib()
+                .loc_rib()
+                .map(|(p, _)| p)
+                .filter(|p| family.is_none_or(|f| Family::of(p) == f))
+                .collect();
+            prefixes.sort_unstable();
+            json(prefixes)
+        }
+        Request::RibPage(prefixes) => json(rib_destinations(owner, &prefixes, now)),
         Request::RibSummary(family) => {
             let families = match family {
                 Some(f) => vec![f],
@@ -188,6 +172,26 @@ fn answer_one(owner: &mut Owner, request: Request) -> Answer {
             }
         }
     }
+}
+
+/// The destinations of `prefixes` the RIB has paths to, in their order,
+/// each local path saying why Kubernetes has us originate it.
+fn rib_destinations(owner: &Owner, prefixes: &[IpNet], now: Instant) -> Vec<Destination> {
+    let sp = &owner.speaker;
+    let rib = sp.rib();
+    prefixes
+        .iter()
+        .filter(|p| !rib.paths(p).is_empty())
+        .map(|p| {
+            let mut d = destination(sp, p, rib.paths(p).into_iter(), now);
+            if let Some(o) = owner.origin_of(p) {
+                for r in d.paths.iter_mut().filter(|r| r.source == "local") {
+                    r.originated_for.clone_from(&o.why);
+                }
+            }
+            d
+        })
+        .collect()
 }
 
 /// The prefix itself if the RIB has paths to it (best or not: an
