@@ -205,6 +205,20 @@ impl<V> PrefixMap<V> {
         self.v4 = Slab::default();
         self.v6 = Slab::default();
     }
+
+    /// Move the entries of a family whose slots are mostly free (a
+    /// quarter or fewer in use, over more than one chunk) into the chunks
+    /// they need, in the same order, with an index sized to them: the
+    /// memory a withdrawn table took goes back, and scans are as long as
+    /// the table again. A removal only frees a slot for reuse, so without
+    /// this a map keeps the size of the largest table it ever held. Every
+    /// [`Position`] taken before is void (`at` then finds nothing).
+    /// Whether anything moved.
+    pub fn compact(&mut self) -> bool {
+        let v4 = self.v4.compact_if_sparse();
+        let v6 = self.v6.compact_if_sparse();
+        v4 || v6
+    }
 }
 
 /// Where an entry sits in a `PrefixMap`, until it is removed.
@@ -315,12 +329,7 @@ impl<K: Copy + Eq + Hash, V> Slab<K, V> {
             Some(i) => i,
             None => {
                 let i = self.store(key, make());
-                let hasher = &self.hasher;
-                let chunks = &self.chunks;
-                let hash = hasher.hash_one(key);
-                self.index[shard(hash)].insert_unique(hash, i, |&j| {
-                    key_at(chunks, j).map_or(0, |k| hasher.hash_one(k))
-                });
+                self.index_slot(key, i);
                 i
             }
         };
@@ -328,6 +337,31 @@ impl<K: Copy + Eq + Hash, V> Slab<K, V> {
             Slot::Used(_, v) => v,
             Slot::Free(_) => unreachable!("slot {i} was just filled"),
         }
+    }
+
+    /// See [`PrefixMap::compact`].
+    fn compact_if_sparse(&mut self) -> bool {
+        if self.chunks.len() <= 1 || self.len * 4 > self.slots() {
+            return false;
+        }
+        let old = std::mem::take(self);
+        for slot in old.chunks.into_iter().flatten() {
+            if let Slot::Used(key, value) = slot {
+                let i = self.store(key, value);
+                self.index_slot(key, i);
+            }
+        }
+        true
+    }
+
+    /// Enter slot `i`, holding `key` (not in the index yet), in the index.
+    fn index_slot(&mut self, key: K, i: u32) {
+        let hasher = &self.hasher;
+        let chunks = &self.chunks;
+        let hash = hasher.hash_one(key);
+        self.index[shard(hash)].insert_unique(hash, i, |&j| {
+            key_at(chunks, j).map_or(0, |k| hasher.hash_one(k))
+        });
     }
 
     /// Put an entry in a free slot, or a new one.
@@ -469,6 +503,44 @@ mod tests {
         );
         m.remove(&v6);
         assert_eq!(m.at_mut(at, &v6), None, "removed");
+    }
+
+    #[test]
+    fn a_withdrawn_table_gives_its_chunks_back_and_keeps_the_rest_in_order() {
+        let mut m: PrefixMap<u32> = PrefixMap::default();
+        let prefix = |i: u32| {
+            IpNet::V4(Ipv4Net::new(std::net::Ipv4Addr::from(0x0a00_0000 + (i << 8)), 24).unwrap())
+        };
+        for i in 0..100_000 {
+            m.insert(prefix(i), i);
+        }
+        let full = m.slots();
+        // Half gone: the slots stay for reuse.
+        for i in (0..100_000).filter(|i| i % 2 == 0) {
+            m.remove(&prefix(i));
+        }
+        assert!(!m.compact(), "half the slots in use is not sparse");
+        assert_eq!(m.slots(), full);
+        // All but one in ten of the rest gone: compacted, same order.
+        for i in (0..100_000).filter(|i| i % 2 == 1 && i % 10 != 1) {
+            m.remove(&prefix(i));
+        }
+        let before: Vec<(IpNet, u32)> = m.iter().map(|(p, v)| (p, *v)).collect();
+        let at = m.locate(&prefix(11)).expect("present");
+        assert!(m.compact());
+        assert_eq!(m.slots(), 10_000);
+        assert_eq!(m.iter().map(|(p, v)| (p, *v)).collect::<Vec<_>>(), before);
+        for (p, v) in &before {
+            assert_eq!(m.get(p), Some(v));
+        }
+        assert_eq!(m.get(&prefix(2)), None);
+        // A position from before names another entry's slot now: void.
+        assert_eq!(m.at(at, &prefix(11)), None);
+        // New entries go on after the kept ones.
+        m.insert(prefix(2), 2);
+        assert_eq!(m.len(), 10_001);
+        assert_eq!(m.slots(), 10_001);
+        assert!(!m.compact(), "a map without free slots is not compacted");
     }
 
     #[test]

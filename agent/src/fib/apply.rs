@@ -25,6 +25,9 @@ use tokio::sync::mpsc;
 impl Fib {
     /// Do what the dirty prefixes call for.
     pub(super) async fn apply(&mut self, feed: &mut mpsc::UnboundedReceiver<Feed>) {
+        // No position into the entries outlives a pass: here a table the
+        // kernel no longer holds gives its memory back.
+        self.state.entries.compact();
         if self.local_again || self.addresses_again {
             match self.kernel.local().await {
                 Ok(local) => self.local = local,

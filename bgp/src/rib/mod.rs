@@ -345,9 +345,12 @@ impl Rib {
     /// the next changes, and a caller that keeps `out` makes no allocation
     /// per batch (a batch of thousands is large enough for the allocator
     /// to map fresh pages for it each time).
+    /// Between two batches no position into the table is held: the
+    /// table is compacted here if a withdrawal left it mostly free.
     pub fn take_changes_into(&mut self, out: &mut Vec<BestChange>) {
         out.append(&mut self.changes);
         keep_small(&mut self.changes);
+        self.dests.compact();
     }
 
     /// How many changes wait to be taken.

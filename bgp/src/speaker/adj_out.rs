@@ -300,6 +300,9 @@ pub(super) fn flush(sp: &mut Speaker, now: Instant, id: PeerId, sources: &mut Op
     keep_small(&mut dirty);
     peer.out.dirty = dirty;
     peer.out.mark_all(keep.iter());
+    // The positions found above are used: a table withdrawn from this
+    // peer gives its memory back.
+    peer.out.sent.compact();
 
     let mut encode_errors = 0;
     for (i, nlri) in withdrawn.iter().enumerate() {
