@@ -19,13 +19,17 @@
 #   make scale   podbgp at 10 to 1,000 nodes in namespaces, full mesh and reflectors
 #                (podbgp's and BIRD's): convergence, joins, Ceases, deaths, group
 #                churn, RSS and CPU per size (root; SIZES, REFLECTORS)
+#   make soak    the churn soak: twenty peers flapping (Ceases, graceful restarts) while
+#                100,000 prefixes come and go in waves; kernel and RIB checked at every
+#                quiescent point, RSS, descriptors and tasks sampled each second
+#                (root; SOAK_SECONDS, default 600; SOAK_SEED to repeat a run)
 
 CARGO ?= cargo
 FUZZ_SECONDS ?= 300
 # Debian packages the tests and tools run: the real peers and the kernel tools.
 DEBIAN_PACKAGES := frr bird2 gobgpd nftables iproute2 tcpdump python3
 
-.PHONY: all build deps test lint unit interop-wire bench fuzz vectors lab lab-down scale
+.PHONY: all build deps test lint unit interop-wire bench fuzz vectors lab lab-down scale soak
 
 all: build
 
@@ -75,6 +79,12 @@ REFLECTORS ?= 0,2,4
 scale: deps
 	$(CARGO) build --release -p agent --bin podbgp --example scale
 	target/release/examples/scale $(SIZES) $(REFLECTORS)
+
+SOAK_SECONDS ?= 600
+SOAK_SEED ?=
+soak: deps
+	$(CARGO) build --release -p agent --bin podbgp --example soak
+	target/release/examples/soak $(SOAK_SECONDS) $(SOAK_SEED)
 
 lab-down:
 	@if [ -x target/release/examples/lab ]; then target/release/examples/lab down; \

@@ -13,30 +13,10 @@ use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use lab::podbgp::Podbgp;
+use lab::rng::Rng;
 use lab::{Lab, PeerSpec, Speaker};
 
 const REQUESTS: usize = 1500;
-
-/// xorshift64: the same requests on every run, no dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next() as u8).collect()
-    }
-    fn pick<'a>(&mut self, from: &[&'a str]) -> &'a str {
-        from[self.below(from.len())]
-    }
-}
 
 /// One random request: mostly well-framed HTTP with odd contents, some
 /// not HTTP at all. `/v1/shutdown` is left out: it is a command that works.
@@ -159,8 +139,20 @@ fn garbage_slow_clients_and_huge_headers_leave_the_api_answering() {
     let answers = |dut: &Podbgp| dut.cli(&["global"]).0 == 0;
     let rss_before = rss_kb(pid);
 
+    // With the default `api.listen` the API is on loopback alone: the
+    // node's own address refuses the port, from the peer as from the node.
+    for (from, name) in [(&hp, "the peer"), (&hd, "the node")] {
+        let outside = SocketAddr::from((hd.v4, 7179));
+        let r = lab::connect_in(from, outside);
+        assert!(
+            r.as_ref()
+                .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionRefused),
+            "the API answered on {outside} from {name}: {r:?}"
+        );
+    }
+
     // Random requests, each on a connection of its own.
-    let mut rng = Rng(0x5eed_0fa9_1bad_cafe);
+    let mut rng = Rng::new(0x5eed_0fa9_1bad_cafe);
     let (mut answered, mut closed) = (0, 0);
     let mut server_errors = Vec::new();
     for _ in 0..REQUESTS {

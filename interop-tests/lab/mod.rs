@@ -12,9 +12,11 @@ pub mod frr;
 pub mod gobgp;
 pub mod monitor;
 pub mod podbgp;
+pub mod rng;
 pub mod scale;
 pub mod scenarios;
 pub mod services;
+pub mod soak;
 mod traffic;
 pub mod world;
 
