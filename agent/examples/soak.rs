@@ -38,8 +38,13 @@ fn main() -> ExitCode {
     if !lab::ready() {
         return ExitCode::FAILURE;
     }
+    // SIGINT or SIGTERM ends the run after the step in progress.
     let stop = Arc::new(AtomicBool::new(false));
-    stop_on_signal(stop.clone());
+    let stopping = stop.clone();
+    lab::on_signal(move |_| {
+        eprintln!("soak: stopping after the step in progress");
+        stopping.store(true, Ordering::SeqCst);
+    });
     let mut plan = Plan::new(Duration::from_secs(seconds), seed);
     let samples = std::path::PathBuf::from("soak-samples.csv");
     plan.samples_file = Some(samples.clone());
@@ -72,9 +77,10 @@ fn main() -> ExitCode {
 fn print(r: &Report) {
     let mb = |kb: u64| kb as f64 / 1024.0;
     println!(
-        "{:.0} s, {} waves{}: {} Ceases, {} crashes (graceful restarts); {} paths announced, {} withdrawn",
+        "{:.0} s, {} wave{}{}: {} Ceases, {} crashes (graceful restarts); {} paths announced, {} withdrawn",
         r.elapsed.as_secs_f64(),
         r.waves,
+        if r.waves == 1 { "" } else { "s" },
         if r.interrupted { " (interrupted)" } else { "" },
         r.ceases,
         r.crashes,
@@ -116,27 +122,4 @@ fn print(r: &Report) {
         mb(lo),
         mb(hi)
     );
-}
-
-/// SIGINT or SIGTERM ends the run after the step in progress.
-fn stop_on_signal(stop: Arc<AtomicBool>) {
-    // SAFETY: a zeroed sigset_t is valid storage; sigemptyset and
-    // sigaddset initialise it; pthread_sigmask changes only this
-    // thread's mask, inherited by the threads it starts.
-    let set = unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGINT);
-        libc::sigaddset(&mut set, libc::SIGTERM);
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-        set
-    };
-    std::thread::spawn(move || {
-        let mut signal = 0;
-        // SAFETY: `set` is an initialised signal set; sigwait writes the
-        // signal taken into `signal`.
-        unsafe { libc::sigwait(&set, &mut signal) };
-        eprintln!("soak: stopping after the step in progress");
-        stop.store(true, Ordering::SeqCst);
-    });
 }

@@ -32,6 +32,30 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+/// Block SIGINT and SIGTERM in this thread and those it starts, and run
+/// `then` with the signal on a thread of its own when one comes: a
+/// long-running lab program's way to stop cleanly.
+pub fn on_signal(then: impl FnOnce(i32) + Send + 'static) {
+    // SAFETY: a zeroed sigset_t is valid storage; sigemptyset and
+    // sigaddset initialise it; pthread_sigmask changes only this
+    // thread's mask, inherited by the threads it starts.
+    let set = unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        set
+    };
+    std::thread::spawn(move || {
+        let mut signal = 0;
+        // SAFETY: `set` is an initialised signal set; sigwait writes the
+        // signal taken into `signal`.
+        unsafe { libc::sigwait(&set, &mut signal) };
+        then(signal);
+    });
+}
+
 /// Set to 1 to skip the interop tests where root or the peers are missing.
 pub const OPT_OUT: &str = "PODBGP_INTEROP_OPT_OUT";
 

@@ -196,22 +196,7 @@ pub fn interrupted() -> bool {
 /// are blocked in every thread and waited for by one of its own (children
 /// start with no signal blocked, as `std::process` resets the mask).
 pub fn clean_up_on_signal() {
-    // SAFETY: a zeroed sigset_t is valid storage; sigemptyset and
-    // sigaddset initialise it; pthread_sigmask changes only this
-    // thread's mask, inherited by the threads it starts.
-    let set = unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGINT);
-        libc::sigaddset(&mut set, libc::SIGTERM);
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-        set
-    };
-    std::thread::spawn(move || {
-        let mut signal = 0;
-        // SAFETY: `set` is an initialised signal set; sigwait writes the
-        // signal taken into `signal`.
-        unsafe { libc::sigwait(&set, &mut signal) };
+    super::on_signal(|signal| {
         INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
         // A namespace being made is finished first, then no other starts.
         let _making = MAKING.lock().unwrap_or_else(|e| e.into_inner());
