@@ -23,6 +23,7 @@ mod capability;
 mod error;
 pub mod iana;
 mod mp;
+pub mod mrt;
 mod nlri;
 mod notification;
 mod open;

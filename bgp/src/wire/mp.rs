@@ -38,7 +38,7 @@ impl NextHop {
         }
     }
 
-    fn decode(family: Family, nh: &[u8]) -> Option<NextHop> {
+    pub(crate) fn decode(family: Family, nh: &[u8]) -> Option<NextHop> {
         let v6 =
             |b: &[u8]| -> Option<Ipv6Addr> { Some(Ipv6Addr::from(<[u8; 16]>::try_from(b).ok()?)) };
         match (family.afi, nh.len()) {
@@ -56,7 +56,7 @@ impl NextHop {
         }
     }
 
-    fn encode(&self, out: &mut BytesMut) {
+    pub(crate) fn encode(&self, out: &mut BytesMut) {
         match self {
             NextHop::V4(a) => out.put_slice(&a.octets()),
             NextHop::V6 { global, link_local } => {
