@@ -8,7 +8,7 @@ use bgp::restart::{Deferral, Helper, RESTARTING_PEER_WAIT};
 use bgp::rib::{PathAttrs, PeerInfo, Rib};
 use bgp::session::{Down, Negotiated, PeerRestart};
 use bgp::wire::iana::CeaseSubcode;
-use bgp::wire::{AddPathFamilies, Cause, Family, NextHop, Nlri, Notification};
+use bgp::wire::{AddPathFamilies, Cause, Family, NextHop, Nlri, Notification, Open};
 
 const V4: Family = Family::IPV4_UNICAST;
 const V6: Family = Family::IPV6_UNICAST;
@@ -36,6 +36,7 @@ fn session(restart: Option<(bool, Vec<(Family, bool)>)>) -> Negotiated {
         }),
         peer_hostname: None,
         peer_capabilities: Vec::new(),
+        peer_open: Open::new(64512, 90, Ipv4Addr::new(10, 255, 0, 2), Vec::new()),
     }
 }
 

@@ -152,6 +152,8 @@ pub struct Negotiated {
     pub peer_hostname: Option<String>,
     /// Every capability the peer's OPEN carried, as it came.
     pub peer_capabilities: Vec<Capability>,
+    /// The peer's OPEN itself (BMP's Peer Up carries it).
+    pub peer_open: Open,
 }
 
 impl Negotiated {
@@ -292,6 +294,7 @@ pub fn negotiate(config: &SessionConfig, open: &Open) -> Result<Negotiated, Noti
             Capability::Fqdn(f) => Some(f.hostname.clone()),
             _ => None,
         }),
+        peer_open: open.clone(),
     })
 }
 

@@ -2,10 +2,12 @@
 //! End-of-RIB and route refresh markers, and the prefix limit.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 use std::time::Instant;
 
 use ipnet::IpNet;
 
+use super::peer::TurnedAway;
 use super::{HashMap, Speaker};
 use crate::policy::Rejection;
 use crate::rib::{PathAttrs, PeerId};
@@ -78,9 +80,14 @@ pub(super) fn update(sp: &mut Speaker, now: Instant, id: PeerId, u: Update) {
             }
         }
         if let Err(why) = peer.import.check_attrs(&attrs) {
+            let attrs = Arc::new(attrs);
             for n in nlri {
+                let turned = TurnedAway {
+                    why,
+                    attrs: Arc::clone(&attrs),
+                };
                 peer.rejected
-                    .insert((n.prefix, n.path_id.unwrap_or(0)), why);
+                    .insert((n.prefix, n.path_id.unwrap_or(0)), turned);
             }
             sp.rib.withdraw(id, nlri);
             continue;
@@ -88,11 +95,16 @@ pub(super) fn update(sp: &mut Speaker, now: Instant, id: PeerId, u: Update) {
         let (ok, denied): (Vec<Nlri>, Vec<Nlri>) = nlri
             .iter()
             .partition(|n| peer.import.check_prefix(&n.prefix).is_ok());
-        for n in &denied {
-            peer.rejected.insert(
-                (n.prefix, n.path_id.unwrap_or(0)),
-                crate::policy::Rejection::Filtered,
-            );
+        if !denied.is_empty() {
+            let attrs = Arc::new(attrs.clone());
+            for n in &denied {
+                let turned = TurnedAway {
+                    why: Rejection::Filtered,
+                    attrs: Arc::clone(&attrs),
+                };
+                peer.rejected
+                    .insert((n.prefix, n.path_id.unwrap_or(0)), turned);
+            }
         }
         forget_rejected(&mut peer.rejected, &ok);
         sp.rib.withdraw(id, &denied);
@@ -110,7 +122,7 @@ pub(super) fn update(sp: &mut Speaker, now: Instant, id: PeerId, u: Update) {
 
 /// Paths announced anew or withdrawn are no longer rejected. Most peers
 /// have none rejected: then not even a hash is computed per path.
-fn forget_rejected(rejected: &mut HashMap<(IpNet, u32), Rejection>, nlri: &[Nlri]) {
+fn forget_rejected(rejected: &mut HashMap<(IpNet, u32), TurnedAway>, nlri: &[Nlri]) {
     if rejected.is_empty() {
         return;
     }

@@ -599,11 +599,28 @@ impl Speaker {
         self.peer(id).into_iter().flat_map(|p| p.out.sent.iter())
     }
 
+    /// Whether import policy turned away the peer's path to `prefix`.
+    pub fn is_rejected(&self, id: PeerId, prefix: IpNet, path_id: u32) -> bool {
+        self.peer(id)
+            .is_some_and(|p| p.rejected.contains_key(&(prefix, path_id)))
+    }
+
     /// The peer's routes that import policy turned away, and why.
     pub fn rejected(&self, id: PeerId) -> impl Iterator<Item = (&IpNet, u32, Rejection)> {
         self.peer(id)
             .into_iter()
-            .flat_map(|p| p.rejected.iter().map(|((n, id), r)| (n, *id, *r)))
+            .flat_map(|p| p.rejected.iter().map(|((n, id), r)| (n, *id, r.why)))
+    }
+
+    /// The attributes of a route import policy turned away, as the peer
+    /// sent them.
+    pub fn rejected_attrs(
+        &self,
+        id: PeerId,
+        prefix: IpNet,
+        path_id: u32,
+    ) -> Option<&Arc<PathAttrs>> {
+        Some(&self.peer(id)?.rejected.get(&(prefix, path_id))?.attrs)
     }
 
     fn peer(&self, id: PeerId) -> Option<&Peer> {
@@ -754,7 +771,7 @@ impl Speaker {
 }
 
 /// Per family (IPv4, IPv6 unicast), how many entries of a rejected set.
-fn family_counts(rejected: &HashMap<(IpNet, u32), Rejection>) -> [usize; 2] {
+fn family_counts(rejected: &HashMap<(IpNet, u32), peer::TurnedAway>) -> [usize; 2] {
     let mut counts = [0, 0];
     for (prefix, _) in rejected.keys() {
         counts[usize::from(Family::of(prefix) == Family::IPV6_UNICAST)] += 1;

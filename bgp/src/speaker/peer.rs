@@ -51,6 +51,14 @@ pub struct Counters {
     pub encode_errors: u64,
 }
 
+/// A route import policy turned away: why, and its attributes (a
+/// monitoring station is owed the route as the peer sent it).
+#[derive(Debug, Clone)]
+pub struct TurnedAway {
+    pub why: Rejection,
+    pub attrs: std::sync::Arc<crate::rib::PathAttrs>,
+}
+
 #[derive(Debug)]
 pub(super) struct Peer {
     pub config: PeerConfig,
@@ -67,7 +75,7 @@ pub(super) struct Peer {
     pub last_down: Option<Down>,
     pub out: AdjOut,
     /// Routes import policy turned away, by prefix and path id.
-    pub rejected: HashMap<(IpNet, u32), Rejection>,
+    pub rejected: HashMap<(IpNet, u32), TurnedAway>,
     /// Families RFC 7606 turned off for this session (AFI/SAFI disable).
     pub disabled: Vec<Family>,
     /// Families whose End-of-RIB came in this session.
