@@ -3,6 +3,7 @@
 mod alloc;
 mod api;
 mod bfd_io;
+mod bmp_io;
 mod cli;
 mod daemon;
 mod fib;

@@ -41,6 +41,11 @@ struct KindLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CollectorLabel {
+    collector: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct FamilyLabel {
     pub family: String,
 }
@@ -64,6 +69,9 @@ pub struct Metrics {
     bfd_received: Family<PeerLabel, Counter>,
     bfd_state_changes: Family<PeerLabel, Counter>,
     bfd_dropped: Family<ReasonLabel, Counter>,
+    bmp_up: Family<CollectorLabel, Gauge>,
+    bmp_messages: Family<CollectorLabel, Counter>,
+    bmp_resyncs: Family<CollectorLabel, Counter>,
     /// The first routing pass is in the kernel (or there is no kernel FIB).
     pub fib_ready: AtomicBool,
     /// The speaker's first best-path selection is done.
@@ -92,6 +100,9 @@ impl Metrics {
             bfd_received: Family::default(),
             bfd_state_changes: Family::default(),
             bfd_dropped: Family::default(),
+            bmp_up: Family::default(),
+            bmp_messages: Family::default(),
+            bmp_resyncs: Family::default(),
             fib_ready: AtomicBool::new(true),
             selected: AtomicBool::new(false),
             known: Mutex::new(HashMap::new()),
@@ -177,8 +188,50 @@ impl Metrics {
             "BFD packets dropped: TTL not 255 on a single hop, malformed, or no session (RFC 5880 §6.8.6)",
             m.bfd_dropped.clone(),
         );
+        registry.register(
+            "bmp_session_up",
+            "1 while the BMP session with the collector is up",
+            m.bmp_up.clone(),
+        );
+        registry.register(
+            "bmp_messages",
+            "BMP messages written to the collector",
+            m.bmp_messages.clone(),
+        );
+        registry.register(
+            "bmp_resyncs",
+            "BMP sessions given up because the collector fell behind, each started again with a fresh dump",
+            m.bmp_resyncs.clone(),
+        );
         *m.registry.lock().unwrap_or_else(|e| e.into_inner()) = registry;
         m
+    }
+
+    /// A BMP session with `collector` came up or ended.
+    pub fn bmp_up(&self, collector: &str, up: bool) {
+        self.bmp_up
+            .get_or_create(&CollectorLabel {
+                collector: collector.into(),
+            })
+            .set(i64::from(up));
+    }
+
+    /// `n` BMP messages were written to `collector`.
+    pub fn bmp_messages(&self, collector: &str, n: u64) {
+        self.bmp_messages
+            .get_or_create(&CollectorLabel {
+                collector: collector.into(),
+            })
+            .inc_by(n);
+    }
+
+    /// A BMP session was given up for falling behind.
+    pub fn bmp_resync(&self, collector: &str) {
+        self.bmp_resyncs
+            .get_or_create(&CollectorLabel {
+                collector: collector.into(),
+            })
+            .inc();
     }
 
     pub fn update_received(&self, peer: &str) {

@@ -8,6 +8,9 @@ use std::path::{Path, PathBuf};
 use ipnet::IpNet;
 use serde::Deserialize;
 
+mod bmp;
+pub use bmp::Bmp;
+
 /// A configuration that cannot be used, with the key at fault.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -36,6 +39,9 @@ pub struct Settings {
     pub kubernetes: Kubernetes,
     #[serde(default)]
     pub log: Log,
+    /// BMP collectors to report to.
+    #[serde(default)]
+    pub bmp: Vec<Bmp>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -554,6 +560,19 @@ impl Settings {
             ));
         }
         self.check_kubernetes()?;
+        for (i, b) in self.bmp.iter().enumerate() {
+            b.check(i)?;
+            if self.bmp[..i]
+                .iter()
+                .any(|o| (o.address, o.port) == (b.address, b.port))
+            {
+                return Err(bad(
+                    &format!("bmp[{i}].address"),
+                    b.address,
+                    "this collector is listed twice",
+                ));
+            }
+        }
         let mut seen = Vec::new();
         for (i, n) in self.neighbors.iter().enumerate() {
             let key = |k: &str| format!("neighbor[{i}].{k}");

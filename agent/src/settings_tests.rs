@@ -307,6 +307,11 @@ const KEYS: &[(&str, &str)] = &[
     ("kubernetes", "bfd"),
     ("kubernetes", "service_cidrs"),
     ("kubernetes", "advertise_service_ranges"),
+    ("bmp", "address"),
+    ("bmp", "port"),
+    ("bmp", "route_monitoring"),
+    ("bmp", "statistics_interval"),
+    ("bmp", "queue_limit_mb"),
 ];
 
 /// A TOML value of any type: numbers far out of range, strings that are
@@ -369,6 +374,8 @@ fn with_key(section: &str, key: &str, value: &str) -> String {
             neighbor.retain(|l| !l.starts_with(&format!("{key} ")));
             neighbor.push(line);
         }
+        "bmp" if key == "address" => other = format!("[[bmp]]\n{line}\n"),
+        "bmp" => other = format!("[[bmp]]\naddress = \"10.0.0.9\"\n{line}\n"),
         _ => other = format!("[{section}]\n{line}\n"),
     }
     format!(
@@ -396,6 +403,39 @@ proptest::proptest! {
             proptest::prop_assert!(e.contains(key), "{section}.{key} = {value}: the error does not name the key: {e}");
         }
     }
+}
+
+#[test]
+fn a_bmp_collector_takes_sane_defaults_and_refuses_what_cannot_work() {
+    let base = "[global]\nasn = 64512\nrouter_id = \"10.0.0.1\"\n";
+    let s = load(".toml", &format!("{base}[[bmp]]\naddress = \"10.0.0.9\"\n")).expect("loads");
+    let b = &s.bmp[0];
+    assert_eq!(
+        (b.port, b.statistics_interval, b.queue_limit_mb),
+        (11019, 60, 64)
+    );
+    assert_eq!(b.route_monitoring, ["pre-policy"]);
+    let m = b.monitoring();
+    assert!(m.pre_policy && !m.post_policy && !m.loc_rib);
+    for (lines, key) in [
+        (
+            "route_monitoring = [\"adj-rib-out\"]",
+            "bmp[0].route_monitoring",
+        ),
+        ("route_monitoring = []", "bmp[0].route_monitoring"),
+        ("statistics_interval = 2", "bmp[0].statistics_interval"),
+        ("queue_limit_mb = 0", "bmp[0].queue_limit_mb"),
+        ("port = 0", "bmp[0].port"),
+    ] {
+        let e = error(
+            ".toml",
+            &format!("{base}[[bmp]]\naddress = \"10.0.0.9\"\n{lines}\n"),
+        );
+        assert!(e.contains(key), "{lines}: {e}");
+    }
+    let twice = "[[bmp]]\naddress = \"10.0.0.9\"\n[[bmp]]\naddress = \"10.0.0.9\"\n";
+    let e = error(".toml", &format!("{base}{twice}"));
+    assert!(e.contains("bmp[1].address") && e.contains("twice"), "{e}");
 }
 
 #[test]

@@ -28,6 +28,10 @@ pub struct Podbgp {
     pub kubernetes_extra: String,
     /// Lines of a `[fib]` section, when not empty.
     pub fib_extra: String,
+    /// Lines added to every `[[neighbor]]`.
+    pub neighbor_extra: String,
+    /// Sections added at the end (`[[bmp]]`, ...).
+    pub extra: String,
 }
 
 impl Podbgp {
@@ -42,6 +46,8 @@ impl Podbgp {
             hold_time: 9,
             kubernetes_extra: String::new(),
             fib_extra: String::new(),
+            neighbor_extra: String::new(),
+            extra: String::new(),
         }
     }
 
@@ -345,7 +351,9 @@ impl Podbgp {
                     b.min_rx, b.min_tx, b.multiplier
                 );
             }
+            let _ = writeln!(c, "{}", self.neighbor_extra);
         }
+        let _ = writeln!(c, "{}", self.extra);
         c
     }
 }

@@ -42,6 +42,8 @@ pub struct ConnHandle {
     /// The socket, to ask the kernel what waits unread in it; a duplicate
     /// descriptor, so it stays this socket for as long as the handle lives.
     probe: Option<OwnedFd>,
+    /// The connection's two ends: ours, the peer's (BMP's Peer Up).
+    pub ends: Option<(std::net::SocketAddr, std::net::SocketAddr)>,
 }
 
 impl ConnHandle {
@@ -92,6 +94,7 @@ pub fn spawn(
 ) -> ConnHandle {
     let _ = stream.set_nodelay(true);
     let probe = stream.as_fd().try_clone_to_owned().ok();
+    let ends = stream.local_addr().ok().zip(stream.peer_addr().ok());
     let (read, write) = stream.into_split();
     let (out_tx, out_rx) = mpsc::unbounded_channel();
     let (dec_tx, dec_rx) = watch::channel(Decoding::Open);
@@ -110,6 +113,7 @@ pub fn spawn(
         writer,
         backlog,
         probe,
+        ends,
     }
 }
 

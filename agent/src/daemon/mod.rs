@@ -356,6 +356,25 @@ pub async fn run(mut settings: Settings) -> Result<(), String> {
             .map_err(|e| format!("bfd: cannot start its thread: {e}"))?;
         owner.bfd = Some(tx);
     }
+    if !settings.bmp.is_empty() {
+        // The name collectors know this speaker by: the node's, or the
+        // machine's, or its router id.
+        let sys_name = std::env::var("NODE_NAME")
+            .ok()
+            .or_else(|| {
+                std::fs::read_to_string("/proc/sys/kernel/hostname")
+                    .ok()
+                    .map(|h| h.trim().to_string())
+            })
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| router_id.to_string());
+        owner.bmp = crate::bmp_io::start(
+            &settings.bmp,
+            sys_name,
+            owner.sender(),
+            Arc::clone(&metrics),
+        );
+    }
     let writers = crate::api::Writers {
         bfd: owner.bfd.clone(),
         fib: fib.map(|fib| {

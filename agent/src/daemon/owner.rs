@@ -19,6 +19,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
+mod bmp;
+
 use super::conn::{self, ConnHandle};
 use super::{connect, PeerSettings};
 use crate::api::ApiCall;
@@ -71,6 +73,8 @@ pub enum Command {
     Services(BTreeMap<IpNet, Origination>),
     /// A BFD session changed in a way BGP cares about.
     Bfd(crate::bfd_io::Report),
+    /// A BMP collector's task asks for the tables.
+    Bmp(crate::bmp_io::Request),
     /// Close every session, let them flush, and stop.
     Shutdown(Stop),
 }
@@ -160,6 +164,8 @@ pub struct Owner {
     /// When each peer's connection last closed without a NOTIFICATION:
     /// its control plane went away (see `bfd_report`).
     closed_at: HashMap<PeerId, Instant>,
+    /// The BMP collectors' tasks.
+    pub(super) bmp: Vec<crate::bmp_io::Link>,
 }
 
 impl Owner {
@@ -193,6 +199,7 @@ impl Owner {
             bfd: None,
             bfd_status: HashMap::new(),
             closed_at: HashMap::new(),
+            bmp: Vec::new(),
         }
     }
 
@@ -290,6 +297,7 @@ impl Owner {
             let batch = Arc::new(changes);
             self.subscribers
                 .retain(|s| s.send(Feed::Changes(Arc::clone(&batch))).is_ok());
+            self.bmp_loc_rib(&batch);
         }
         if !self.converged && self.speaker.selection_done() {
             self.converged = true;
@@ -340,10 +348,14 @@ impl Owner {
                 if let Some((_, handle)) = self.conns.get(&conn) {
                     handle.taken();
                 }
+                let mut monitored = None;
                 let input = match event {
                     ConnEvent::Message(message) => {
-                        if matches!(message, Message::Update(_)) {
+                        if let Message::Update(u) = &message {
                             self.metrics.update_received(&self.name(peer));
+                            if self.bmp_wants(|m| m.pre_policy || m.post_policy) {
+                                monitored = Some(u.clone());
+                            }
                         }
                         Input::Message { conn, message }
                     }
@@ -361,11 +373,15 @@ impl Owner {
                     }
                 };
                 self.speaker.handle(now, peer, input);
+                if let Some(update) = monitored {
+                    self.bmp_update(peer, update);
+                }
             }
             Command::Api(call) => super::answer::answer(self, call),
             Command::NextHop { addr, reach } => self.speaker.set_next_hop(addr, reach),
             Command::Kubernetes { advertise, peers } => self.kubernetes(advertise, peers),
             Command::Bfd(report) => self.bfd_report(report),
+            Command::Bmp(request) => self.bmp_request(request),
             Command::Services(routes) => {
                 let counts = crate::k8s::services::Kind::ALL.map(|k| {
                     let n = routes.values().filter(|o| o.kinds.contains(&k)).count();
@@ -461,14 +477,14 @@ impl Owner {
                 self.metrics_now = true;
                 self.log_state(peer, from, to);
             }
-            Action::Down {
-                peer,
-                reason: bgp::session::Down::Closed,
-            } => {
-                self.closed_at.insert(peer, Instant::now());
+            Action::Down { peer, reason } => {
+                if reason == bgp::session::Down::Closed {
+                    self.closed_at.insert(peer, Instant::now());
+                }
+                self.bmp_session_down(peer, &reason);
             }
-            // Logged with the state change that goes with them.
-            Action::Up { .. } | Action::Down { .. } => {}
+            // Logged with the state change that goes with it.
+            Action::Up { peer } => self.bmp_session_up(peer),
         }
     }
 
