@@ -67,6 +67,10 @@ enum Command {
     Snat,
     /// BFD sessions: state, discriminators, negotiated intervals.
     Bfd,
+    /// MRT: `mrt dump FILE` writes the RIB, every path of every prefix, as
+    /// a TABLE_DUMP_V2 file (RFC 6396; RFC 8050 records where paths carry
+    /// identifiers), as bgpdump and the route collectors' tools read it.
+    Mrt { args: Vec<String> },
     /// Leave for good: every session ends with a Cease and stays down, so
     /// peers drop our routes at once; the process runs on until SIGTERM
     /// (which, alone, stops to restart: peers keep our routes).
@@ -100,6 +104,7 @@ fn client(api: &str, json: bool, command: Command) -> u8 {
         Command::Fib => (Ok(plan("/v1/fib", cli::Print::Fib)), None),
         Command::Snat => (Ok(plan("/v1/snat", cli::Print::Snat)), None),
         Command::Bfd => (Ok(plan("/v1/bfd", cli::Print::Bfd)), None),
+        Command::Mrt { args } => (cli::mrt(args), None),
         Command::Shutdown => (
             Ok(cli::Plan {
                 method: hyper::Method::POST,

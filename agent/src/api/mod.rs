@@ -43,6 +43,12 @@ pub enum Request {
     /// The destinations of these prefixes (those the RIB still has), as a
     /// JSON array.
     RibPage(Vec<IpNet>),
+    /// The MRT peer index table (RFC 6396 TABLE_DUMP_V2), the first record
+    /// of a RIB dump, as bytes.
+    MrtPeers,
+    /// The MRT RIB records of these prefixes, numbered from the sequence
+    /// number given: a four-octet count of records, then the records.
+    MrtPage(Vec<IpNet>, u32),
     RibSummary(Option<Family>),
     RibAdd(model::RibAdd),
     RibDel(IpNet),
@@ -301,6 +307,65 @@ async fn rib_listing(owner: Owner, family: Option<Family>) -> Response {
 
 const GONE_MIDWAY: &str = "the speaker stopped during the listing";
 
+/// The RIB as an MRT TABLE_DUMP_V2 file (RFC 6396): the peer index
+/// table, then one record per prefix with every path to it, streamed a
+/// page of prefixes at a time as the RIB listing is.
+async fn mrt_rib(State(Api { owner: o, .. }): State<Api>) -> Response {
+    let peers = match call(&o, Request::MrtPeers).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let listed = match call(&o, Request::RibPrefixes(None)).await {
+        Ok(json) => json,
+        Err(r) => return r,
+    };
+    let prefixes: Vec<IpNet> = match serde_json::from_slice(&listed) {
+        Ok(p) => p,
+        Err(e) => return failure(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    };
+    struct Dump {
+        owner: Owner,
+        prefixes: Vec<IpNet>,
+        next: usize,
+        sequence: u32,
+        peers: Option<Bytes>,
+    }
+    let start = Dump {
+        owner: o,
+        prefixes,
+        next: 0,
+        sequence: 0,
+        peers: Some(peers),
+    };
+    let records = futures::stream::unfold(start, |mut d| async move {
+        if let Some(peers) = d.peers.take() {
+            return Some((Ok(peers), d));
+        }
+        while d.next < d.prefixes.len() {
+            let end = (d.next + PAGE).min(d.prefixes.len());
+            let page = d.prefixes[d.next..end].to_vec();
+            d.next = end;
+            let bytes = match call(&d.owner, Request::MrtPage(page, d.sequence)).await {
+                Ok(b) => b,
+                Err(_) => return Some((Err(std::io::Error::other(GONE_MIDWAY)), d)),
+            };
+            let count = bytes
+                .get(..4)
+                .map_or(0, |c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]));
+            d.sequence = d.sequence.wrapping_add(count);
+            if count > 0 {
+                return Some((Ok(bytes.slice(4..)), d));
+            }
+        }
+        None
+    });
+    (
+        [(CONTENT_TYPE, "application/octet-stream")],
+        Body::from_stream(records),
+    )
+        .into_response()
+}
+
 async fn rib_summary(
     State(Api { owner: o, .. }): State<Api>,
     Query(q): Query<FamilyQuery>,
@@ -399,6 +464,7 @@ fn router(owner: Owner, writers: Writers) -> Router {
         .route("/v1/neighbors/:addr/:which", get(adj).post(op))
         .route("/v1/rib", get(rib).post(rib_add).delete(rib_del))
         .route("/v1/rib/summary", get(rib_summary))
+        .route("/v1/mrt/rib", get(mrt_rib))
         .route("/v1/shutdown", axum::routing::post(shutdown))
         .fallback(|| async { failure(StatusCode::NOT_FOUND, "no such API path") })
         .with_state(Api { owner, writers })

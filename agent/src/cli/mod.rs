@@ -23,7 +23,7 @@ pub struct Plan {
     pub print: Print,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Print {
     Neighbors,
     Neighbor,
@@ -36,6 +36,8 @@ pub enum Print {
     Fib,
     Snat,
     Bfd,
+    /// Not printed: written to this file (an MRT dump).
+    Save(std::path::PathBuf),
 }
 
 fn family_arg(family: Option<&str>) -> Result<Option<&'static str>, Usage> {
@@ -224,6 +226,64 @@ fn rib_add(words: &[String], family: Option<&str>) -> Result<Plan, Usage> {
     })
 }
 
+/// `mrt dump FILE`: the RIB as an MRT TABLE_DUMP_V2 file.
+pub fn mrt(args: &[String]) -> Result<Plan, Usage> {
+    match args {
+        [what, file] if what == "dump" => Ok(Plan {
+            method: Method::GET,
+            path: "/v1/mrt/rib".into(),
+            body: None,
+            print: Print::Save(file.into()),
+        }),
+        [what] if what == "dump" => Err(Usage("mrt dump FILE: the file is missing".into())),
+        _ => Err(Usage(format!("mrt {}: expected dump FILE", args.join(" ")))),
+    }
+}
+
+/// Write an MRT dump to `path` (whole or not at all: a temporary file
+/// renamed), and say what it holds.
+fn save(path: &std::path::Path, bytes: &[u8], json: bool) -> i32 {
+    use bgp::wire::mrt::Record;
+    let (mut peers, mut prefixes, mut at) = (0, 0usize, 0);
+    while let Ok(Some((_, record, len))) = Record::decode(&bytes[at..]) {
+        match record {
+            Record::PeerIndexTable { peers: p, .. } => peers = p.len(),
+            Record::Rib { .. } => prefixes += 1,
+            _ => {}
+        }
+        at += len;
+    }
+    if at != bytes.len() {
+        eprintln!(
+            "podbgp: the speaker's MRT dump is not whole ({at} of {} bytes read)",
+            bytes.len()
+        );
+        return 1;
+    }
+    let tmp = path.with_extension("tmp");
+    if let Err(e) = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path)) {
+        let _ = std::fs::remove_file(&tmp);
+        eprintln!("podbgp: {}: {e}", path.display());
+        return 1;
+    }
+    if json {
+        let v = serde_json::json!({
+            "file": path.display().to_string(),
+            "bytes": bytes.len(),
+            "peers": peers,
+            "prefixes": prefixes,
+        });
+        emit(&format!("{v}\n"));
+    } else {
+        emit(&format!(
+            "wrote {}: MRT TABLE_DUMP_V2, {prefixes} prefixes, {peers} peers (this speaker first), {} bytes\n",
+            path.display(),
+            bytes.len()
+        ));
+    }
+    0
+}
+
 /// Carry out a plan: 0 on success, 1 on an error from the speaker.
 pub async fn execute(api: &Endpoint, plan: Plan, json: bool, family: Option<&str>) -> i32 {
     let body = plan.body.as_ref().map(|b| b.to_string().into_bytes());
@@ -240,6 +300,9 @@ pub async fn execute(api: &Endpoint, plan: Plan, json: bool, family: Option<&str
             .unwrap_or_else(|_| format!("HTTP {status}"));
         eprintln!("podbgp: {msg}");
         return 1;
+    }
+    if let Print::Save(path) = &plan.print {
+        return save(path, &bytes, json);
     }
     if json {
         match serde_json::from_slice::<serde_json::Value>(&bytes) {
@@ -269,6 +332,7 @@ pub async fn execute(api: &Endpoint, plan: Plan, json: bool, family: Option<&str
         Print::Fib => parse(&bytes).map(|l: Vec<crate::fib::FibEntry>| format::fib(&l)),
         Print::Snat => parse(&bytes).map(|v: crate::snat::SnatView| format::snat(&v)),
         Print::Bfd => parse(&bytes).map(|l: Vec<crate::bfd_io::SessionView>| format::bfd(&l)),
+        Print::Save(_) => Ok(String::new()),
     };
     match text {
         Ok(t) => {

@@ -8,6 +8,16 @@ fn words(s: &str) -> Vec<String> {
 }
 
 #[test]
+fn mrt_dump_names_its_file_and_nothing_else() {
+    let p = mrt(&words("dump /tmp/rib.mrt")).expect("plan");
+    assert_eq!((p.method, p.path.as_str()), (Method::GET, "/v1/mrt/rib"));
+    assert_eq!(p.print, Print::Save("/tmp/rib.mrt".into()));
+    for bad in ["", "dump", "load x", "dump a b"] {
+        assert!(mrt(&words(bad)).is_err(), "{bad}");
+    }
+}
+
+#[test]
 fn neighbor_commands_map_to_api_paths() {
     let p = neighbor(&[], None).expect("plan");
     assert_eq!((p.method, p.path.as_str()), (Method::GET, "/v1/neighbors"));

@@ -134,6 +134,8 @@ fn answer_one(owner: &mut Owner, request: Request) -> Answer {
             json(prefixes)
         }
         Request::RibPage(prefixes) => json(rib_destinations(owner, &prefixes, now)),
+        Request::MrtPeers => super::mrt::peer_table(owner),
+        Request::MrtPage(prefixes, first) => super::mrt::rib_page(owner, &prefixes, first),
         Request::RibSummary(family) => {
             let families = match family {
                 Some(f) => vec![f],

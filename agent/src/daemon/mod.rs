@@ -4,6 +4,7 @@
 
 mod answer;
 mod conn;
+mod mrt;
 pub mod owner;
 mod sockopt;
 

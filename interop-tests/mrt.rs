@@ -1,0 +1,142 @@
+//! `podbgp mrt dump` read back by an MRT reader written from RFC 6396
+//! apart from podbgp's own (`mrt_reader.py`):
+//!
+//!   p (podbgp, AS 64513) ----.
+//!                             d (podbgp, AS 64512, dumps its RIB)
+//!   q (podbgp, AS 64514) ----'
+//!
+//! p and q both send 10.61.1.0/24 (two paths), p also a prefix of its own
+//! and an IPv6 one over an IPv6 session; d originates 10.244.1.0/24. The
+//! dump must hold every path of d's RIB, each with its peer, next hop and
+//! AS_PATH. Needs root.
+
+#[path = "lab/mod.rs"]
+mod lab;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use lab::podbgp::Podbgp;
+use lab::{eventually, Advert, Lab, PeerSpec, Speaker};
+use serde_json::Value;
+
+const READER: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../interop-tests/mrt_reader.py"
+);
+
+/// (prefix, peer, next hop, AS_PATH) of every path.
+type Paths = BTreeSet<(String, String, String, Vec<u64>)>;
+
+/// Every path of d's RIB, from `global rib -j` (both families).
+fn rib_paths(d: &Podbgp) -> Paths {
+    let mut out = Paths::new();
+    for family in ["ipv4", "ipv6"] {
+        let v = d.json(&["global", "rib", "-a", family]);
+        for dest in v.as_array().cloned().unwrap_or_default() {
+            for p in dest["paths"].as_array().cloned().unwrap_or_default() {
+                let source = match p["source"].as_str().unwrap_or("") {
+                    "local" => "0.0.0.0".to_string(),
+                    s => s.to_string(),
+                };
+                let next_hop = p["next_hop"]
+                    .as_str()
+                    .and_then(|n| n.split_whitespace().next())
+                    .unwrap_or("")
+                    .to_string();
+                let path = p["as_path"]
+                    .as_str()
+                    .unwrap_or("")
+                    .split_whitespace()
+                    .filter_map(|a| a.parse().ok())
+                    .collect();
+                out.insert((
+                    dest["prefix"].as_str().unwrap_or("").to_string(),
+                    source,
+                    next_hop,
+                    path,
+                ));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn an_mrt_dump_holds_every_path_of_the_rib() {
+    if !lab::ready() {
+        return;
+    }
+    let mut lab = Lab::new("mrt");
+    let (hd, hp, hq) = (lab.host("d"), lab.host("p"), lab.host("q"));
+    let mut d = Podbgp::new(&hd, 64512);
+    d.add_peer(PeerSpec::new(hp.v4.into(), 64513));
+    d.add_peer(PeerSpec::new(hp.v6.into(), 64513));
+    d.add_peer(PeerSpec::new(hq.v4.into(), 64514));
+    d.base_mut().adverts = vec![Advert::plain("10.244.1.0/24")];
+    let mut p = Podbgp::new(&hp, 64513);
+    p.add_peer(PeerSpec::new(hd.v4.into(), 64512));
+    p.add_peer(PeerSpec::new(hd.v6.into(), 64512));
+    p.base_mut().adverts = ["10.61.1.0/24", "10.62.0.0/16", "fd61:1::/48"]
+        .map(Advert::plain)
+        .to_vec();
+    let mut q = Podbgp::new(&hq, 64514);
+    q.add_peer(PeerSpec::new(hd.v4.into(), 64512));
+    q.base_mut().adverts = vec![Advert::plain("10.61.1.0/24")];
+    for s in [&mut d, &mut p, &mut q] {
+        s.start(&mut lab);
+    }
+    let complete = eventually(Duration::from_secs(30), || {
+        let paths = rib_paths(&d);
+        let prefixes: BTreeSet<&str> = paths.iter().map(|p| p.0.as_str()).collect();
+        paths.iter().filter(|p| p.0 == "10.61.1.0/24").count() == 2
+            && prefixes.contains("fd61:1::/48")
+            && prefixes.contains("10.62.0.0/16")
+    });
+    assert!(complete, "d's RIB: {:?}\n{}", rib_paths(&d), lab.logs(&hd));
+    let want = rib_paths(&d);
+
+    let file = hd.dir.join("rib.mrt");
+    let file_arg = file.to_string_lossy().into_owned();
+    let (code, out, err) = d.cli(&["mrt", "dump", &file_arg]);
+    assert_eq!(code, 0, "mrt dump: {out}{err}");
+    assert!(
+        out.contains("4 prefixes") && out.contains("4 peers"),
+        "{out}"
+    );
+    let read = std::process::Command::new("python3")
+        .args([READER, &file_arg])
+        .output()
+        .expect("python3");
+    assert!(
+        read.status.success(),
+        "{}",
+        String::from_utf8_lossy(&read.stderr)
+    );
+    let mut got = Paths::new();
+    let mut sequences = Vec::new();
+    for line in String::from_utf8_lossy(&read.stdout).lines() {
+        let r: Value = serde_json::from_str(line).expect("JSON");
+        sequences.push(r["sequence"].as_u64().unwrap_or(u64::MAX));
+        for e in r["entries"].as_array().cloned().unwrap_or_default() {
+            let path = e["as_path"]
+                .as_array()
+                .map(|a| a.iter().filter_map(Value::as_u64).collect())
+                .unwrap_or_default();
+            got.insert((
+                r["prefix"].as_str().unwrap_or("").to_string(),
+                e["peer"].as_str().unwrap_or("").to_string(),
+                e["next_hop"].as_str().unwrap_or("").to_string(),
+                path,
+            ));
+        }
+    }
+    assert_eq!(got, want);
+    assert_eq!(sequences, (0..4).collect::<Vec<u64>>(), "sequence numbers");
+
+    // A bad command line is a usage error.
+    let (code, _, err) = d.cli(&["mrt", "dump"]);
+    assert_eq!(code, 2, "{err}");
+    let (code, _, err) = d.cli(&["mrt", "load", "x"]);
+    assert_eq!(code, 2, "{err}");
+}
