@@ -140,3 +140,95 @@ fn an_mrt_dump_holds_every_path_of_the_rib() {
     let (code, _, err) = d.cli(&["mrt", "load", "x"]);
     assert_eq!(code, 2, "{err}");
 }
+
+#[test]
+fn the_update_log_holds_what_peers_sent_and_their_states() {
+    if !lab::ready() {
+        return;
+    }
+    let mut lab = Lab::new("mrt-log");
+    let (hd, hp) = (lab.host("d"), lab.host("p"));
+    let dir = hd.dir.join("updates");
+    let mut d = Podbgp::new(&hd, 64512);
+    d.add_peer(PeerSpec::new(hp.v4.into(), 64513));
+    d.extra = format!(
+        "[mrt]\nupdates_dir = \"{}\"\nrotate_seconds = 60\n",
+        dir.display()
+    );
+    let mut p = Podbgp::new(&hp, 64513);
+    p.add_peer(PeerSpec::new(hd.v4.into(), 64512));
+    p.base_mut().adverts = vec![Advert::plain("10.61.1.0/24")];
+    d.start(&mut lab);
+    p.start(&mut lab);
+    let (code, _, err) = p.cli(&["global", "rib", "add", "10.61.7.0/24"]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = p.cli(&["global", "rib", "del", "10.61.7.0/24"]);
+    assert_eq!(code, 0, "{err}");
+
+    let peer = hp.v4.to_string();
+    let records = || -> Vec<Value> {
+        let mut files: Vec<String> = std::fs::read_dir(&dir)
+            .map(|r| {
+                r.filter_map(|e| Some(e.ok()?.path().to_string_lossy().into_owned()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        files.sort();
+        if files.is_empty() {
+            return Vec::new();
+        }
+        let out = std::process::Command::new("python3")
+            .arg(READER)
+            .args(&files)
+            .output()
+            .expect("python3");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    };
+    let has = |rs: &[Value], field: &str, prefix: &str| {
+        rs.iter().any(|r| {
+            r["type"] == "message"
+                && r["peer"] == peer.as_str()
+                && r[field]
+                    .as_array()
+                    .is_some_and(|a| a.iter().any(|x| x == prefix))
+        })
+    };
+    let logged = eventually(Duration::from_secs(20), || {
+        let rs = records();
+        has(&rs, "announced", "10.61.1.0/24")
+            && has(&rs, "announced", "10.61.7.0/24")
+            && has(&rs, "withdrawn", "10.61.7.0/24")
+    });
+    let rs = records();
+    assert!(logged, "the log: {rs:#?}\n{}", lab.logs(&hd));
+    // The session's way up, state by state, ending Established.
+    let states: Vec<(u64, u64)> = rs
+        .iter()
+        .filter(|r| r["type"] == "state" && r["peer"] == peer.as_str())
+        .filter_map(|r| Some((r["old"].as_u64()?, r["new"].as_u64()?)))
+        .collect();
+    assert!(states.contains(&(5, 6)), "{states:?}");
+    let m = rs
+        .iter()
+        .find(|r| r["type"] == "message" && r["peer"] == peer.as_str())
+        .expect("a message");
+    assert_eq!(
+        (&m["peer_as"], &m["local_as"]),
+        (&64513.into(), &64512.into())
+    );
+    assert_eq!(m["local"], hd.v4.to_string());
+    // Files are named for the minute they start, UTC.
+    let names: Vec<String> = std::fs::read_dir(&dir)
+        .expect("the directory")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .collect();
+    assert!(
+        names
+            .iter()
+            .all(|n| n.starts_with("updates.") && n.len() == "updates.YYYYMMDD.HHMM".len()),
+        "{names:?}"
+    );
+}

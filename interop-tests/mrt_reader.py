@@ -1,12 +1,15 @@
 #!/usr/bin/env python3
 """An MRT reader for the tests, written from RFC 6396 and RFC 8050 and
-independent of podbgp's own: reads a TABLE_DUMP_V2 file and prints one
-JSON object per RIB record: {"prefix", "sequence", "entries": [{"peer",
-"peer_as", "path_id", "origin", "as_path", "next_hop", "med",
+independent of podbgp's own. For a TABLE_DUMP_V2 file it prints one JSON
+object per RIB record: {"type": "rib", "prefix", "sequence", "entries":
+[{"peer", "peer_as", "path_id", "origin", "as_path", "next_hop", "med",
 "local_pref", "communities"}]}, each entry's peer resolved through the
-PEER_INDEX_TABLE.
+PEER_INDEX_TABLE. For BGP4MP records (an update log): {"type":
+"message", "time", "peer", "peer_as", "local", "local_as", "kind" (the
+BGP message type), "announced", "withdrawn" (IPv4 prefixes of an
+UPDATE)} and {"type": "state", "time", "peer", "peer_as", "old", "new"}.
 
-    mrt_reader.py FILE
+    mrt_reader.py FILE...
 """
 
 import ipaddress
@@ -54,13 +57,59 @@ def attributes(buf, v6):
     return out
 
 
+def ipv4_prefixes(buf):
+    out, i = [], 0
+    while i < len(buf):
+        plen = buf[i]
+        n = (plen + 7) // 8
+        out.append("%s/%d" % (ipaddress.IPv4Address(bytes(buf[i + 1:i + 1 + n]) + bytes(4 - n)), plen))
+        i += 1 + n
+    return out
+
+
+def bgp4mp(ts, subtype, body):
+    as4 = subtype not in (0, 1)
+    asz = 4 if as4 else 2
+    fmt = "!I" if as4 else "!H"
+    peer_as = struct.unpack(fmt, body[0:asz])[0]
+    local_as = struct.unpack(fmt, body[asz:2 * asz])[0]
+    i = 2 * asz + 2
+    afi = struct.unpack("!H", body[i:i + 2])[0]
+    i += 2
+    alen = 16 if afi == 2 else 4
+    make = ipaddress.IPv6Address if afi == 2 else ipaddress.IPv4Address
+    peer, local = str(make(body[i:i + alen])), str(make(body[i + alen:i + 2 * alen]))
+    i += 2 * alen
+    out = {"time": ts, "peer": peer, "peer_as": peer_as, "local": local, "local_as": local_as}
+    if subtype in (0, 5):
+        old, new = struct.unpack("!HH", body[i:i + 4])
+        out.update(type="state", old=old, new=new)
+        return out
+    msg = body[i:]
+    out.update(type="message", kind=msg[18])
+    if msg[18] == 2 and subtype in (1, 4):
+        b = msg[19:]
+        wlen = struct.unpack("!H", b[0:2])[0]
+        alen2 = struct.unpack("!H", b[2 + wlen:4 + wlen])[0]
+        out.update(withdrawn=ipv4_prefixes(b[2:2 + wlen]),
+                   announced=ipv4_prefixes(b[4 + wlen + alen2:]))
+    return out
+
+
 def main():
-    data = open(sys.argv[1], "rb").read()
+    for path in sys.argv[1:]:
+        read(open(path, "rb").read())
+
+
+def read(data):
     peers, at = [], 0
     while at < len(data):
         ts, kind, subtype, length = struct.unpack("!IHHI", data[at:at + 12])
         body = data[at + 12:at + 12 + length]
         at += 12 + length
+        if kind == 16:
+            print(json.dumps(bgp4mp(ts, subtype, body)))
+            continue
         if kind != 13:
             continue
         if subtype == 1:
@@ -109,8 +158,8 @@ def main():
                 peer, peer_as = peers[index]
                 entries.append(dict(peer=peer, peer_as=peer_as, path_id=path_id,
                                     originated=originated, **attrs))
-            print(json.dumps({"prefix": "%s/%d" % (addr, plen), "sequence": seq,
-                              "entries": entries}))
+            print(json.dumps({"type": "rib", "prefix": "%s/%d" % (addr, plen),
+                              "sequence": seq, "entries": entries}))
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ mod fib;
 mod ifaces;
 mod k8s;
 mod metrics;
+mod mrt_log;
 mod settings;
 mod snat;
 

@@ -9,7 +9,9 @@ use ipnet::IpNet;
 use serde::Deserialize;
 
 mod bmp;
+mod mrt;
 pub use bmp::Bmp;
+pub use mrt::Mrt;
 
 /// A configuration that cannot be used, with the key at fault.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +44,8 @@ pub struct Settings {
     /// BMP collectors to report to.
     #[serde(default)]
     pub bmp: Vec<Bmp>,
+    #[serde(default)]
+    pub mrt: Mrt,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -560,6 +564,7 @@ impl Settings {
             ));
         }
         self.check_kubernetes()?;
+        self.mrt.check()?;
         for (i, b) in self.bmp.iter().enumerate() {
             b.check(i)?;
             if self.bmp[..i]

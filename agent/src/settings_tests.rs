@@ -312,6 +312,9 @@ const KEYS: &[(&str, &str)] = &[
     ("bmp", "route_monitoring"),
     ("bmp", "statistics_interval"),
     ("bmp", "queue_limit_mb"),
+    ("mrt", "updates_dir"),
+    ("mrt", "rotate_seconds"),
+    ("mrt", "keep_files"),
 ];
 
 /// A TOML value of any type: numbers far out of range, strings that are
@@ -436,6 +439,28 @@ fn a_bmp_collector_takes_sane_defaults_and_refuses_what_cannot_work() {
     let twice = "[[bmp]]\naddress = \"10.0.0.9\"\n[[bmp]]\naddress = \"10.0.0.9\"\n";
     let e = error(".toml", &format!("{base}{twice}"));
     assert!(e.contains("bmp[1].address") && e.contains("twice"), "{e}");
+}
+
+#[test]
+fn the_update_log_is_off_by_default_and_its_keys_are_checked() {
+    let base = "[global]\nasn = 64512\nrouter_id = \"10.0.0.1\"\n";
+    let s = load(".toml", base).expect("loads");
+    assert!(!s.mrt.logging());
+    let s = load(
+        ".toml",
+        &format!("{base}[mrt]\nupdates_dir = \"/var/log/podbgp\"\n"),
+    )
+    .expect("loads");
+    assert!(s.mrt.logging());
+    assert_eq!((s.mrt.rotate_seconds, s.mrt.keep_files), (900, 96));
+    for (line, key) in [
+        ("updates_dir = \"relative\"", "mrt.updates_dir"),
+        ("rotate_seconds = 10", "mrt.rotate_seconds"),
+        ("keep_files = 0", "mrt.keep_files"),
+    ] {
+        let e = error(".toml", &format!("{base}[mrt]\n{line}\n"));
+        assert!(e.contains(key), "{line}: {e}");
+    }
 }
 
 #[test]

@@ -357,6 +357,9 @@ pub async fn run(mut settings: Settings) -> Result<(), String> {
             .map_err(|e| format!("bfd: cannot start its thread: {e}"))?;
         owner.bfd = Some(tx);
     }
+    if settings.mrt.logging() {
+        owner.mrt_log = Some(crate::mrt_log::start(&settings.mrt)?);
+    }
     if !settings.bmp.is_empty() {
         // The name collectors know this speaker by: the node's, or the
         // machine's, or its router id.

@@ -20,6 +20,7 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 mod bmp;
+mod mrt;
 
 use super::conn::{self, ConnHandle};
 use super::{connect, PeerSettings};
@@ -166,6 +167,8 @@ pub struct Owner {
     closed_at: HashMap<PeerId, Instant>,
     /// The BMP collectors' tasks.
     pub(super) bmp: Vec<crate::bmp_io::Link>,
+    /// The BGP4MP update log, when `[mrt]` asks for one.
+    pub(super) mrt_log: Option<crate::mrt_log::Log>,
 }
 
 impl Owner {
@@ -200,6 +203,7 @@ impl Owner {
             bfd_status: HashMap::new(),
             closed_at: HashMap::new(),
             bmp: Vec::new(),
+            mrt_log: None,
         }
     }
 
@@ -353,6 +357,7 @@ impl Owner {
                     ConnEvent::Message(message) => {
                         if let Message::Update(u) = &message {
                             self.metrics.update_received(&self.name(peer));
+                            self.mrt_update(peer, u);
                             if self.bmp_wants(|m| m.pre_policy || m.post_policy) {
                                 monitored = Some(u.clone());
                             }
@@ -476,6 +481,7 @@ impl Owner {
             Action::State { peer, from, to } => {
                 self.metrics_now = true;
                 self.log_state(peer, from, to);
+                self.mrt_state(peer, from, to);
             }
             Action::Down { peer, reason } => {
                 if reason == bgp::session::Down::Closed {
