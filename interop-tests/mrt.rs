@@ -139,6 +139,56 @@ fn an_mrt_dump_holds_every_path_of_the_rib() {
     assert_eq!(code, 2, "{err}");
     let (code, _, err) = d.cli(&["mrt", "load", "x"]);
     assert_eq!(code, 2, "{err}");
+    let (code, _, err) = d.cli(&["mrt", "replay", &file_arg, "--peer", "10.0.0.1"]);
+    assert_eq!(code, 2, "{err}");
+
+    // The dump replayed into e over eBGP from x: every IPv4 prefix (the
+    // IPv6 one needs an IPv6 session), x's AS first and x the next hop.
+    let (hx, he) = (lab.host("x"), lab.host("e"));
+    let mut e = Podbgp::new(&he, 64700);
+    let mut from_x = PeerSpec::new(hx.v4.into(), 64600);
+    from_x.passive = true;
+    e.add_peer(from_x);
+    e.start(&mut lab);
+    let peer = he.v4.to_string();
+    lab.spawn(
+        &hx,
+        &[
+            Podbgp::bin(),
+            "mrt",
+            "replay",
+            &file_arg,
+            "--peer",
+            &peer,
+            "--local-as",
+            "64600",
+        ],
+        "replay.log",
+    );
+    let replayed =
+        |e: &Podbgp| -> BTreeSet<String> { e.rib(false).into_iter().map(|r| r.prefix).collect() };
+    let v4: BTreeSet<String> = want
+        .iter()
+        .map(|p| p.0.clone())
+        .filter(|p| !p.contains(':'))
+        .collect();
+    let all = eventually(Duration::from_secs(20), || replayed(&e) == v4);
+    assert!(
+        all,
+        "e holds {:?}, the dump {v4:?}\n{}",
+        replayed(&e),
+        lab.logs(&hx)
+    );
+    for r in e.rib(false) {
+        assert_eq!(r.next_hop, hx.v4.to_string(), "{r:?}");
+        assert_eq!(r.as_path.first(), Some(&64600), "{r:?}");
+    }
+    let own = e
+        .rib(false)
+        .into_iter()
+        .find(|r| r.prefix == "10.62.0.0/16")
+        .expect("p's prefix");
+    assert_eq!(own.as_path, [64600, 64513]);
 }
 
 #[test]

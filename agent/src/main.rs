@@ -70,8 +70,13 @@ enum Command {
     Bfd,
     /// MRT: `mrt dump FILE` writes the RIB, every path of every prefix, as
     /// a TABLE_DUMP_V2 file (RFC 6396; RFC 8050 records where paths carry
-    /// identifiers), as bgpdump and the route collectors' tools read it.
-    Mrt { args: Vec<String> },
+    /// identifiers), as bgpdump and the route collectors' tools read it;
+    /// `mrt replay FILE --peer ADDR --local-as N [--port N] [--source-peer
+    /// N]` feeds such a file into a BGP session, this command the speaker.
+    Mrt {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Leave for good: every session ends with a Cease and stays down, so
     /// peers drop our routes at once; the process runs on until SIGTERM
     /// (which, alone, stops to restart: peers keep our routes).
@@ -97,6 +102,16 @@ fn client(api: &str, json: bool, command: Command) -> u8 {
         Ok(e) => e,
         Err(e) => return usage(&e),
     };
+    if let Command::Mrt { args } = &command {
+        if let [what, rest @ ..] = args.as_slice() {
+            if what == "replay" {
+                return match cli::replay::parse(rest) {
+                    Ok(r) => u8::try_from(cli::replay::run(&r)).unwrap_or(1),
+                    Err(cli::Usage(e)) => usage(&e),
+                };
+            }
+        }
+    }
     let (plan, family) = match &command {
         Command::Neighbor { family, args } => {
             (cli::neighbor(args, family.as_deref()), family.clone())

@@ -3,6 +3,7 @@
 
 mod client;
 pub mod format;
+pub mod replay;
 
 use hyper::{Method, StatusCode};
 use serde::de::DeserializeOwned;

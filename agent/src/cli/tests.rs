@@ -18,6 +18,31 @@ fn mrt_dump_names_its_file_and_nothing_else() {
 }
 
 #[test]
+fn mrt_replay_takes_its_options_and_refuses_the_rest() {
+    let r = replay::parse(&words(
+        "rib.mrt --peer 10.0.0.2 --local-as 64600 --source-peer 3",
+    ))
+    .expect("parsed");
+    assert_eq!(r.peer, "10.0.0.2:179".parse().unwrap());
+    assert_eq!((r.local_as, r.source_peer), (64600, Some(3)));
+    let r =
+        replay::parse(&words("rib.mrt --local-as 1 --peer fd00::2 --port 1179")).expect("parsed");
+    assert_eq!(r.peer, "[fd00::2]:1179".parse().unwrap());
+    for bad in [
+        "",
+        "rib.mrt",
+        "rib.mrt --peer 10.0.0.2",
+        "rib.mrt --local-as 64600",
+        "rib.mrt --peer x --local-as 1",
+        "rib.mrt --peer 10.0.0.2 --local-as 0",
+        "rib.mrt --peer 10.0.0.2 --local-as 1 --speed 3",
+        "rib.mrt --peer",
+    ] {
+        assert!(replay::parse(&words(bad)).is_err(), "{bad}");
+    }
+}
+
+#[test]
 fn neighbor_commands_map_to_api_paths() {
     let p = neighbor(&[], None).expect("plan");
     assert_eq!((p.method, p.path.as_str()), (Method::GET, "/v1/neighbors"));
