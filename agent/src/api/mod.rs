@@ -231,18 +231,22 @@ async fn rib(State(Api { owner: o, .. }): State<Api>, Query(q): Query<FamilyQuer
 /// Destinations a page of the RIB listing holds.
 const PAGE: usize = 1000;
 
+/// The RIB's prefixes (of a family), sorted: the first step of a listing
+/// or a dump.
+async fn sorted_prefixes(owner: &Owner, family: Option<Family>) -> Result<Vec<IpNet>, Response> {
+    let listed = call(owner, Request::RibPrefixes(family)).await?;
+    serde_json::from_slice(&listed)
+        .map_err(|e| failure(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()))
+}
+
 /// The whole Loc-RIB (of a family), streamed: the sorted prefixes first,
 /// then their destinations a page at a time, each page rendered by the
 /// owner between its other work. A table of a million routes costs the
 /// daemon its prefix list and one page, not the whole document.
 async fn rib_listing(owner: Owner, family: Option<Family>) -> Response {
-    let listed = match call(&owner, Request::RibPrefixes(family)).await {
-        Ok(json) => json,
-        Err(r) => return r,
-    };
-    let prefixes: Vec<IpNet> = match serde_json::from_slice(&listed) {
+    let prefixes = match sorted_prefixes(&owner, family).await {
         Ok(p) => p,
-        Err(e) => return failure(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+        Err(r) => return r,
     };
     // The array's opening bracket, the pages' contents joined by commas,
     // the closing bracket. A page whose prefixes have all gone meanwhile
@@ -315,13 +319,9 @@ async fn mrt_rib(State(Api { owner: o, .. }): State<Api>) -> Response {
         Ok(b) => b,
         Err(r) => return r,
     };
-    let listed = match call(&o, Request::RibPrefixes(None)).await {
-        Ok(json) => json,
-        Err(r) => return r,
-    };
-    let prefixes: Vec<IpNet> = match serde_json::from_slice(&listed) {
+    let prefixes = match sorted_prefixes(&o, None).await {
         Ok(p) => p,
-        Err(e) => return failure(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+        Err(r) => return r,
     };
     struct Dump {
         owner: Owner,
