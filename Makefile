@@ -27,7 +27,7 @@
 CARGO ?= cargo
 FUZZ_SECONDS ?= 300
 # Debian packages the tests and tools run: the real peers and the kernel tools.
-DEBIAN_PACKAGES := frr bird2 gobgpd nftables iproute2 tcpdump python3
+DEBIAN_PACKAGES := frr bird2 gobgpd nftables iproute2 tcpdump python3 bgpdump
 
 .PHONY: all build deps test lint unit interop-wire bench fuzz vectors lab lab-down scale soak
 

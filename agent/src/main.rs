@@ -72,7 +72,8 @@ enum Command {
     /// a TABLE_DUMP_V2 file (RFC 6396; RFC 8050 records where paths carry
     /// identifiers), as bgpdump and the route collectors' tools read it;
     /// `mrt replay FILE --peer ADDR --local-as N [--port N] [--source-peer
-    /// N]` feeds such a file into a BGP session, this command the speaker.
+    /// N|ADDR]` feeds such a file (or an older TABLE_DUMP one, gzipped or
+    /// not) into a BGP session, this command the speaker.
     Mrt {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,

@@ -4,7 +4,9 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use bgp::wire::mrt::{kind, MrtError, Peer, Record, RibEntry};
-use bgp::wire::{AsPath, AttrValue, Community, Family, MpReach, NextHop, Origin, PathAttribute};
+use bgp::wire::{
+    AsPath, AttrValue, Community, Family, MpReach, NextHop, Origin, PathAttribute, Update,
+};
 use bytes::{Bytes, BytesMut};
 use proptest::prelude::*;
 
@@ -79,6 +81,72 @@ fn a_peer_index_table_and_a_rib_record_are_laid_out_as_the_rfc_draws_them() {
     ];
     assert_eq!(encode(&rib, 100), want);
     assert_eq!(Record::decode(&want), Ok(Some((100, rib, want.len()))));
+}
+
+#[test]
+fn a_table_dump_record_is_laid_out_as_the_rfc_draws_it() {
+    let path = Record::TableDump {
+        view: 0,
+        sequence: 5,
+        prefix: "10.1.0.0/16".parse().unwrap(),
+        status: 1,
+        originated: 50,
+        peer: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
+        peer_as: 65001,
+        attributes: vec![
+            PathAttribute::new(AttrValue::Origin(Origin::Igp)),
+            PathAttribute::new(AttrValue::AsPath(AsPath::sequence([65001, 3]))),
+            PathAttribute::new(AttrValue::NextHop(Ipv4Addr::new(192, 0, 2, 1))),
+        ],
+    };
+    #[rustfmt::skip]
+    let want: Vec<u8> = vec![
+        // Timestamp 100, TABLE_DUMP (12), AFI_IPv4 (1), length 42.
+        0, 0, 0, 100, 0, 12, 0, 1, 0, 0, 0, 42,
+        // View 0, sequence 5, prefix 10.1.0.0 length 16, status 1.
+        0, 0, 0, 5, 10, 1, 0, 0, 16, 1,
+        // Originated at 50, peer 192.0.2.1, AS 65001, 20 octets of attributes.
+        0, 0, 0, 50, 192, 0, 2, 1, 0xfd, 0xe9, 0, 20,
+        // ORIGIN IGP; AS_PATH of two 2-octet ASes; NEXT_HOP.
+        0x40, 1, 1, 0,
+        0x40, 2, 6, 2, 2, 0xfd, 0xe9, 0, 3,
+        0x40, 3, 4, 192, 0, 2, 1,
+    ];
+    assert_eq!(encode(&path, 100), want);
+    assert_eq!(Record::decode(&want), Ok(Some((100, path, want.len()))));
+
+    // A 4-octet AS reaches a TABLE_DUMP as AS_TRANS, the true path in
+    // AS4_PATH; read as an UPDATE of a 2-octet speaker, they merge.
+    let path = Record::TableDump {
+        view: 0,
+        sequence: 6,
+        prefix: "10.2.0.0/16".parse().unwrap(),
+        status: 1,
+        originated: 50,
+        peer: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
+        peer_as: 65001,
+        attributes: vec![
+            PathAttribute::new(AttrValue::Origin(Origin::Igp)),
+            PathAttribute::new(AttrValue::AsPath(AsPath::sequence([65001, 23456]))),
+            PathAttribute::new(AttrValue::NextHop(Ipv4Addr::new(192, 0, 2, 1))),
+            PathAttribute::new(AttrValue::As4Path(AsPath::sequence([65001, 4_200_000_000]))),
+        ],
+    };
+    let bytes = encode(&path, 100);
+    let Ok(Some((_, Record::TableDump { attributes, .. }, _))) = Record::decode(&bytes) else {
+        panic!("decodes");
+    };
+    let update = Update {
+        attributes,
+        ..Update::default()
+    };
+    let merged = update.as4_merged();
+    assert!(merged
+        .iter()
+        .any(|a| a.value == AttrValue::AsPath(AsPath::sequence([65001, 4_200_000_000]))));
+    assert!(!merged
+        .iter()
+        .any(|a| matches!(a.value, AttrValue::As4Path(_))));
 }
 
 #[test]
@@ -189,6 +257,19 @@ fn every_record_comes_back_from_its_bytes() {
             old: 5,
             new: 6,
         },
+        Record::TableDump {
+            view: 0,
+            sequence: 9,
+            prefix: "fd00:3::/48".parse().unwrap(),
+            status: 1,
+            originated: 6,
+            peer: IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 2)),
+            peer_as: 65002,
+            attributes: vec![
+                PathAttribute::new(AttrValue::Origin(Origin::Egp)),
+                PathAttribute::new(AttrValue::AsPath(AsPath::sequence([65002, 3]))),
+            ],
+        },
         Record::Other {
             kind: 99,
             subtype: 1,
@@ -204,6 +285,7 @@ fn every_record_comes_back_from_its_bytes() {
         (kind::BGP4MP, kind::BGP4MP_MESSAGE_AS4),
         (kind::BGP4MP, kind::BGP4MP_MESSAGE_AS4_ADDPATH),
         (kind::BGP4MP, kind::BGP4MP_STATE_CHANGE_AS4),
+        (kind::TABLE_DUMP, kind::AFI_IPV6),
         (99, 1),
     ];
     // One file of them all, read back record by record.

@@ -10,6 +10,9 @@ pub struct Bird {
     base: Base,
     /// Install what BGP learns into the kernel.
     pub kernel: bool,
+    /// Compare MED within each neighbouring AS's paths first, as podbgp
+    /// does, rather than pairwise in arrival order (BIRD's default).
+    pub deterministic_med: bool,
 }
 
 impl Bird {
@@ -17,6 +20,7 @@ impl Bird {
         Bird {
             base: Base::new(host, asn),
             kernel: false,
+            deterministic_med: false,
         }
     }
 
@@ -114,6 +118,9 @@ impl Bird {
             }
             if p.rr_client {
                 let _ = writeln!(c, "  rr client;");
+            }
+            if self.deterministic_med {
+                let _ = writeln!(c, "  deterministic med on;");
             }
             if p.bfd.is_some() {
                 // And once BFD failed, take the session back within a

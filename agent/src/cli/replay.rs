@@ -1,11 +1,12 @@
-//! `podbgp mrt replay FILE --peer ADDR --local-as N [--port N] [--source-peer N]`:
-//! a table from an MRT TABLE_DUMP_V2 file fed into a BGP session, the
-//! CLI itself the speaker (for tests and benchmarks: a real table from a
+//! `podbgp mrt replay FILE --peer ADDR --local-as N [--port N] [--source-peer N|ADDR]`:
+//! a table from an MRT file (TABLE_DUMP_V2, or the TABLE_DUMP of older
+//! archives; gzip-compressed or not) fed into a BGP session, the CLI
+//! itself the speaker (for tests and benchmarks: a real table from a
 //! route collector's dump into any BGP implementation).
 //!
-//! For each RIB record one path is sent: the one from peer `--source-peer`
-//! of the dump's peer index table when it has one, else the record's
-//! first. Over eBGP the path is sent as an eBGP speaker would: our AS
+//! For each prefix one path is sent: the source peer's when it has one
+//! (`--source-peer`: an index of the dump's peer index table, or the
+//! peer's address), else the first in the dump. Over eBGP the path is sent as an eBGP speaker would: our AS
 //! first on the AS_PATH, our address as next hop, LOCAL_PREF dropped;
 //! over iBGP as it was, our address as next hop. Then End-of-RIB, and the
 //! session stays up, kept alive, until the peer closes it or the process
@@ -33,10 +34,29 @@ pub struct Replay {
     pub file: std::path::PathBuf,
     pub peer: SocketAddr,
     pub local_as: u32,
-    pub source_peer: Option<u16>,
+    pub source_peer: Option<SourcePeer>,
 }
 
-/// `replay FILE --peer ADDR --local-as N [--port N] [--source-peer N]`.
+/// The collector's peer whose paths are replayed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourcePeer {
+    /// Its index in the TABLE_DUMP_V2 peer index table.
+    Index(u16),
+    Address(IpAddr),
+}
+
+impl std::str::FromStr for SourcePeer {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s.parse::<u16>() {
+            Ok(i) => Ok(SourcePeer::Index(i)),
+            Err(_) => s.parse().map(SourcePeer::Address).map_err(|_| ()),
+        }
+    }
+}
+
+/// `replay FILE --peer ADDR --local-as N [--port N] [--source-peer N|ADDR]`.
 pub fn parse(args: &[String]) -> Result<Replay, Usage> {
     let [file, rest @ ..] = args else {
         return Err(Usage(
@@ -56,7 +76,9 @@ pub fn parse(args: &[String]) -> Result<Replay, Usage> {
             "--local-as" => {
                 local_as = Some(value.parse::<u32>().ok().filter(|a| *a != 0).ok_or_else(|| bad("not an AS number"))?)
             }
-            "--source-peer" => source_peer = Some(value.parse().map_err(|_| bad("not a peer index"))?),
+            "--source-peer" => {
+                source_peer = Some(value.parse().map_err(|_| bad("neither a peer index nor an address"))?)
+            }
             other => {
                 return Err(Usage(format!(
                     "mrt replay: unknown option {other}; expected --peer, --port, --local-as or --source-peer"
@@ -78,28 +100,84 @@ pub fn parse(args: &[String]) -> Result<Replay, Usage> {
 /// One path per prefix from the dump: (prefix, attributes).
 type Routes = Vec<(ipnet::IpNet, Vec<PathAttribute>)>;
 
+/// The file's bytes, gunzipped when it is gzip (as collectors publish).
+fn read_file(path: &std::path::Path) -> Result<Vec<u8>, String> {
+    let raw = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if !raw.starts_with(&[0x1f, 0x8b]) {
+        return Ok(raw);
+    }
+    let mut data = Vec::with_capacity(raw.len() * 4);
+    flate2::read::MultiGzDecoder::new(&raw[..])
+        .read_to_end(&mut data)
+        .map_err(|e| format!("{}: gzip: {e}", path.display()))?;
+    Ok(data)
+}
+
 fn read_dump(r: &Replay) -> Result<Routes, String> {
-    let data = std::fs::read(&r.file).map_err(|e| format!("{}: {e}", r.file.display()))?;
+    let name = r.file.display();
+    let data = read_file(&r.file)?;
     let mut at = 0;
     let mut routes = Routes::new();
+    // TABLE_DUMP_V2: the source peer's index, once the table named it.
+    let mut index = match r.source_peer {
+        Some(SourcePeer::Index(i)) => Some(i),
+        _ => None,
+    };
+    // TABLE_DUMP: one record per path; the prefixes with one sent.
+    let mut sent = std::collections::HashSet::new();
     while at < data.len() {
         let Some((_, record, len)) =
-            Record::decode(&data[at..]).map_err(|e| format!("{}: {e}", r.file.display()))?
+            Record::decode(&data[at..]).map_err(|e| format!("{name}: at byte {at}: {e}"))?
         else {
-            return Err(format!("{}: cut short at byte {at}", r.file.display()));
+            return Err(format!("{name}: cut short at byte {at}"));
         };
         at += len;
-        if let Record::Rib {
-            prefix, entries, ..
-        } = record
-        {
-            let chosen = r
-                .source_peer
-                .and_then(|i| entries.iter().find(|e| e.peer_index == i))
-                .or(entries.first());
-            if let Some(e) = chosen {
-                routes.push((prefix, e.attributes.clone()));
+        match record {
+            Record::PeerIndexTable { peers, .. } => {
+                if let Some(SourcePeer::Address(a)) = r.source_peer {
+                    let i = peers.iter().position(|p| p.address == a).ok_or_else(|| {
+                        format!("{name}: no peer {a} in the dump's peer index table")
+                    })?;
+                    index = u16::try_from(i).ok();
+                }
             }
+            Record::Rib {
+                prefix, entries, ..
+            } => {
+                let chosen = match index {
+                    Some(i) => entries.iter().find(|e| e.peer_index == i),
+                    None => entries.first(),
+                };
+                if let Some(e) = chosen {
+                    routes.push((prefix, e.attributes.clone()));
+                }
+            }
+            Record::TableDump {
+                prefix,
+                peer,
+                attributes,
+                ..
+            } => {
+                let wanted = match r.source_peer {
+                    Some(SourcePeer::Address(a)) => a == peer,
+                    Some(SourcePeer::Index(_)) => {
+                        return Err(format!(
+                            "{name} is a TABLE_DUMP, without a peer index table: \
+                             name the source peer by its address"
+                        ))
+                    }
+                    None => true,
+                };
+                if wanted && sent.insert(prefix) {
+                    // Read as a 2-octet speaker's: AS4_PATH merged in.
+                    let update = Update {
+                        attributes,
+                        ..Update::default()
+                    };
+                    routes.push((prefix, update.as4_merged().into_owned()));
+                }
+            }
+            _ => {}
         }
     }
     Ok(routes)

@@ -24,10 +24,19 @@ fn mrt_replay_takes_its_options_and_refuses_the_rest() {
     ))
     .expect("parsed");
     assert_eq!(r.peer, "10.0.0.2:179".parse().unwrap());
-    assert_eq!((r.local_as, r.source_peer), (64600, Some(3)));
-    let r =
-        replay::parse(&words("rib.mrt --local-as 1 --peer fd00::2 --port 1179")).expect("parsed");
+    assert_eq!(
+        (r.local_as, r.source_peer),
+        (64600, Some(replay::SourcePeer::Index(3)))
+    );
+    let r = replay::parse(&words(
+        "rib.mrt --local-as 1 --peer fd00::2 --port 1179 --source-peer 193.203.0.1",
+    ))
+    .expect("parsed");
     assert_eq!(r.peer, "[fd00::2]:1179".parse().unwrap());
+    assert_eq!(
+        r.source_peer,
+        Some(replay::SourcePeer::Address("193.203.0.1".parse().unwrap()))
+    );
     for bad in [
         "",
         "rib.mrt",
@@ -37,6 +46,7 @@ fn mrt_replay_takes_its_options_and_refuses_the_rest() {
         "rib.mrt --peer 10.0.0.2 --local-as 0",
         "rib.mrt --peer 10.0.0.2 --local-as 1 --speed 3",
         "rib.mrt --peer",
+        "rib.mrt --peer 10.0.0.2 --local-as 1 --source-peer x",
     ] {
         assert!(replay::parse(&words(bad)).is_err(), "{bad}");
     }

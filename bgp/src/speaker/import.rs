@@ -12,7 +12,7 @@ use super::{HashMap, Speaker};
 use crate::policy::Rejection;
 use crate::rib::{PathAttrs, PeerId};
 use crate::session::Event;
-use crate::wire::{AttrValue, Family, Nlri, PathAttribute, RouteRefresh, RouteRefreshSubtype};
+use crate::wire::{Family, Nlri, RouteRefresh, RouteRefreshSubtype};
 use crate::wire::{RouteRefreshSubtype as Subtype, Update};
 
 pub(super) fn update(sp: &mut Speaker, now: Instant, id: PeerId, u: Update) {
@@ -49,7 +49,11 @@ pub(super) fn update(sp: &mut Speaker, now: Instant, id: PeerId, u: Update) {
         gone.extend_from_slice(&r.withdrawn);
     }
 
-    let attributes = with_as4_merged(&u, four_octet);
+    let attributes = if four_octet {
+        Cow::Borrowed(&u.attributes[..])
+    } else {
+        u.as4_merged()
+    };
     let mut groups: Vec<(PathAttrs, &[Nlri])> = Vec::new();
     if !u.nlri.is_empty() && usable(Family::IPV4_UNICAST) {
         match u.next_hop() {
@@ -129,37 +133,6 @@ fn forget_rejected(rejected: &mut HashMap<(IpNet, u32), TurnedAway>, nlri: &[Nlr
     for n in nlri {
         rejected.remove(&(n.prefix, n.path_id.unwrap_or(0)));
     }
-}
-
-/// RFC 6793 §4.2.3: a 2-octet peer's AS4_PATH and AS4_AGGREGATOR merged
-/// into AS_PATH and AGGREGATOR, so the RIB holds one true path.
-fn with_as4_merged(u: &Update, four_octet: bool) -> Cow<'_, [PathAttribute]> {
-    let has_as4 = u
-        .attributes
-        .iter()
-        .any(|a| matches!(a.value, AttrValue::As4Path(_) | AttrValue::As4Aggregator(_)));
-    if four_octet || !has_as4 {
-        return Cow::Borrowed(&u.attributes);
-    }
-    let path = u.as_path().map(Cow::into_owned);
-    let aggregator = u.aggregator();
-    let list = u
-        .attributes
-        .iter()
-        .filter_map(|a| match &a.value {
-            AttrValue::As4Path(_) | AttrValue::As4Aggregator(_) => None,
-            AttrValue::AsPath(_) => path.clone().map(|p| PathAttribute {
-                flags: a.flags,
-                value: AttrValue::AsPath(p),
-            }),
-            AttrValue::Aggregator(_) => aggregator.map(|g| PathAttribute {
-                flags: a.flags,
-                value: AttrValue::Aggregator(g),
-            }),
-            _ => Some(a.clone()),
-        })
-        .collect();
-    Cow::Owned(list)
 }
 
 /// End-of-RIB: the peer's table for `family` is complete. Stale routes it

@@ -2,7 +2,9 @@
 //! ADD-PATH record types of RFC 8050: TABLE_DUMP_V2 (a RIB: the peer index
 //! table, then one record per prefix listing every path to it) and BGP4MP
 //! (BGP messages and session state changes as they happened). Written by
-//! the daemon's dumps and update logs, read back to replay a table.
+//! the daemon's dumps and update logs, read back to replay a table. The
+//! older TABLE_DUMP (one record per path, 2-octet AS numbers) is read and
+//! written too: route-collector archives before 2008 hold nothing else.
 //!
 //! RIB entries carry path attributes as an UPDATE would, with two rules of
 //! RFC 6396 §4.3.4: AS numbers are always four octets, and MP_REACH_NLRI
@@ -27,8 +29,12 @@ pub const MAX_RECORD_LEN: usize = 16 * 1024 * 1024;
 
 /// Record types and subtypes (RFC 6396 §4, RFC 8050 §3).
 pub mod kind {
+    pub const TABLE_DUMP: u16 = 12;
     pub const TABLE_DUMP_V2: u16 = 13;
     pub const BGP4MP: u16 = 16;
+
+    pub const AFI_IPV4: u16 = 1;
+    pub const AFI_IPV6: u16 = 2;
 
     pub const PEER_INDEX_TABLE: u16 = 1;
     pub const RIB_IPV4_UNICAST: u16 = 2;
@@ -78,6 +84,19 @@ pub enum Record {
         sequence: u32,
         prefix: IpNet,
         entries: Vec<RibEntry>,
+    },
+    /// One path of a TABLE_DUMP (version 1) RIB: a prefix as one peer sent
+    /// it, the attributes as on a 2-octet AS session (RFC 6396 §4.2).
+    TableDump {
+        view: u16,
+        sequence: u16,
+        prefix: IpNet,
+        status: u8,
+        /// When the path was received, seconds since the Unix epoch.
+        originated: u32,
+        peer: IpAddr,
+        peer_as: u16,
+        attributes: Vec<PathAttribute>,
     },
     /// A BGP message, whole, as sent or received on a session.
     Message {
@@ -189,6 +208,46 @@ impl Record {
                     out[at..at + 2].copy_from_slice(&l.to_be_bytes());
                 }
             }
+            Record::TableDump {
+                view,
+                sequence,
+                prefix,
+                status,
+                originated,
+                peer,
+                peer_as,
+                attributes,
+            } => {
+                out.put_u16(*view);
+                out.put_u16(*sequence);
+                put_ip(out, prefix.network());
+                out.put_u8(prefix.prefix_len());
+                out.put_u8(*status);
+                out.put_u32(*originated);
+                // The peer's address is of the record's family.
+                match (prefix, peer) {
+                    (IpNet::V4(_), IpAddr::V4(_)) | (IpNet::V6(_), IpAddr::V6(_)) => {
+                        put_ip(out, *peer)
+                    }
+                    (IpNet::V6(_), IpAddr::V4(a)) => out.put_slice(&a.to_ipv6_mapped().octets()),
+                    (IpNet::V4(_), IpAddr::V6(_)) => {
+                        return Err(EncodeError::PrefixFamily {
+                            prefix: IpNet::from(*peer),
+                            family: Family::IPV4_UNICAST,
+                        })
+                    }
+                }
+                out.put_u16(*peer_as);
+                let at = out.len();
+                out.put_u16(0);
+                let two_octet = Context::default();
+                for a in attributes {
+                    a.encode(&two_octet, out)?;
+                }
+                let len = out.len() - at - 2;
+                let l = u16::try_from(len).map_err(|_| too_long(len))?;
+                out[at..at + 2].copy_from_slice(&l.to_be_bytes());
+            }
             Record::Message {
                 peer_as,
                 local_as,
@@ -237,6 +296,14 @@ impl Record {
                 };
                 (kind::TABLE_DUMP_V2, subtype)
             }
+            Record::TableDump { prefix, .. } => (
+                kind::TABLE_DUMP,
+                if prefix.addr().is_ipv6() {
+                    kind::AFI_IPV6
+                } else {
+                    kind::AFI_IPV4
+                },
+            ),
             Record::Message { add_path, .. } => (
                 kind::BGP4MP,
                 if *add_path {
@@ -269,6 +336,9 @@ impl Record {
         };
         let mut r = Reader { buf: body };
         let record = match (kind, subtype) {
+            (kind::TABLE_DUMP, s @ (kind::AFI_IPV4 | kind::AFI_IPV6)) => {
+                table_dump(&mut r, s == kind::AFI_IPV6)?
+            }
             (kind::TABLE_DUMP_V2, kind::PEER_INDEX_TABLE) => peer_index_table(&mut r)?,
             (kind::TABLE_DUMP_V2, s @ (2 | 4 | 8 | 10)) => {
                 let v6 = s == kind::RIB_IPV6_UNICAST || s == kind::RIB_IPV6_UNICAST_ADDPATH;
@@ -490,9 +560,17 @@ fn rib_attributes(mut buf: &[u8], family: Family) -> Result<Vec<PathAttribute>, 
         }
         buf = &buf[head + len..];
     }
-    let ctx = Context::modern();
-    let decoded =
-        decode_attributes(&rest, &ctx).map_err(|e| MrtError::Attributes(e.to_string()))?;
+    let mut attrs = attributes(&rest, &Context::modern())?;
+    if let Some(a) = mp {
+        attrs.insert(0, a);
+    }
+    Ok(attrs)
+}
+
+/// Path attributes as an UPDATE carries them; an error that would make
+/// the UPDATE's routes withdrawn (or worse) refuses the record.
+fn attributes(buf: &[u8], ctx: &Context) -> Result<Vec<PathAttribute>, MrtError> {
+    let decoded = decode_attributes(buf, ctx).map_err(|e| MrtError::Attributes(e.to_string()))?;
     if let Some(e) = decoded
         .errors
         .iter()
@@ -500,11 +578,34 @@ fn rib_attributes(mut buf: &[u8], family: Family) -> Result<Vec<PathAttribute>, 
     {
         return Err(MrtError::Attributes(format!("{e:?}")));
     }
-    let mut attrs = decoded.attrs;
-    if let Some(a) = mp {
-        attrs.insert(0, a);
-    }
-    Ok(attrs)
+    Ok(decoded.attrs)
+}
+
+/// A TABLE_DUMP record: one path, 2-octet AS numbers throughout.
+fn table_dump(r: &mut Reader<'_>, v6: bool) -> Result<Record, MrtError> {
+    let view = r.u16()?;
+    let sequence = r.u16()?;
+    let network = r.ip(v6)?;
+    let len = r.u8()?;
+    let prefix = IpNet::new(network, len)
+        .map_err(|_| MrtError::Malformed("TABLE_DUMP", "prefix length out of range"))?
+        .trunc();
+    let status = r.u8()?;
+    let originated = r.u32()?;
+    let peer = r.ip(v6)?.to_canonical();
+    let peer_as = r.u16()?;
+    let attr_len = usize::from(r.u16()?);
+    let attributes = attributes(r.take(attr_len)?, &Context::default())?;
+    Ok(Record::TableDump {
+        view,
+        sequence,
+        prefix,
+        status,
+        originated,
+        peer,
+        peer_as,
+        attributes,
+    })
 }
 
 fn bgp4mp(r: &mut Reader<'_>, subtype: u16) -> Result<Record, MrtError> {

@@ -150,6 +150,38 @@ impl Update {
         }
     }
 
+    /// The attributes with AS4_PATH and AS4_AGGREGATOR merged into
+    /// AS_PATH and AGGREGATOR (RFC 6793 §4.2.3), as a 2-octet speaker's
+    /// UPDATE is to be read: one true path, no AS4 attributes left.
+    pub fn as4_merged(&self) -> Cow<'_, [PathAttribute]> {
+        let has_as4 = self
+            .attributes
+            .iter()
+            .any(|a| matches!(a.value, AttrValue::As4Path(_) | AttrValue::As4Aggregator(_)));
+        if !has_as4 {
+            return Cow::Borrowed(&self.attributes);
+        }
+        let path = self.as_path().map(Cow::into_owned);
+        let aggregator = self.aggregator();
+        let list = self
+            .attributes
+            .iter()
+            .filter_map(|a| match &a.value {
+                AttrValue::As4Path(_) | AttrValue::As4Aggregator(_) => None,
+                AttrValue::AsPath(_) => path.clone().map(|p| PathAttribute {
+                    flags: a.flags,
+                    value: AttrValue::AsPath(p),
+                }),
+                AttrValue::Aggregator(_) => aggregator.map(|g| PathAttribute {
+                    flags: a.flags,
+                    value: AttrValue::Aggregator(g),
+                }),
+                _ => Some(a.clone()),
+            })
+            .collect();
+        Cow::Owned(list)
+    }
+
     /// The true AGGREGATOR: AS4_AGGREGATOR's AS where AGGREGATOR holds
     /// AS_TRANS (RFC 6793 §4.2.3).
     pub fn aggregator(&self) -> Option<Aggregator> {
