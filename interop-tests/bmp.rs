@@ -71,9 +71,11 @@ fn a_collector_gets_the_sessions_the_tables_and_the_changes() {
     }
     let mut lab = Lab::new("bmp");
     let (hd, hp, hc) = (lab.host("d"), lab.host("p"), lab.host("c"));
+    let hs = lab.host("s");
     let mut d = Podbgp::new(&hd, 64512);
     d.metrics = true;
     d.add_peer(PeerSpec::new(hp.v4.into(), 64513));
+    d.add_peer(PeerSpec::new(hs.v4.into(), 64512));
     d.neighbor_extra = r#"import = ["10.61.0.0/16 le 24"]"#.into();
     d.extra = format!(
         "[[bmp]]\naddress = \"{}\"\nroute_monitoring = [\"pre-policy\", \"post-policy\", \"loc-rib\"]\nstatistics_interval = 5\n",
@@ -203,6 +205,8 @@ fn a_collector_gets_the_sessions_the_tables_and_the_changes() {
                 s["stats"]["7"] == r
                     && s["stats"]["0"] == r - a
                     && s["stats"]["9/1/1"] == r
+                    && s["stats"]["8"] == a
+                    && s["stats"]["10/1/1"] == a
                     && r == 3
                     && a == 1
             }
@@ -214,6 +218,79 @@ fn a_collector_gets_the_sessions_the_tables_and_the_changes() {
         "statistics and metrics differ: {:#?}",
         messages(&out)
     );
+
+    // What a peer sends that is not a plain route change, counted alike
+    // in Statistics Reports and metrics. s, a scripted iBGP peer: its
+    // routes are outside d's import list (turned away); it withdraws one
+    // of them and two it never sent (duplicate withdraws), sends two
+    // routes with an ORIGIN of 7 (RFC 7606: treat-as-withdraw) and one
+    // with d's own AS in the AS_PATH (a loop).
+    let mut s = lab::soak::peer::Peer::new(hs.clone(), 64512, 100, hd.v4);
+    s.connect(&[0, 1], false).expect("the session");
+    s.withdraw(&[0, 5, 6]).expect("withdrawn");
+    let target = |k: u32| lab::soak::peer::prefix(k).network().octets();
+    let mut attrs = vec![0x40, 1, 1, 7, 0x40, 2, 0, 0x40, 3, 4];
+    attrs.extend(hs.v4.octets());
+    attrs.extend([0x40, 5, 4, 0, 0, 0, 100]);
+    let mut body = vec![0, 0];
+    body.extend((attrs.len() as u16).to_be_bytes());
+    body.extend(attrs);
+    for k in [2, 3] {
+        body.push(27);
+        body.extend(target(k));
+    }
+    let mut raw = vec![0xff; 16];
+    raw.extend(((19 + body.len()) as u16).to_be_bytes());
+    raw.push(2);
+    raw.extend(body);
+    s.send_raw(&raw).expect("sent");
+    let own_as = bgp::wire::AsPath::sequence([64512]);
+    let looped = vec![
+        bgp::wire::AttrValue::Origin(bgp::wire::Origin::Igp),
+        bgp::wire::AttrValue::AsPath(own_as),
+    ];
+    s.announce_with(looped, &[4]).expect("sent");
+    let peer_s = hs.v4.to_string();
+    let anomaly = |text: &str, kind: &str| {
+        text.lines()
+            .filter(|l| l.starts_with("podbgp_peer_update_anomalies{"))
+            .filter(|l| l.contains(&format!("peer=\"{peer_s}\"")))
+            .filter(|l| l.contains(&format!("kind=\"{kind}\"")))
+            .find_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+    };
+    let counted = eventually(Duration::from_secs(20), || {
+        let (_, text) = d.metrics_get("/metrics");
+        let ms = messages(&out);
+        let Some(st) = ms
+            .iter()
+            .rev()
+            .find(|m| m["type"] == "stats" && m["peer"] == peer_s.as_str())
+        else {
+            return false;
+        };
+        let want = [
+            ("2", "duplicate_withdraw", 2),
+            ("11", "treat_as_withdraw_update", 1),
+            ("12", "treat_as_withdraw_prefix", 2),
+            ("4", "as_path_loop", 1),
+            ("5", "originator_id_loop", 0),
+            ("3", "cluster_list_loop", 0),
+        ];
+        want.iter()
+            .all(|(stat, kind, n)| st["stats"][*stat] == *n && anomaly(&text, kind) == Some(*n))
+            && st["stats"]["0"] == 2
+            && st["stats"]["8"] == 0
+    });
+    assert!(
+        counted,
+        "statistics and metrics for s: {:#?}\n{}",
+        messages(&out)
+            .iter()
+            .rev()
+            .find(|m| m["type"] == "stats" && m["peer"] == peer_s.as_str()),
+        d.metrics_get("/metrics").1
+    );
+    assert!(s.lost().is_none(), "s's session ended: {:?}", s.lost());
 
     // p leaves for good (`podbgp shutdown`: a Cease): a Peer Down with
     // the peer's NOTIFICATION (reason 3).

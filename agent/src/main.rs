@@ -6,6 +6,7 @@ mod bfd_io;
 mod bmp_io;
 mod cli;
 mod daemon;
+mod events;
 mod fib;
 mod ifaces;
 mod k8s;
@@ -165,6 +166,17 @@ fn run(config: &std::path::Path, log_format: Option<String>) -> ExitCode {
         Ok(s) => s,
         Err(e) => {
             eprintln!("podbgp: {e}");
+            // As a Pod, say it on the Node too: a crash-looping DaemonSet
+            // is seen there before anyone reads its logs.
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                rt.block_on(k8s::events::tell_once(
+                    events::Reason::InvalidConfig,
+                    &format!("{e}; podbgp does not start"),
+                ));
+            }
             return ExitCode::from(1);
         }
     };

@@ -194,12 +194,14 @@ fn check_role(role: &ClusterRole) {
             })
         })
         .collect();
-    // Exactly what podbgp reads, and nothing written.
+    // Exactly what podbgp reads, and the only thing it writes: Events
+    // about its Node (created, then their series patched).
     let want = [
         ("", "nodes", &["get", "list", "watch"][..]),
         ("", "services", &["list", "watch"][..]),
         ("discovery.k8s.io", "endpointslices", &["list", "watch"][..]),
         ("networking.k8s.io", "servicecidrs", &["list", "watch"][..]),
+        ("events.k8s.io", "events", &["create", "patch"][..]),
     ];
     let want: Vec<(String, String, Vec<String>)> = want
         .iter()

@@ -46,6 +46,29 @@ struct CollectorLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PeerKind {
+    peer: String,
+    kind: String,
+}
+
+/// What a peer sent that was not a plain route change, counted since it
+/// was configured (what BMP's Statistics Reports carry too).
+const ANOMALIES: [&str; 6] = [
+    "duplicate_withdraw",
+    "treat_as_withdraw_update",
+    "treat_as_withdraw_prefix",
+    "as_path_loop",
+    "originator_id_loop",
+    "cluster_list_loop",
+];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EventLabel {
+    reason: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct FamilyLabel {
     pub family: String,
 }
@@ -72,6 +95,8 @@ pub struct Metrics {
     bmp_up: Family<CollectorLabel, Gauge>,
     bmp_messages: Family<CollectorLabel, Counter>,
     bmp_resyncs: Family<CollectorLabel, Counter>,
+    node_events: Family<EventLabel, Counter>,
+    anomalies: Family<PeerKind, Gauge>,
     /// The first routing pass is in the kernel (or there is no kernel FIB).
     pub fib_ready: AtomicBool,
     /// The speaker's first best-path selection is done.
@@ -103,6 +128,8 @@ impl Metrics {
             bmp_up: Family::default(),
             bmp_messages: Family::default(),
             bmp_resyncs: Family::default(),
+            node_events: Family::default(),
+            anomalies: Family::default(),
             fib_ready: AtomicBool::new(true),
             selected: AtomicBool::new(false),
             known: Mutex::new(HashMap::new()),
@@ -203,6 +230,16 @@ impl Metrics {
             "BMP sessions given up because the collector fell behind, each started again with a fresh dump",
             m.bmp_resyncs.clone(),
         );
+        registry.register(
+            "peer_update_anomalies",
+            "Since the peer was configured: withdrawals that found nothing (duplicate_withdraw), UPDATEs and prefixes RFC 7606 treated as withdrawn, UPDATEs turned away for an AS_PATH, ORIGINATOR_ID or CLUSTER_LIST loop",
+            m.anomalies.clone(),
+        );
+        registry.register(
+            "node_events",
+            "Kubernetes Events about this node, by reason and outcome: created, repeated (a series patched), rate_limited, failed",
+            m.node_events.clone(),
+        );
         *m.registry.lock().unwrap_or_else(|e| e.into_inner()) = registry;
         m
     }
@@ -223,6 +260,16 @@ impl Metrics {
                 collector: collector.into(),
             })
             .inc_by(n);
+    }
+
+    /// A Kubernetes Event of `reason` was written, or not (`outcome`).
+    pub fn node_event(&self, reason: &str, outcome: &str) {
+        self.node_events
+            .get_or_create(&EventLabel {
+                reason: reason.into(),
+                outcome: outcome.into(),
+            })
+            .inc();
     }
 
     /// A BMP session was given up for falling behind.
@@ -320,6 +367,23 @@ impl Metrics {
                     .get_or_create(&label)
                     .set(s.advertised[i] as i64);
             }
+            let c = s.counters;
+            let counts = [
+                c.duplicate_withdraws,
+                c.treat_as_withdraw_updates,
+                c.treat_as_withdraw_prefixes,
+                c.as_path_loops,
+                c.originator_loops,
+                c.cluster_loops,
+            ];
+            for (kind, n) in ANOMALIES.iter().zip(counts) {
+                self.anomalies
+                    .get_or_create(&PeerKind {
+                        peer: peer.clone(),
+                        kind: (*kind).into(),
+                    })
+                    .set(i64::try_from(n).unwrap_or(i64::MAX));
+            }
             seen.insert(peer, ());
         }
         let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
@@ -336,6 +400,12 @@ impl Metrics {
                 self.received.remove(&label);
                 self.accepted.remove(&label);
                 self.advertised.remove(&label);
+            }
+            for kind in ANOMALIES {
+                self.anomalies.remove(&PeerKind {
+                    peer: gone.clone(),
+                    kind: kind.into(),
+                });
             }
         }
         *known = seen;

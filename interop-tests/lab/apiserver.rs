@@ -4,7 +4,8 @@
 //! server returns it. As in a real one, every kind shares one
 //! resourceVersion counter and a watch sees its own kind's events only;
 //! watches get bookmarks, can be broken, and a history that can be
-//! compacted (410 Gone). It can also answer as a server from before
+//! compacted (410 Gone). Events are taken (created, patched) and kept
+//! for the tests to read. It can also answer as a server from before
 //! Kubernetes 1.33, without ServiceCIDRs. Tests drive it directly; the lab
 //! runs it as a process of its own that follows a directory of files.
 
@@ -23,6 +24,9 @@ use axum::Router;
 use futures::SinkExt;
 use serde_json::{json, Value};
 use tokio::sync::broadcast;
+
+#[path = "apiserver_events.rs"]
+mod events;
 
 /// A kind the server serves, and where.
 pub struct Kind {
@@ -91,6 +95,10 @@ pub struct Cluster {
     pub lists: u32,
     pub watches: u32,
     pub gones: u32,
+    /// Events written to the server, by `namespace/name`.
+    pub node_events: BTreeMap<String, Value>,
+    /// Each write of an Event: POST or PATCH, and its name.
+    pub event_writes: Vec<(String, String)>,
     /// The last list answered, by kind, resourceVersion and log length:
     /// a thousand agents listing the same thousand Nodes get one body,
     /// encoded once, as a real API server's watch cache serves them.
@@ -171,8 +179,9 @@ impl Server {
         server
     }
 
-    /// The routes a `kube` client uses: every kind's list and watch, and
-    /// a Node's get (podbgp reads its own Node before it watches).
+    /// The routes a `kube` client uses: every kind's list and watch, a
+    /// Node's get (podbgp reads its own Node before it watches), and
+    /// Events created and patched.
     pub fn router(&self) -> Router {
         let mut router: Router<Server> = Router::new().route("/api/v1/nodes/:name", get(get_node));
         for kind in &KINDS {
@@ -182,7 +191,7 @@ impl Server {
                 };
             router = router.route(kind.path, get(handler));
         }
-        router.with_state(self.clone())
+        events::routes(router).with_state(self.clone())
     }
 
     /// Forget the history: watches from before now get 410 Gone.
@@ -230,6 +239,20 @@ impl Server {
                 self.put_object(object);
             }
         }
+    }
+
+    /// The Events written about Node `node`, oldest first.
+    pub fn events_about(&self, node: &str) -> Vec<Value> {
+        let c = self.lock();
+        let mut found: Vec<Value> = c
+            .node_events
+            .values()
+            .filter(|e| e["regarding"]["kind"] == "Node" && e["regarding"]["name"] == node)
+            .cloned()
+            .collect();
+        // The uid holds the resourceVersion of its creation.
+        found.sort_by_key(|e| e["metadata"]["uid"].as_str().unwrap_or("").to_string());
+        found
     }
 
     /// The state, to look at and to change.

@@ -152,6 +152,18 @@ pub struct PeerStats {
     /// Routes in the Adj-RIB-In, per family (IPv4, IPv6 unicast): the
     /// accepted ones and those turned away.
     pub adj_rib_in: [u64; 2],
+    /// The session's best paths, per family.
+    pub loc_rib: [u64; 2],
+    /// Counts since the peer was configured: withdrawals that found
+    /// nothing; UPDATEs and prefixes RFC 7606 treated as withdrawn;
+    /// UPDATEs turned away for an AS_PATH, ORIGINATOR_ID or CLUSTER_LIST
+    /// loop.
+    pub duplicate_withdraws: u64,
+    pub treat_as_withdraw_updates: u64,
+    pub treat_as_withdraw_prefixes: u64,
+    pub as_path_loops: u64,
+    pub originator_loops: u64,
+    pub cluster_loops: u64,
 }
 
 /// Start a task for each collector.

@@ -473,12 +473,38 @@ fn packed(groups: &[Group], ctx: &Context) -> Vec<Update> {
 fn statistics(exporter: &mut Exporter, stats: Vec<(Peer, super::PeerStats)>) {
     for (peer, s) in stats {
         let clamp = |v: u64| u32::try_from(v).unwrap_or(u32::MAX);
+        let counter = |kind: u16, value: u64| Stat::Counter {
+            kind,
+            value: clamp(value),
+        };
         exporter.statistics(
             peer.header(false),
             vec![
-                Stat::Counter {
-                    kind: stat::REJECTED_PREFIXES,
-                    value: clamp(s.rejected),
+                counter(stat::REJECTED_PREFIXES, s.rejected),
+                counter(stat::DUPLICATE_WITHDRAWS, s.duplicate_withdraws),
+                counter(stat::CLUSTER_LIST_LOOPS, s.cluster_loops),
+                counter(stat::AS_PATH_LOOPS, s.as_path_loops),
+                counter(stat::ORIGINATOR_ID_LOOPS, s.originator_loops),
+                counter(stat::TREAT_AS_WITHDRAW_UPDATES, s.treat_as_withdraw_updates),
+                counter(
+                    stat::TREAT_AS_WITHDRAW_PREFIXES,
+                    s.treat_as_withdraw_prefixes,
+                ),
+                Stat::Gauge {
+                    kind: stat::LOC_RIB_ROUTES,
+                    value: s.loc_rib[0] + s.loc_rib[1],
+                },
+                Stat::FamilyGauge {
+                    kind: stat::LOC_RIB_ROUTES_PER_FAMILY,
+                    afi: 1,
+                    safi: 1,
+                    value: s.loc_rib[0],
+                },
+                Stat::FamilyGauge {
+                    kind: stat::LOC_RIB_ROUTES_PER_FAMILY,
+                    afi: 2,
+                    safi: 1,
+                    value: s.loc_rib[1],
                 },
                 Stat::Gauge {
                     kind: stat::ADJ_RIB_IN_ROUTES,

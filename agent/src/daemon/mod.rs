@@ -21,6 +21,7 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{info, warn};
 
+use crate::events::{Events, Reason};
 use crate::ifaces;
 use crate::k8s;
 use crate::metrics::Metrics;
@@ -277,6 +278,25 @@ pub async fn run(mut settings: Settings) -> Result<(), String> {
     let mut core = SpeakerConfig::new(g.asn, router_id);
     core.cluster_id = g.cluster_id;
     let metrics = Arc::new(Metrics::new());
+    // In Kubernetes mode what users should know becomes Events on the
+    // Node; a recorder writes them.
+    let events = match &cluster {
+        Some(c) => {
+            let (events, rx) = Events::channel();
+            let subject = crate::k8s::events::Subject {
+                node: c.node_name.clone(),
+                uid: c.node_uid.clone(),
+            };
+            tokio::spawn(crate::k8s::events::record(
+                c.client.clone(),
+                subject,
+                rx,
+                Arc::clone(&metrics),
+            ));
+            events
+        }
+        None => Events::none(),
+    };
     let info = Info {
         listen_addresses: g.listen_addresses.clone(),
         listen_port: g.listen_port,
@@ -296,6 +316,7 @@ pub async fn run(mut settings: Settings) -> Result<(), String> {
             protocol: settings.fib.protocol,
             accept: settings.fib.accept.clone(),
             nexthop_objects: settings.fib.nexthop_objects,
+            events: events.clone(),
         };
         let fib = crate::fib::spawn(
             fib_settings,
@@ -328,6 +349,7 @@ pub async fn run(mut settings: Settings) -> Result<(), String> {
             local_pods,
             no_masquerade: settings.snat.no_masquerade.clone(),
             accept: settings.fib.accept.clone(),
+            events: events.clone(),
         };
         // nft costs a process a call: the tables are made while the
         // sessions come up, and a failure stops the daemon.
@@ -345,6 +367,7 @@ pub async fn run(mut settings: Settings) -> Result<(), String> {
     let speaker = Speaker::new(now, core);
     debug_assert_eq!(speaker.local_peer(), local_peer);
     let mut owner = Owner::new(speaker, Arc::clone(&metrics), info, owner_tx, owner_rx);
+    owner.events = events.clone();
     let mut snat_pods = None;
     // BFD runs when some session may ask for it: a neighbor's, or the
     // mesh's in Kubernetes mode.
@@ -393,6 +416,7 @@ pub async fn run(mut settings: Settings) -> Result<(), String> {
             let (pods, pods_rx) = mpsc::channel(16);
             snat_pods = Some(pods);
             let owner = owner.sender();
+            let events = events.clone();
             tokio::spawn(async move {
                 let started = match starting.await {
                     Ok(r) => r,
@@ -402,6 +426,7 @@ pub async fn run(mut settings: Settings) -> Result<(), String> {
                     Ok(snat) => snat.run(feed, rx, pods_rx).await,
                     Err(e) => {
                         let error = format!("snat: {e} (snat.enabled = false turns it off)");
+                        events.raise(Reason::SnatFailed, format!("{error}; podbgp stops"));
                         let _ = owner
                             .send(Command::Shutdown(owner::Stop::Failed { error }))
                             .await;
@@ -422,6 +447,7 @@ pub async fn run(mut settings: Settings) -> Result<(), String> {
                 .kubernetes
                 .cni
                 .then(|| settings.kubernetes.cni_dir.clone()),
+            events: events.clone(),
         };
         tokio::spawn(crate::k8s::run(cluster, settings.clone(), outputs));
     }
@@ -490,7 +516,10 @@ pub async fn run(mut settings: Settings) -> Result<(), String> {
         }
     });
     info!(asn = g.asn, %router_id, peers = peers.len(), "podbgp running");
-    match owner.run().await {
+    let ended = owner.run().await;
+    // What was raised on the way out is written before the process ends.
+    events.flush(Duration::from_secs(3)).await;
+    match ended {
         owner::Ended::Restart => Ok(()),
         owner::Ended::Failed(error) => Err(error),
     }

@@ -25,6 +25,7 @@ mod mrt;
 use super::conn::{self, ConnHandle};
 use super::{connect, PeerSettings};
 use crate::api::ApiCall;
+use crate::events::Reason;
 use crate::fib::Feed;
 use crate::ifaces;
 use crate::metrics::Metrics;
@@ -169,6 +170,8 @@ pub struct Owner {
     pub(super) bmp: Vec<crate::bmp_io::Link>,
     /// The BGP4MP update log, when `[mrt]` asks for one.
     pub(super) mrt_log: Option<crate::mrt_log::Log>,
+    /// Where sessions coming up and going down are told (Kubernetes).
+    pub(super) events: crate::events::Events,
 }
 
 impl Owner {
@@ -204,6 +207,7 @@ impl Owner {
             closed_at: HashMap::new(),
             bmp: Vec::new(),
             mrt_log: None,
+            events: crate::events::Events::none(),
         }
     }
 
@@ -509,6 +513,10 @@ impl Owner {
                 .map(|n| (n.peer_as, n.peer_id.to_string()))
                 .unwrap_or_default();
             info!(peer = %name, asn, router_id = %id, "{from:?} -> Established");
+            self.events.raise(
+                Reason::BgpSessionUp,
+                format!("BGP session with {name} (AS {asn}, router id {id}) is up"),
+            );
         } else if opened(from) && !opened(to) {
             let reason = status
                 .as_ref()
@@ -516,6 +524,13 @@ impl Owner {
                 .map_or_else(|| "stopped".to_string(), super::describe_down);
             if from == State::Established {
                 warn!(peer = %name, "Established -> {to:?}: {reason}");
+                // Sessions this speaker ends on its way out are not news.
+                if self.stopping.is_none() {
+                    self.events.raise(
+                        Reason::BgpSessionDown,
+                        format!("BGP session with {name} is down: {reason}"),
+                    );
+                }
             } else {
                 info!(peer = %name, "{from:?} -> {to:?}: {reason}");
             }

@@ -18,6 +18,7 @@ use super::sets::{FastMap, Sets};
 use super::writer::Request;
 use super::{Entry, Feed, Fib, FibEntry, Op, Status, IN_FLIGHT, PASS};
 use crate::daemon::owner::Command;
+use crate::events::Reason;
 use crate::metrics::FamilyLabel;
 use bgp::table::Position;
 use tokio::sync::mpsc;
@@ -60,12 +61,41 @@ impl Fib {
         let dirty = self.state.dirty.take(&mut self.state.entries, PASS);
         let changed = self.resolve_missing(&dirty).await;
         self.follow(&changed);
+        let mut refused = Vec::new();
         let ops: Vec<(IpNet, Position, Op)> = dirty
             .iter()
-            .filter_map(|&(p, at)| self.decide(&p, at).map(|op| (p, at, op)))
+            .filter_map(|&(p, at)| self.decide(&p, at, &mut refused).map(|op| (p, at, op)))
             .collect();
+        self.tell_refused(&refused);
         self.write(ops, feed).await;
         self.publish();
+    }
+
+    /// Prefixes newly kept out of the kernel in a pass: one Event for
+    /// them all, naming the first few.
+    fn tell_refused(&self, refused: &[(IpNet, String)]) {
+        const NAMED: usize = 5;
+        let Some((first, why)) = refused.first() else {
+            return;
+        };
+        let mut note = if refused.len() == 1 {
+            format!("{first} kept out of the kernel: {why}")
+        } else {
+            let named: Vec<String> = refused
+                .iter()
+                .take(NAMED)
+                .map(|(p, why)| format!("{p} ({why})"))
+                .collect();
+            format!(
+                "{} learned prefixes kept out of the kernel: {}",
+                refused.len(),
+                named.join(", ")
+            )
+        };
+        if refused.len() > NAMED {
+            note.push_str(&format!(" and {} more", refused.len() - NAMED));
+        }
+        self.settings.events.raise(Reason::RouteRefused, note);
     }
 
     /// Resolve the next hops of `prefixes` that were never resolved; those
@@ -197,7 +227,13 @@ impl Fib {
     }
 
     /// What to write for `prefix`, with its new status.
-    fn decide(&mut self, prefix: &IpNet, at: Position) -> Option<Op> {
+    /// A prefix newly refused is added to `refused`, with why.
+    fn decide(
+        &mut self,
+        prefix: &IpNet,
+        at: Position,
+        refused: &mut Vec<(IpNet, String)>,
+    ) -> Option<Op> {
         let refusal = guard::check(prefix, &self.settings.accept, &self.local).err();
         let foreign = self.foreign.get(prefix).copied();
         let converged = self.state.converged;
@@ -229,7 +265,12 @@ impl Fib {
             foreign.map(Status::Conflict)
         };
         if let Some(status) = blocked {
-            e.status = status;
+            if e.status != status {
+                e.status = status;
+                if let (_, Some(why)) = describe(e) {
+                    refused.push((*prefix, why));
+                }
+            }
             return (ours != 0).then_some(Op::Remove);
         }
         if gateways == 0 {

@@ -150,6 +150,8 @@ pub struct FibSettings {
     pub accept: Vec<IpNet>,
     /// Routes name nexthop objects where the kernel has them.
     pub nexthop_objects: bool,
+    /// Where prefixes kept out of the kernel are told.
+    pub events: crate::events::Events,
 }
 
 /// Next-hop lookups in flight at once.

@@ -22,6 +22,7 @@
 //!   separated by commas (`10.0.0.1=65001,fd00::1=65002`).
 
 pub mod cni;
+pub mod events;
 pub mod services;
 
 use std::collections::BTreeMap;
@@ -40,6 +41,7 @@ use kube::{Api, Client, Resource, ResourceExt};
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
+use crate::events::{Events, Reason};
 use crate::settings::Settings;
 
 pub const ANNOTATION_ASN: &str = "podbgp.io/asn";
@@ -196,6 +198,8 @@ pub fn desired(own: &str, nodes: &BTreeMap<String, NodeInfo>, asn: u32, mesh: bo
 pub struct Cluster {
     pub client: Client,
     pub node_name: String,
+    /// Its Node object's uid, which Events about it name.
+    pub node_uid: Option<String>,
     /// This node as it was at start.
     pub own: NodeInfo,
 }
@@ -223,6 +227,7 @@ pub async fn connect() -> Result<Cluster, String> {
                 return Ok(Cluster {
                     client,
                     node_name,
+                    node_uid: node.metadata.uid.clone(),
                     own,
                 });
             }
@@ -256,6 +261,8 @@ pub struct Outputs {
     pub snat: Option<mpsc::Sender<crate::snat::Pods>>,
     /// The CNI directory, when podbgp writes the CNI config.
     pub cni: Option<PathBuf>,
+    /// Where this node's unreadable annotations are told.
+    pub events: Events,
 }
 
 /// One kind of object as its watcher reports it, reduced to what podbgp
@@ -428,6 +435,12 @@ pub async fn run(cluster: Cluster, settings: Settings, out: Outputs) {
     let mut last_nodes: Option<Desired> = None;
     let mut last_services = None;
     let mut cni_written: Option<Vec<IpNet>> = None;
+    // This node's unreadable annotations as last told.
+    let mut told = cluster.own.problems.clone();
+    for p in &told {
+        out.events
+            .raise(Reason::InvalidConfig, format!("node {node}: {p}"));
+    }
     while let Some(event) = events.next().await {
         let nodes_changed = match event {
             Watched::Node(e) => nodes.apply(*e, "nodes", |n| {
@@ -464,6 +477,16 @@ pub async fn run(cluster: Cluster, settings: Settings, out: Outputs) {
             }
         };
         if nodes_changed {
+            let problems = nodes
+                .items
+                .get(&node)
+                .map(|n| n.problems.clone())
+                .unwrap_or_default();
+            for p in problems.iter().filter(|p| !told.contains(p)) {
+                out.events
+                    .raise(Reason::InvalidConfig, format!("node {node}: {p}"));
+            }
+            told = problems;
             let want = desired(&node, &nodes.items, asn, k.mesh);
             if last_nodes.as_ref() != Some(&want) {
                 write_cni(&out, &nodes.items, &node, &want.own_pods, &mut cni_written);

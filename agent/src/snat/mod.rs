@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{info, warn};
 
+use crate::events::Reason;
 use crate::fib::{guard, Feed};
 use nft::Family;
 
@@ -33,6 +34,8 @@ pub struct SnatSettings {
     pub no_masquerade: Vec<IpNet>,
     /// `fib.accept`: learned prefixes inside it keep the source address.
     pub accept: Vec<IpNet>,
+    /// Where failures to write the rules are told.
+    pub events: crate::events::Events,
 }
 
 /// Pod prefixes from Kubernetes.
@@ -220,6 +223,9 @@ impl Snat {
             if self.applied[slot(family)].stale {
                 if let Err(e) = self.read(family).await {
                     warn!("snat: {e}");
+                    self.settings
+                        .events
+                        .raise(Reason::SnatFailed, format!("reading the SNAT sets: {e}"));
                     return;
                 }
             }
@@ -269,6 +275,10 @@ impl Snat {
             }
             Err(e) => {
                 warn!("snat: {e}; reading the sets again and retrying");
+                self.settings.events.raise(
+                    Reason::SnatFailed,
+                    format!("writing the SNAT sets: {e}; retrying"),
+                );
                 for a in &mut self.applied {
                     a.stale = true;
                 }
@@ -420,6 +430,7 @@ mod tests {
                 local_pods: Vec::new(),
                 no_masquerade: vec!["192.0.2.0/24".parse().expect("prefix")],
                 accept: vec!["10.0.0.0/8".parse().expect("prefix")],
+                events: crate::events::Events::none(),
             },
             local_peer: 0,
             local_pods: BTreeSet::new(),

@@ -269,7 +269,8 @@ impl Rib {
     }
 
     /// Remove the peer's paths to `nlri`.
-    pub fn withdraw(&mut self, peer: PeerId, nlri: &[Nlri]) {
+    pub fn withdraw(&mut self, peer: PeerId, nlri: &[Nlri]) -> usize {
+        let mut removed = 0;
         let (dests, table, counts, found, _, mut decider) = self.parts();
         // Lookups first, as in `announce`.
         found.clear();
@@ -292,7 +293,9 @@ impl Rib {
                 dests.remove(&n.prefix);
             }
             table.release(gone.attrs);
+            removed += 1;
         }
+        removed
     }
 
     /// Graceful restart (RFC 4724 §4.2): keep the peer's paths of `family`

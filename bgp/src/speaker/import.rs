@@ -48,6 +48,9 @@ pub(super) fn update(sp: &mut Speaker, now: Instant, id: PeerId, u: Update) {
     if let Some(r) = u.mp_unreach().filter(|r| usable(r.family)) {
         gone.extend_from_slice(&r.withdrawn);
     }
+    // Withdrawn by the peer; the rest of `gone`, announcements RFC 7606
+    // turned into withdrawals.
+    let withdrawn = gone.len();
 
     let attributes = if four_octet {
         Cow::Borrowed(&u.attributes[..])
@@ -72,10 +75,23 @@ pub(super) fn update(sp: &mut Speaker, now: Instant, id: PeerId, u: Update) {
         }
     }
 
-    forget_rejected(&mut peer.rejected, &gone);
-    sp.rib.withdraw(id, &gone);
+    if withdraw_all {
+        peer.counters.treat_as_withdraw_updates += 1;
+        peer.counters.treat_as_withdraw_prefixes += (gone.len() - withdrawn) as u64;
+    }
+    // A withdrawal that finds nothing, accepted or turned away, repeats
+    // one (or withdraws what never came).
+    let rejected_before = peer.rejected.len();
+    forget_rejected(&mut peer.rejected, &gone[..withdrawn]);
+    let found = rejected_before - peer.rejected.len() + sp.rib.withdraw(id, &gone[..withdrawn]);
+    peer.counters.duplicate_withdraws += withdrawn.saturating_sub(found) as u64;
+    forget_rejected(&mut peer.rejected, &gone[withdrawn..]);
+    sp.rib.withdraw(id, &gone[withdrawn..]);
 
     let mut touched: Vec<Family> = Vec::new();
+    // The UPDATE's attributes fail a loop check once, whatever families
+    // it carries.
+    let mut looped = None;
     for (attrs, nlri) in groups {
         if let Some(first) = nlri.first() {
             let family = Family::of(&first.prefix);
@@ -84,6 +100,7 @@ pub(super) fn update(sp: &mut Speaker, now: Instant, id: PeerId, u: Update) {
             }
         }
         if let Err(why) = peer.import.check_attrs(&attrs) {
+            looped = Some(why);
             let attrs = Arc::new(attrs);
             for n in nlri {
                 let turned = TurnedAway {
@@ -113,6 +130,13 @@ pub(super) fn update(sp: &mut Speaker, now: Instant, id: PeerId, u: Update) {
         forget_rejected(&mut peer.rejected, &ok);
         sp.rib.withdraw(id, &denied);
         sp.rib.announce(id, &ok, attrs);
+    }
+
+    match looped {
+        Some(Rejection::AsPathLoop) => peer.counters.as_path_loops += 1,
+        Some(Rejection::OriginatorLoop) => peer.counters.originator_loops += 1,
+        Some(Rejection::ClusterLoop) => peer.counters.cluster_loops += 1,
+        Some(Rejection::Filtered) | None => {}
     }
 
     // RFC 4486: past the limit, the session ends with a Cease saying so.

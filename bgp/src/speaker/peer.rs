@@ -49,6 +49,18 @@ pub struct Counters {
     /// Routes that could not be encoded for the peer (an attribute set
     /// larger than a message), so were not sent.
     pub encode_errors: u64,
+    /// Withdrawals of prefixes the peer had not announced (or had
+    /// withdrawn already).
+    pub duplicate_withdraws: u64,
+    /// UPDATEs whose routes RFC 7606 made withdrawals, and those routes.
+    pub treat_as_withdraw_updates: u64,
+    pub treat_as_withdraw_prefixes: u64,
+    /// UPDATEs import turned away for a loop (RFC 4271 §9.1.2, RFC 4456
+    /// §8): our AS in the AS_PATH, our router id as ORIGINATOR_ID, our
+    /// cluster id in the CLUSTER_LIST.
+    pub as_path_loops: u64,
+    pub originator_loops: u64,
+    pub cluster_loops: u64,
 }
 
 /// A route import policy turned away: why, and its attributes (a

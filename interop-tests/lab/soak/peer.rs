@@ -133,6 +133,26 @@ impl Peer {
         self.send(&messages)
     }
 
+    /// Send UPDATEs announcing `prefixes` with `attrs` (the next hop and
+    /// LOCAL_PREF added).
+    pub fn announce_with(&self, mut attrs: Vec<AttrValue>, prefixes: &[u32]) -> Result<(), String> {
+        attrs.push(AttrValue::NextHop(self.addr()));
+        attrs.push(AttrValue::LocalPref(self.local_pref));
+        let nlri = prefixes
+            .iter()
+            .map(|&k| Nlri::new(prefix(k).into()))
+            .collect();
+        self.send(&[Message::Update(Update::new(attrs, nlri))])
+    }
+
+    /// Send bytes as they are: a message the encoder would never make.
+    pub fn send_raw(&self, bytes: &[u8]) -> Result<(), String> {
+        let conn = self.conn.as_ref().ok_or("no session")?;
+        let mut s = conn.stream.lock().unwrap_or_else(|e| e.into_inner());
+        s.write_all(bytes)
+            .map_err(|e| format!("{}: write: {e}", self.host.name))
+    }
+
     /// Send UPDATEs withdrawing `prefixes`.
     pub fn withdraw(&self, prefixes: &[u32]) -> Result<(), String> {
         let messages: Vec<Message> = prefixes

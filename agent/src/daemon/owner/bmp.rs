@@ -251,6 +251,12 @@ impl Owner {
                 let _ = reply.send(routes);
             }
             Request::Stats(reply) => {
+                // Best paths by peer: one walk of the Loc-RIB.
+                let mut best: std::collections::HashMap<PeerId, [u64; 2]> =
+                    std::collections::HashMap::new();
+                for (prefix, path) in self.speaker.rib().loc_rib() {
+                    best.entry(path.peer).or_default()[usize::from(prefix.addr().is_ipv6())] += 1;
+                }
                 let stats = self
                     .speaker
                     .peers()
@@ -267,6 +273,13 @@ impl Owner {
                             PeerStats {
                                 rejected: rejected as u64,
                                 adj_rib_in: s.received.map(|n| n as u64),
+                                loc_rib: best.get(&s.id).copied().unwrap_or_default(),
+                                duplicate_withdraws: s.counters.duplicate_withdraws,
+                                treat_as_withdraw_updates: s.counters.treat_as_withdraw_updates,
+                                treat_as_withdraw_prefixes: s.counters.treat_as_withdraw_prefixes,
+                                as_path_loops: s.counters.as_path_loops,
+                                originator_loops: s.counters.originator_loops,
+                                cluster_loops: s.counters.cluster_loops,
                             },
                         ))
                     })
