@@ -361,7 +361,8 @@ pub async fn run(mut settings: Settings) -> Result<(), String> {
         None
     };
     let now = std::time::Instant::now();
-    tokio::spawn(crate::alloc::give_back());
+    let ready = Arc::clone(&metrics);
+    tokio::spawn(crate::alloc::give_back(move || ready.ready()));
     ifaces::refresh();
     follow_addresses();
     let speaker = Speaker::new(now, core);
