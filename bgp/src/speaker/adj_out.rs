@@ -4,7 +4,6 @@
 //! each group into as few UPDATEs as the session's message size allows.
 
 type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
-type HashSet<T> = std::collections::HashSet<T, foldhash::fast::RandomState>;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -19,6 +18,17 @@ use crate::wire::{Family, Message, Nlri, RouteRefresh, RouteRefreshSubtype, Upda
 
 const FAMILIES: [Family; 2] = [Family::IPV4_UNICAST, Family::IPV6_UNICAST];
 
+/// Prefixes looked up ahead of being worked on: enough for the lookups'
+/// cache misses to overlap, few enough for what they fetched to stay in
+/// the cache until it is used.
+const LOOKAHEAD: usize = 256;
+
+/// A group's prefixes are packed into UPDATEs once this many wait: the
+/// buffer stays small enough to be reused, warm in the cache, rather than
+/// grown afresh for each flush of a full table (its last UPDATE is the
+/// only one that may go out less than full, one in some sixteen).
+const PACK_AT: usize = 16 * 1024;
+
 fn slot(family: Family) -> usize {
     usize::from(family == Family::IPV6_UNICAST)
 }
@@ -28,9 +38,11 @@ pub(super) struct AdjOut {
     /// What the peer was sent and not withdrawn: a map sized for full
     /// tables, as a reflector or route server keeps one per peer.
     pub sent: PrefixMap<Arc<PathAttrs>>,
-    /// Prefixes to look at again, in the order they were marked.
+    /// Prefixes to look at again, in the order they were marked. A prefix
+    /// may be in it twice (marked again before a flush): the flush finds
+    /// it sent the second time and passes over it, which costs less than
+    /// a set of a full table's prefixes per peer to keep it out.
     dirty: Vec<IpNet>,
-    marked: HashSet<IpNet>,
     /// Families owing End-of-RIB once the first table is out.
     eor_due: Vec<Family>,
     /// Families the peer asked to have again (ROUTE-REFRESH), not yet begun.
@@ -57,11 +69,7 @@ impl AdjOut {
     }
 
     pub fn mark_all<'a>(&mut self, prefixes: impl Iterator<Item = &'a IpNet>) {
-        for p in prefixes {
-            if self.marked.insert(*p) {
-                self.dirty.push(*p);
-            }
-        }
+        self.dirty.extend(prefixes.copied());
     }
 
     /// Nothing to send: no marked prefix, no refresh, no marker owed.
@@ -210,19 +218,16 @@ pub(super) fn flush(sp: &mut Speaker, now: Instant, id: PeerId, sources: &mut Op
     }
 
     let held = peer.out.mrai_until.is_some_and(|t| now < t);
+    // UPDATEs packed before the groups are complete, and routes too big
+    // to go.
+    let mut packed: Vec<Message> = Vec::new();
+    let mut encode_errors = 0;
     let mut cache: HashMap<(usize, PeerId), Option<Arc<PathAttrs>>> = HashMap::default();
     let mut groups: Vec<(Family, Arc<PathAttrs>, Vec<Nlri>)> = Vec::new();
     let mut group_of: HashMap<(Family, usize), usize> = HashMap::default();
     let mut withdrawn: [Vec<Nlri>; 2] = [Vec::new(), Vec::new()];
     let mut keep: Vec<IpNet> = Vec::new();
     let mut dirty = std::mem::take(&mut peer.out.dirty);
-    // Cleared, keeping its room for the next pass, unless a full table
-    // made it large.
-    if peer.out.marked.capacity() > 16 * 1024 {
-        peer.out.marked = HashSet::default();
-    } else {
-        peer.out.marked.clear();
-    }
 
     // Each prefix's place in the RIB and in what was sent, found first:
     // lookups back to back overlap their cache misses.
@@ -230,68 +235,77 @@ pub(super) fn flush(sp: &mut Speaker, now: Instant, id: PeerId, sources: &mut Op
     // map the size of one pass, where the RIB's is the size of the table.
     // Buffers of this size are kept from one flush to the next: fresh,
     // they would be pages mapped and faulted in each time.
+    // A block at a time: what the lookups brought into the cache is
+    // still there when the block's prefixes are worked on.
     let bests = &sp.scratch.bests;
     let found = &mut sp.scratch.found;
-    found.clear();
-    found.extend(dirty.iter().map(|p| {
-        let in_rib = match bests.contains_key(p) {
-            true => None,
-            false => sp.rib.locate(p),
-        };
-        (in_rib, peer.out.sent.locate(p))
-    }));
-    for (&prefix, &(in_rib, in_sent)) in dirty.iter().zip(found.iter()) {
-        let family = Family::of(&prefix);
-        if !families.contains(&family) {
-            continue;
-        }
-        let best = match bests.get(&prefix) {
-            Some(route) => route.as_ref().map(|r| (&r.attrs, r.peer)),
-            None => sp.rib.best_at(in_rib, &prefix).map(|p| (&p.attrs, p.peer)),
-        };
-        let new = best.and_then(|(attrs, from)| {
-            let key = (Arc::as_ptr(attrs) as usize, from);
-            cache
-                .entry(key)
-                .or_insert_with(|| {
-                    let source = sources.get(from as usize)?;
-                    export(attrs, source, &target).map(|a| sp.exports.intern(a))
-                })
-                .clone()
-        });
-        let Some(new) = new else {
-            if let Some(old) = peer.out.remove(&prefix) {
+    for block in dirty.chunks(LOOKAHEAD) {
+        found.clear();
+        found.extend(block.iter().map(|p| {
+            let in_rib = match bests.contains_key(p) {
+                true => None,
+                false => sp.rib.locate(p),
+            };
+            (in_rib, peer.out.sent.locate(p))
+        }));
+        for (&prefix, &(in_rib, in_sent)) in block.iter().zip(found.iter()) {
+            let family = Family::of(&prefix);
+            if !families.contains(&family) {
+                continue;
+            }
+            let best = match bests.get(&prefix) {
+                Some(route) => route.as_ref().map(|r| (&r.attrs, r.peer)),
+                None => sp.rib.best_at(in_rib, &prefix).map(|p| (&p.attrs, p.peer)),
+            };
+            let new = best.and_then(|(attrs, from)| {
+                let key = (Arc::as_ptr(attrs) as usize, from);
+                cache
+                    .entry(key)
+                    .or_insert_with(|| {
+                        let source = sources.get(from as usize)?;
+                        export(attrs, source, &target).map(|a| sp.exports.intern(a))
+                    })
+                    .clone()
+            });
+            let Some(new) = new else {
+                if let Some(old) = peer.out.remove(&prefix) {
+                    sp.exports.release(old);
+                    withdrawn[slot(family)].push(Nlri::new(prefix));
+                }
+                continue;
+            };
+            if held {
+                // Sent after the interval, if still new then.
+                if !peer
+                    .out
+                    .sent
+                    .get(&prefix)
+                    .is_some_and(|old| Arc::ptr_eq(old, &new))
+                {
+                    keep.push(prefix);
+                }
+                continue;
+            }
+            // One lookup: what was sent, replaced by what is sent now.
+            let Some(old) = peer.out.replace(prefix, in_sent, &new) else {
+                continue; // the same as sent
+            };
+            if let Some(old) = old {
                 sp.exports.release(old);
-                withdrawn[slot(family)].push(Nlri::new(prefix));
             }
-            continue;
-        };
-        if held {
-            // Sent after the interval, if still new then.
-            if !peer
-                .out
-                .sent
-                .get(&prefix)
-                .is_some_and(|old| Arc::ptr_eq(old, &new))
-            {
-                keep.push(prefix);
+            let k = (family, Arc::as_ptr(&new) as usize);
+            let pool = &mut sp.scratch.nlri;
+            let at = *group_of.entry(k).or_insert_with(|| {
+                groups.push((family, Arc::clone(&new), pool.pop().unwrap_or_default()));
+                groups.len() - 1
+            });
+            groups[at].2.push(Nlri::new(prefix));
+            if groups[at].2.len() >= PACK_AT {
+                let (family, attrs, nlri) = &mut groups[at];
+                let (adj, exports) = (&mut peer.out, &mut sp.exports);
+                encode_errors += pack(adj, exports, (*family, attrs), nlri, &ctx, &mut packed);
             }
-            continue;
         }
-        // One lookup: what was sent, replaced by what is sent now.
-        let Some(old) = peer.out.replace(prefix, in_sent, &new) else {
-            continue; // the same as sent
-        };
-        if let Some(old) = old {
-            sp.exports.release(old);
-        }
-        let k = (family, Arc::as_ptr(&new) as usize);
-        let pool = &mut sp.scratch.nlri;
-        let at = *group_of.entry(k).or_insert_with(|| {
-            groups.push((family, Arc::clone(&new), pool.pop().unwrap_or_default()));
-            groups.len() - 1
-        });
-        groups[at].2.push(Nlri::new(prefix));
     }
     drop(cache);
     sp.scratch.found.clear();
@@ -299,12 +313,14 @@ pub(super) fn flush(sp: &mut Speaker, now: Instant, id: PeerId, sources: &mut Op
     dirty.clear();
     keep_small(&mut dirty);
     peer.out.dirty = dirty;
+    // Held back: once each, however often marked meanwhile.
+    keep.sort_unstable();
+    keep.dedup();
     peer.out.mark_all(keep.iter());
     // The positions found above are used: a table withdrawn from this
     // peer gives its memory back.
     peer.out.sent.compact();
 
-    let mut encode_errors = 0;
     for (i, nlri) in withdrawn.iter().enumerate() {
         if !nlri.is_empty() {
             match withdrawals(FAMILIES[i], nlri, &ctx) {
@@ -313,21 +329,18 @@ pub(super) fn flush(sp: &mut Speaker, now: Instant, id: PeerId, sources: &mut Op
             }
         }
     }
+    messages.append(&mut packed);
     let announced = !groups.is_empty();
     for (family, attrs, mut nlri) in groups {
-        match announcements(attrs.attributes(), attrs.next_hop(), family, &nlri, &ctx) {
-            Ok(us) => messages.extend(us.into_iter().map(Message::Update)),
-            Err(_) => {
-                // Too big to send: the peer does not have these routes.
-                encode_errors += nlri.len() as u64;
-                for n in &nlri {
-                    if let Some(old) = peer.out.remove(&n.prefix) {
-                        sp.exports.release(old);
-                    }
-                }
-            }
-        }
-        nlri.clear();
+        let (adj, exports) = (&mut peer.out, &mut sp.exports);
+        encode_errors += pack(
+            adj,
+            exports,
+            (family, &attrs),
+            &mut nlri,
+            &ctx,
+            &mut messages,
+        );
         keep_small(&mut nlri);
         if sp.scratch.nlri.len() < 8 {
             sp.scratch.nlri.push(nlri);
@@ -360,6 +373,33 @@ pub(super) fn flush(sp: &mut Speaker, now: Instant, id: PeerId, sources: &mut Op
     for m in messages {
         conn::send(sp, id, m);
     }
+}
+
+/// Pack a group's prefixes into UPDATEs after `out`, and empty it; how
+/// many could not be (an attribute set too big to send: the peer does not
+/// have those routes).
+fn pack(
+    adj: &mut AdjOut,
+    exports: &mut AttrTable,
+    (family, attrs): (Family, &Arc<PathAttrs>),
+    nlri: &mut Vec<Nlri>,
+    ctx: &crate::wire::Context,
+    out: &mut Vec<Message>,
+) -> u64 {
+    let mut errors = 0;
+    match announcements(attrs.attributes(), attrs.next_hop(), family, nlri, ctx) {
+        Ok(us) => out.extend(us.into_iter().map(Message::Update)),
+        Err(_) => {
+            errors = nlri.len() as u64;
+            for n in nlri.iter() {
+                if let Some(old) = adj.remove(&n.prefix) {
+                    exports.release(old);
+                }
+            }
+        }
+    }
+    nlri.clear();
+    errors
 }
 
 /// Where a route in the RIB came from, as export needs to know it.

@@ -752,6 +752,7 @@ impl Speaker {
         // The new best paths, for the flush of the peers just marked.
         if marked {
             let bests = &mut self.scratch.bests;
+            bests.reserve(changes.len());
             for c in &changes {
                 bests.insert(c.prefix, c.best.clone());
             }
