@@ -1,17 +1,14 @@
 //! The daemon as a process: what it does when a part of it cannot start.
 //! Needs no root (no FIB; the SNAT writer fails before it needs any).
 
+#[path = "support/ports.rs"]
+mod ports;
+
 use std::io::Read;
-use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
+use ports::free_port;
 
 // SNAT is made while the sessions come up; when it cannot be (no `nft`
 // here), the daemon still stops, with one line naming it and a way out.

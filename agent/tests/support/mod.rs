@@ -6,7 +6,7 @@
 #[path = "../../../interop-tests/lab/apiserver.rs"]
 pub mod apiserver;
 
-use std::net::{SocketAddr, TcpListener as StdListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -15,12 +15,8 @@ use serde_json::Value;
 
 pub use apiserver::Server;
 
-pub fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
+pub mod ports;
+pub use ports::free_port;
 
 /// A runtime for the API server of a test.
 pub fn runtime() -> tokio::runtime::Runtime {
