@@ -27,7 +27,7 @@ pub enum Source {
 }
 
 /// The peer a route is exported to.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Target {
     pub peer: PeerId,
     pub local_as: u32,

@@ -6,7 +6,7 @@ use ipnet::IpNet;
 use std::time::Instant;
 
 use super::peer::Conn;
-use super::{import, Action, ConnId, Input, Speaker};
+use super::{adj_out, import, Action, ConnId, Input, Speaker};
 use crate::rib::{PeerId, PeerInfo};
 use crate::session::{resolve_collision, Down, Event, Keep, Negotiated, Output, Session, State};
 use crate::wire::{Context, Message};
@@ -311,13 +311,6 @@ fn up(sp: &mut Speaker, now: Instant, id: PeerId, neg: Negotiated) {
     peer.disabled.clear();
     peer.end_of_rib.clear();
     peer.rejected.clear();
-    peer.out.start(&neg.families);
-    if sp.selected {
-        let prefixes: Vec<_> = sp.rib.loc_rib().map(|(p, _)| p).collect();
-        if let Some(peer) = sp.peer_mut(id) {
-            peer.out.mark_all(prefixes.iter());
-        }
-    }
     if let Some(d) = &mut sp.deferral {
         // A peer restarting too may hold its End-of-RIB until its own
         // selection has run, waiting for ours: it is waited for a moment
@@ -332,6 +325,7 @@ fn up(sp: &mut Speaker, now: Instant, id: PeerId, neg: Negotiated) {
     }
     let Some(peer) = sp.peer_mut(id) else { return };
     peer.negotiated = Some(neg);
+    adj_out::join(sp, id);
     sp.actions.push(Action::Up { peer: id });
 }
 
@@ -349,8 +343,8 @@ fn down(sp: &mut Speaker, now: Instant, id: PeerId, reason: &Down) {
     let we_notify =
         peer.config.session.graceful_restart.is_some() && peer.config.session.gr_notification;
     let keep = peer.helper.session_down(now, &neg, we_notify, reason);
-    peer.out.clear(&mut sp.exports);
     peer.rejected.clear();
+    adj_out::leave(sp, id);
     for family in neg.families {
         if keep.contains(&family) {
             sp.rib.mark_stale(id, family);

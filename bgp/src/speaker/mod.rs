@@ -10,6 +10,7 @@
 
 mod adj_out;
 mod conn;
+mod flush;
 mod import;
 mod peer;
 
@@ -226,8 +227,10 @@ pub struct Speaker {
     deferral: Option<Deferral<PeerId>>,
     /// The first route selection has run (no deferral, or it ended).
     selected: bool,
-    /// Exported attribute sets, shared by every peer's Adj-RIB-Out.
+    /// Exported attribute sets, shared by every group's Adj-RIB-Out.
     exports: AttrTable,
+    /// Peers that are sent alike, each group with one Adj-RIB-Out.
+    groups: adj_out::Groups,
     actions: Vec<Action>,
     best_changes: Vec<BestChange>,
     /// Buffers kept from one pass to the next (see [`Rib::take_changes_into`]).
@@ -258,6 +261,7 @@ impl Speaker {
             peers: Vec::new(),
             deferral,
             exports: AttrTable::default(),
+            groups: adj_out::Groups::default(),
             actions: Vec::new(),
             best_changes: Vec::new(),
             scratch: Scratch::default(),
@@ -340,8 +344,9 @@ impl Speaker {
         if let Some(d) = &mut self.deferral {
             d.peer_down(&id);
         }
-        if let Some(mut peer) = self.peers.get_mut(id as usize).and_then(Option::take) {
-            peer.out.clear(&mut self.exports);
+        adj_out::leave(self, id);
+        if let Some(slot) = self.peers.get_mut(id as usize) {
+            *slot = None;
         }
         self.rib.remove_peer(id);
         Ok(())
@@ -508,10 +513,12 @@ impl Speaker {
         self.tell_time(now);
         self.run_timers(now);
         self.select(now);
+        adj_out::begin_refreshes(self);
         let mut sources = None;
-        for id in 0..self.peers.len() as PeerId {
-            adj_out::flush(self, now, id, &mut sources);
+        for g in self.groups.ids() {
+            flush::flush(self, now, g, &mut sources);
         }
+        adj_out::merge_fresh(self);
         let bests = &mut self.scratch.bests;
         if bests.capacity() > 16 * 1024 {
             *bests = HashMap::default();
@@ -528,10 +535,14 @@ impl Speaker {
                 p.main.session.poll_at(),
                 p.rival.as_ref().and_then(|r| r.session.poll_at()),
                 p.helper.poll_at(),
-                p.out.poll_at(),
             ]
         });
+        let groups = self
+            .groups
+            .iter()
+            .map(|g| g.out.mrai_until.filter(|_| !g.out.dirty.is_empty()));
         peers
+            .chain(groups)
             .chain([self.deferral.as_ref().and_then(Deferral::poll_at)])
             .flatten()
             .min()
@@ -591,12 +602,19 @@ impl Speaker {
     /// One peer, for `neighbor ADDR`.
     pub fn status(&self, id: PeerId) -> Option<PeerStatus<'_>> {
         let p = self.peer(id)?;
-        Some(p.status(id, &self.rib, family_counts(&p.rejected)))
+        let advertised = adj_out::counts(self, p);
+        Some(p.status(id, &self.rib, family_counts(&p.rejected), advertised))
+    }
+
+    /// The update group the peer is in while Established: peers in one
+    /// group share one Adj-RIB-Out and are sent the same UPDATEs.
+    pub fn update_group(&self, id: PeerId) -> Option<usize> {
+        self.peer(id)?.out.group
     }
 
     /// What the peer was sent and not withdrawn: its Adj-RIB-Out.
     pub fn adj_rib_out(&self, id: PeerId) -> impl Iterator<Item = (IpNet, &Arc<PathAttrs>)> {
-        self.peer(id).into_iter().flat_map(|p| p.out.sent.iter())
+        adj_out::routes(self, id)
     }
 
     /// Whether import policy turned away the peer's path to `prefix`.
@@ -688,12 +706,7 @@ impl Speaker {
                 peer.main.session.set_restarting(false);
             }
             // Peers that came up meanwhile get their first table now.
-            let prefixes: Vec<IpNet> = self.rib.loc_rib().map(|(p, _)| p).collect();
-            for peer in self.peers.iter_mut().flatten() {
-                if peer.negotiated.is_some() {
-                    peer.out.mark_all(prefixes.iter());
-                }
-            }
+            adj_out::mark_everything(self);
         }
         let mut changes = std::mem::take(&mut self.scratch.changes);
         self.rib.take_changes_into(&mut changes);
@@ -701,12 +714,9 @@ impl Speaker {
             self.scratch.changes = changes;
             return;
         }
-        // Mark only what the peer may have to hear of: a prefix it was
-        // sent, or whose new best path may go to it. iBGP split horizon
-        // rules most out at once, and a full table learned over iBGP
-        // would otherwise be marked for every iBGP peer in vain.
-        let (local, rib, peers) = (self.local, &self.rib, &mut self.peers);
-        let client = |id: PeerId, peers: &[Option<Peer>]| {
+        // Each group marks what its members may have to hear of.
+        let (local, rib, peers) = (self.local, &self.rib, &self.peers);
+        let client = |id: PeerId| {
             peers
                 .get(id as usize)
                 .and_then(Option::as_ref)
@@ -717,38 +727,10 @@ impl Speaker {
         learned.extend(changes.iter().map(|c| {
             let best = c.best.as_ref()?;
             let ebgp = rib.peer(best.peer).is_some_and(|i| i.ebgp);
-            Some((
-                best.peer,
-                ebgp || best.peer == local,
-                client(best.peer, peers),
-            ))
+            Some((best.peer, ebgp || best.peer == local, client(best.peer)))
         }));
-        let mut marked = false;
-        for (id, peer) in peers.iter_mut().enumerate() {
-            let Some(peer) = peer.as_mut() else { continue };
-            let Some(neg) = &peer.negotiated else {
-                continue;
-            };
-            let to_ebgp = neg.peer_as != self.config.local_as;
-            let to_client = peer.config.rr_client;
-            let marks = &mut self.scratch.marks;
-            marks.clear();
-            marks.extend(
-                changes
-                    .iter()
-                    .zip(learned.iter())
-                    .filter(|(c, src)| {
-                        let may_go = src.is_some_and(|(from, open, from_client)| {
-                            from != id as PeerId && (open || to_ebgp || from_client || to_client)
-                        });
-                        may_go
-                            || (!peer.out.sent.is_empty() && peer.out.sent.contains_key(&c.prefix))
-                    })
-                    .map(|(c, _)| c.prefix),
-            );
-            marked |= !marks.is_empty();
-            peer.out.mark_all(marks.iter());
-        }
+        let marks = &mut self.scratch.marks;
+        let marked = adj_out::mark_changes(&mut self.groups, &changes, learned, marks);
         // The new best paths, for the flush of the peers just marked.
         if marked {
             let bests = &mut self.scratch.bests;

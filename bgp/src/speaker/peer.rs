@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use ipnet::IpNet;
 
-use super::adj_out::AdjOut;
+use super::adj_out::Member;
 use super::{ConnId, PeerConfig};
 use crate::policy::{ImportPolicy, Rejection};
 use crate::restart::Helper;
@@ -85,7 +85,8 @@ pub(super) struct Peer {
     /// When the session last went up or down.
     pub since: Option<Instant>,
     pub last_down: Option<Down>,
-    pub out: AdjOut,
+    /// Its part in an update group while Established.
+    pub out: Member,
     /// Routes import policy turned away, by prefix and path id.
     pub rejected: HashMap<(IpNet, u32), TurnedAway>,
     /// Families RFC 7606 turned off for this session (AFI/SAFI disable).
@@ -106,7 +107,7 @@ impl Peer {
             negotiated: None,
             since: None,
             last_down: None,
-            out: AdjOut::default(),
+            out: Member::default(),
             rejected: HashMap::default(),
             disabled: Vec::new(),
             end_of_rib: Vec::new(),
@@ -114,7 +115,13 @@ impl Peer {
         }
     }
 
-    pub fn status(&self, id: PeerId, rib: &Rib, rejected: [usize; 2]) -> PeerStatus<'_> {
+    pub fn status(
+        &self,
+        id: PeerId,
+        rib: &Rib,
+        rejected: [usize; 2],
+        advertised: [usize; 2],
+    ) -> PeerStatus<'_> {
         let families = [Family::IPV4_UNICAST, Family::IPV6_UNICAST];
         let accepted = families.map(|f| rib.peer_path_count(id, f));
         PeerStatus {
@@ -129,7 +136,7 @@ impl Peer {
             counters: &self.counters,
             accepted,
             received: [accepted[0] + rejected[0], accepted[1] + rejected[1]],
-            advertised: self.out.counts(),
+            advertised,
             stale: self.helper.stale().copied().collect(),
             end_of_rib: &self.end_of_rib,
         }

@@ -2,6 +2,7 @@
 //! (see `net.rs`): sessions, propagation, route reflection, loops, limits
 //! and graceful restart, end to end through the real codec.
 
+mod groups;
 mod net;
 
 use std::time::Duration;
