@@ -13,7 +13,7 @@ use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::task::JoinHandle;
 
 use super::owner::{Command, ConnEvent};
@@ -88,9 +88,9 @@ impl ConnHandle {
 
 pub fn spawn(
     stream: TcpStream,
-    peer: PeerId,
-    conn: ConnId,
+    (peer, conn): (PeerId, ConnId),
     owner: mpsc::Sender<Command>,
+    budget: Arc<Semaphore>,
 ) -> ConnHandle {
     let _ = stream.set_nodelay(true);
     let probe = stream.as_fd().try_clone_to_owned().ok();
@@ -104,6 +104,7 @@ pub fn spawn(
         peer,
         conn,
         backlog: Arc::clone(&backlog),
+        budget,
     };
     tokio::spawn(reader(read, to_owner, dec_rx));
     let writer = tokio::spawn(writer(write, out_rx));
@@ -203,8 +204,21 @@ impl Inbox {
     }
 }
 
+/// Messages framed from one read go to the owner together, up to this
+/// many bytes of them (or `BATCH_MAX` messages): a table arriving in 4 KB
+/// UPDATEs costs the owner a wake-up of a reader per eight, not per one.
+const BATCH_BYTES: usize = 32 * 1024;
+const BATCH_MAX: usize = 64;
+
+/// The bytes of messages every reader together may hold decoded and not
+/// yet taken by the owner: a bound on memory in flight however many
+/// connections send at once (a table decoded takes several times its
+/// size on the wire).
+pub const IN_FLIGHT: usize = 256 * 1024;
+
 async fn reader(mut read: OwnedReadHalf, owner: ToOwner, mut decoding: watch::Receiver<Decoding>) {
     let mut inbox = Inbox::new();
+    let mut batch = Batch::default();
     let error = loop {
         let buf = &mut inbox.buf;
         // Frame and decode what is in; after an OPEN, wait for the owner
@@ -219,6 +233,7 @@ async fn reader(mut read: OwnedReadHalf, owner: ToOwner, mut decoding: watch::Re
             let need = match message_len(buf, &ctx) {
                 Ok(n) => n,
                 Err(error) => {
+                    owner.flush(&mut batch).await;
                     owner.send(ConnEvent::DecodeError(error)).await;
                     return;
                 }
@@ -227,18 +242,23 @@ async fn reader(mut read: OwnedReadHalf, owner: ToOwner, mut decoding: watch::Re
                 break;
             }
             let frame = buf.split_to(need);
-            let event = match Message::decode(&frame, &ctx) {
-                Ok(m) => ConnEvent::Message(m),
+            let message = match Message::decode(&frame, &ctx) {
+                Ok(m) => m,
                 Err(error) => {
+                    owner.flush(&mut batch).await;
                     owner.send(ConnEvent::DecodeError(error)).await;
                     return;
                 }
             };
-            let was_open = matches!(event, ConnEvent::Message(Message::Open(_)));
-            if !owner.send(event).await {
+            let was_open = matches!(message, Message::Open(_));
+            batch.messages.push(message);
+            batch.bytes += need;
+            let waits = was_open && state == Decoding::Open;
+            let full = batch.bytes >= BATCH_BYTES || batch.messages.len() >= BATCH_MAX;
+            if (waits || full) && !owner.flush(&mut batch).await {
                 return;
             }
-            if was_open && state == Decoding::Open {
+            if waits {
                 let stop = decoding
                     .wait_for(|d| *d != Decoding::Open)
                     .await
@@ -247,6 +267,10 @@ async fn reader(mut read: OwnedReadHalf, owner: ToOwner, mut decoding: watch::Re
                     return drain(read).await;
                 }
             }
+        }
+        // What the buffer held goes before the next read waits.
+        if !owner.flush(&mut batch).await {
+            return;
         }
         let room = inbox.make_room();
         tokio::select! {
@@ -286,12 +310,21 @@ async fn drain(mut read: OwnedReadHalf) {
     .await;
 }
 
+/// Messages framed and not yet handed to the owner, and their bytes.
+#[derive(Default)]
+struct Batch {
+    messages: Vec<Message>,
+    bytes: usize,
+}
+
 /// The reader's way to the owner, counting what it hands over.
 struct ToOwner {
     owner: mpsc::Sender<Command>,
     peer: PeerId,
     conn: ConnId,
     backlog: Arc<AtomicUsize>,
+    /// Shared by every reader: see `IN_FLIGHT`.
+    budget: Arc<Semaphore>,
 }
 
 impl ToOwner {
@@ -306,6 +339,21 @@ impl ToOwner {
             self.backlog.fetch_sub(1, Ordering::AcqRel);
         }
         sent.is_ok()
+    }
+
+    /// Hand over the messages framed so far, if any, once the readers
+    /// hold few enough; `false` once the owner is gone.
+    async fn flush(&self, batch: &mut Batch) -> bool {
+        if batch.messages.is_empty() {
+            return true;
+        }
+        let share = batch.bytes.clamp(1, IN_FLIGHT) as u32;
+        let Ok(permit) = Arc::clone(&self.budget).acquire_many_owned(share).await else {
+            return false;
+        };
+        batch.bytes = 0;
+        let messages = std::mem::take(&mut batch.messages);
+        self.send(ConnEvent::Messages(messages, permit)).await
     }
 }
 
@@ -336,7 +384,7 @@ mod tests {
         let (peer, ours) = connected().await;
         let (owner, mut owner_rx) = mpsc::channel(16);
         tokio::spawn(async move { while owner_rx.recv().await.is_some() {} });
-        let handle = spawn(ours, 1, 1, owner);
+        let handle = spawn(ours, (1, 1), owner, Arc::new(Semaphore::new(IN_FLIGHT)));
         let (mut peer_read, mut peer_write) = peer.into_split();
         let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let talking = done.clone();
@@ -396,7 +444,7 @@ mod tests {
         let (mut peer, ours) = connected().await;
         // Room for one event: a second leaves the reader waiting.
         let (owner, mut owner_rx) = mpsc::channel(1);
-        let handle = spawn(ours, 1, 1, owner);
+        let handle = spawn(ours, (1, 1), owner, Arc::new(Semaphore::new(IN_FLIGHT)));
         let settle = || tokio::time::sleep(std::time::Duration::from_millis(50));
         settle().await;
         assert!(!handle.input_waiting(), "nothing sent yet");
@@ -408,8 +456,11 @@ mod tests {
         handle.taken();
         assert!(!handle.input_waiting(), "taken");
 
-        peer.write_all(&keepalives(3)).await.expect("write");
-        settle().await;
+        // One at a time, each read alone: one event each.
+        for _ in 0..3 {
+            peer.write_all(&keepalives(1)).await.expect("write");
+            settle().await;
+        }
         for left in (0..3).rev() {
             assert!(handle.input_waiting(), "{} not taken", left + 1);
             owner_rx.recv().await.expect("an event");
@@ -417,6 +468,35 @@ mod tests {
             settle().await;
         }
         assert!(!handle.input_waiting(), "all taken");
+        handle.close();
+        handle.finished().await;
+    }
+
+    /// Messages that arrive together reach the owner as one event, in
+    /// order; an OPEN ends its batch, as what follows it waits for the
+    /// OPENs to be agreed.
+    #[tokio::test]
+    async fn messages_read_together_reach_the_owner_together() {
+        let (mut peer, ours) = connected().await;
+        let (owner, mut owner_rx) = mpsc::channel(16);
+        let handle = spawn(ours, (1, 1), owner, Arc::new(Semaphore::new(IN_FLIGHT)));
+        let mut burst = keepalives(5);
+        let cease = Notification::shutdown(CeaseSubcode::AdministrativeShutdown, "bye");
+        Message::Notification(cease)
+            .encode(&Context::modern(), &mut burst)
+            .expect("encode");
+        peer.write_all(&burst).await.expect("write");
+        let Some(Command::Conn { event, .. }) = owner_rx.recv().await else {
+            panic!("no event");
+        };
+        let ConnEvent::Messages(messages, _) = event else {
+            panic!("not messages");
+        };
+        assert_eq!(messages.len(), 6);
+        assert!(messages[..5]
+            .iter()
+            .all(|m| matches!(m, Message::Keepalive)));
+        assert!(matches!(messages[5], Message::Notification(_)));
         handle.close();
         handle.finished().await;
     }

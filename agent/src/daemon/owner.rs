@@ -115,7 +115,9 @@ pub enum Ended {
 }
 
 pub enum ConnEvent {
-    Message(Message),
+    /// Messages framed from one read, in order, and their share of what
+    /// the readers may hold, given back once they are taken.
+    Messages(Vec<Message>, tokio::sync::OwnedSemaphorePermit),
     DecodeError(DecodeError),
     Closed(Option<std::io::Error>),
 }
@@ -135,6 +137,8 @@ pub struct Owner {
     conns: HashMap<ConnId, (PeerId, ConnHandle)>,
     next_conn: ConnId,
     subscribers: Vec<mpsc::UnboundedSender<Feed>>,
+    /// What the connections' readers may hold read and not yet taken.
+    in_flight: Arc<tokio::sync::Semaphore>,
     /// Subscribers were told route selection has run.
     converged: bool,
     pub(crate) metrics: Arc<Metrics>,
@@ -190,6 +194,7 @@ impl Owner {
             conns: HashMap::new(),
             next_conn: 1,
             subscribers: Vec::new(),
+            in_flight: Arc::new(tokio::sync::Semaphore::new(conn::IN_FLIGHT)),
             converged: false,
             metrics,
             info,
@@ -300,6 +305,12 @@ impl Owner {
         for action in self.speaker.poll(now) {
             self.carry(action);
         }
+        // Nobody follows the changes (no FIB, no SNAT, no BMP Loc-RIB, as
+        // on a route server): they are dropped without being sorted out.
+        if self.subscribers.is_empty() && !self.bmp_wants(|m| m.loc_rib) {
+            self.speaker.discard_best_changes();
+            return self.after_turn();
+        }
         let changes = self.speaker.take_best_changes();
         if !changes.is_empty() {
             let batch = Arc::new(changes);
@@ -307,6 +318,11 @@ impl Owner {
                 .retain(|s| s.send(Feed::Changes(Arc::clone(&batch))).is_ok());
             self.bmp_loc_rib(&batch);
         }
+        self.after_turn();
+    }
+
+    /// Readiness and metrics, after each turn.
+    fn after_turn(&mut self) {
         if !self.converged && self.speaker.selection_done() {
             self.converged = true;
             self.subscribers.retain(|s| s.send(Feed::Converged).is_ok());
@@ -321,6 +337,24 @@ impl Owner {
             self.metrics_due = None;
         } else {
             self.metrics_due = Some(self.metrics_next);
+        }
+    }
+
+    /// A message from a peer: counted, logged (MRT) and monitored (BMP)
+    /// as it came, then the speaker's.
+    fn message(&mut self, now: std::time::Instant, peer: PeerId, conn: ConnId, message: Message) {
+        let mut monitored = None;
+        if let Message::Update(u) = &message {
+            self.metrics.update_received(&self.name(peer));
+            self.mrt_update(peer, u);
+            if self.bmp_wants(|m| m.pre_policy || m.post_policy) {
+                monitored = Some(u.clone());
+            }
+        }
+        self.speaker
+            .handle(now, peer, Input::Message { conn, message });
+        if let Some(update) = monitored {
+            self.bmp_update(peer, update);
         }
     }
 
@@ -356,17 +390,12 @@ impl Owner {
                 if let Some((_, handle)) = self.conns.get(&conn) {
                     handle.taken();
                 }
-                let mut monitored = None;
                 let input = match event {
-                    ConnEvent::Message(message) => {
-                        if let Message::Update(u) = &message {
-                            self.metrics.update_received(&self.name(peer));
-                            self.mrt_update(peer, u);
-                            if self.bmp_wants(|m| m.pre_policy || m.post_policy) {
-                                monitored = Some(u.clone());
-                            }
+                    ConnEvent::Messages(messages, _taken) => {
+                        for message in messages {
+                            self.message(now, peer, conn, message);
                         }
-                        Input::Message { conn, message }
+                        return None;
                     }
                     ConnEvent::DecodeError(error) => {
                         warn!(peer = %self.name(peer), "malformed message: {}", error.notification());
@@ -382,9 +411,6 @@ impl Owner {
                     }
                 };
                 self.speaker.handle(now, peer, input);
-                if let Some(update) = monitored {
-                    self.bmp_update(peer, update);
-                }
             }
             Command::Api(call) => super::answer::answer(self, call),
             Command::NextHop { addr, reach } => self.speaker.set_next_hop(addr, reach),
@@ -430,7 +456,8 @@ impl Owner {
     fn start_conn(&mut self, peer: PeerId, stream: TcpStream) -> ConnId {
         let conn = self.next_conn;
         self.next_conn += 1;
-        let handle = conn::spawn(stream, peer, conn, self.tx.clone());
+        let budget = Arc::clone(&self.in_flight);
+        let handle = conn::spawn(stream, (peer, conn), self.tx.clone(), budget);
         self.conns.insert(conn, (peer, handle));
         conn
     }

@@ -594,6 +594,13 @@ impl Speaker {
         out
     }
 
+    /// Forget the changes of best path since the last call, for a driver
+    /// that has nobody to give them to.
+    pub fn discard_best_changes(&mut self) {
+        self.best_changes.clear();
+        keep_small(&mut self.best_changes);
+    }
+
     /// Every peer, for `neighbor`.
     pub fn peers(&self) -> impl Iterator<Item = PeerStatus<'_>> {
         (0..self.peers.len() as PeerId).filter_map(|id| self.status(id))

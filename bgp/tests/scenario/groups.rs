@@ -393,3 +393,25 @@ fn random_churn_leaves_every_member_exactly_its_routes() {
         }
     }
 }
+
+// Forty clients come up at once at a reflector, each with its pod prefix:
+// every client ends with every other client's prefix and its own group
+// merged into one.
+#[test]
+fn many_clients_coming_up_at_once_all_get_every_route() {
+    let mut n = Net::new();
+    let r = n.node(1, 64512);
+    let clients: Vec<usize> = (2..=41).map(|i| n.node(i, 64512)).collect();
+    for (i, &c) in clients.iter().enumerate() {
+        n.peer(r, c, |p| p.rr_client = true);
+        n.peer(c, r, |_| {});
+        originate(&mut n, c, &pod(i as u32 + 1));
+    }
+    n.advance(Duration::from_secs(2));
+    let group = |n: &Net, c: usize| n.nodes[r].speaker.update_group(n.id(r, c));
+    for (i, &c) in clients.iter().enumerate() {
+        assert_eq!(n.nodes[c].fib.len(), clients.len() - 1, "client {i}");
+        assert_eq!(adj_in(&n, c, r), adj_out(&n, r, c), "client {i}");
+        assert_eq!(group(&n, c), group(&n, clients[0]), "client {i}");
+    }
+}
