@@ -23,9 +23,10 @@
 //! - [`policy`]: import checks: AS_PATH, ORIGINATOR_ID and CLUSTER_LIST
 //!   loops, prefix lists, maximum prefixes.
 //! - [`speaker`]: the owner of it all — every peer's sessions (two while
-//!   connections collide), import into the RIB, each peer's Adj-RIB-Out
-//!   with packed UPDATEs, End-of-RIB and MRAI, graceful restart in both
-//!   roles — driven by connection events and `poll(now)`.
+//!   connections collide), import into the RIB, the Adj-RIBs-Out that
+//!   peers exporting alike share (update groups) with packed UPDATEs,
+//!   End-of-RIB and MRAI, graceful restart in both roles — driven by
+//!   connection events and `poll(now)`.
 //!
 //! # RFCs supported by the codec
 //! - RFC 4271 BGP-4: messages, path attributes, error codes.

@@ -5,8 +5,9 @@
 //! [`Speaker::handle`], then calls [`Speaker::poll`] for what to do (connect,
 //! send, close) and [`Speaker::take_best_changes`] for what the FIB and SNAT
 //! must follow, and sleeps until [`Speaker::poll_at`]. Deciding what to send
-//! happens in `poll`: changes only mark prefixes per peer, and `poll` packs
-//! what the marked prefixes now export into as few UPDATEs as fit.
+//! happens in `poll`: changes only mark prefixes per update group (peers
+//! that export alike), and `poll` packs what the marked prefixes now export
+//! into as few UPDATEs as fit, once per group, for all its members.
 
 mod adj_out;
 mod conn;
@@ -204,7 +205,7 @@ struct Scratch {
     changes: Vec<BestChange>,
     /// Per change: who the best path came from, and how it may spread.
     learned: Vec<Option<(PeerId, bool, bool)>>,
-    /// One peer's prefixes to look at again.
+    /// One group's prefixes to look at again.
     marks: Vec<IpNet>,
     /// The latest change of each prefix.
     last: HashMap<IpNet, usize>,
