@@ -333,6 +333,11 @@ impl ToOwner {
     /// takes it ([`ConnHandle::taken`]).
     async fn send(&self, event: ConnEvent) -> bool {
         self.backlog.fetch_add(1, Ordering::AcqRel);
+        self.deliver(event).await
+    }
+
+    /// Hand over an event already counted in the backlog.
+    async fn deliver(&self, event: ConnEvent) -> bool {
         let (peer, conn) = (self.peer, self.conn);
         let sent = self.owner.send(Command::Conn { peer, conn, event }).await;
         if sent.is_err() {
@@ -347,13 +352,17 @@ impl ToOwner {
         if batch.messages.is_empty() {
             return true;
         }
+        // Counted as waiting from before the wait for the budget: a
+        // keepalive held here must not let a hold timer run out on us.
+        self.backlog.fetch_add(1, Ordering::AcqRel);
         let share = batch.bytes.clamp(1, IN_FLIGHT) as u32;
         let Ok(permit) = Arc::clone(&self.budget).acquire_many_owned(share).await else {
+            self.backlog.fetch_sub(1, Ordering::AcqRel);
             return false;
         };
         batch.bytes = 0;
         let messages = std::mem::take(&mut batch.messages);
-        self.send(ConnEvent::Messages(messages, permit)).await
+        self.deliver(ConnEvent::Messages(messages, permit)).await
     }
 }
 
@@ -468,6 +477,26 @@ mod tests {
             settle().await;
         }
         assert!(!handle.input_waiting(), "all taken");
+        handle.close();
+        handle.finished().await;
+    }
+
+    /// Messages a reader holds while the readers' budget is spent count as
+    /// waiting too, and go once the owner gives budget back.
+    #[tokio::test]
+    async fn input_held_for_budget_counts_as_waiting() {
+        let (mut peer, ours) = connected().await;
+        let (owner, mut owner_rx) = mpsc::channel(16);
+        let budget = Arc::new(Semaphore::new(0));
+        let handle = spawn(ours, (1, 1), owner, Arc::clone(&budget));
+        peer.write_all(&keepalives(1)).await.expect("write");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(owner_rx.try_recv().is_err(), "held for budget");
+        assert!(handle.input_waiting(), "held counts as waiting");
+        budget.add_permits(IN_FLIGHT);
+        owner_rx.recv().await.expect("an event once budget is back");
+        handle.taken();
+        assert!(!handle.input_waiting(), "taken");
         handle.close();
         handle.finished().await;
     }
