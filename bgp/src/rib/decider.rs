@@ -29,7 +29,7 @@ use smallvec::SmallVec;
 use super::decision::{
     differ, differ_before_med, in_multipath, select, Candidate, DecisionConfig, LossReason, Outcome,
 };
-use super::paths::Paths;
+use super::paths::PathsMut;
 use super::{BestChange, HashMap, Path, PeerId, PeerInfo, Reachability, Route};
 
 /// The decision process with what it reads and the buffers it reuses,
@@ -46,7 +46,7 @@ pub(super) struct Decider<'a> {
 
 impl Decider<'_> {
     /// The last of `paths` of `prefix` is new: decide it.
-    pub fn added(&mut self, prefix: IpNet, paths: &mut Paths) {
+    pub fn added(&mut self, prefix: IpNet, paths: &mut [Path]) {
         let new = paths.len() - 1;
         let Some(best) = paths[..new].iter().position(Path::is_best) else {
             return self.run_all(prefix, paths);
@@ -91,7 +91,7 @@ impl Decider<'_> {
 
     /// Remove the path at `at` from `paths` of `prefix` and decide again
     /// as far as its going changes anything.
-    pub fn removed(&mut self, prefix: IpNet, paths: &mut Paths, at: usize) -> Path {
+    pub fn removed(&mut self, prefix: IpNet, paths: &mut PathsMut<'_>, at: usize) -> Path {
         match paths[at].reason() {
             // A path that lost before MED never met the paths MED compares;
             // one that lost where the rules order the paths lost to the best
@@ -122,7 +122,7 @@ impl Decider<'_> {
     /// is the best of the paths that lost by the latest rule. The others
     /// keep their reasons: they differ from it where they differed from the
     /// old best.
-    fn best_gone(&mut self, paths: &mut Paths) {
+    fn best_gone(&mut self, paths: &mut [Path]) {
         let Some(latest) = paths.iter().filter_map(Path::reason).max() else {
             return;
         };
@@ -175,7 +175,7 @@ impl Decider<'_> {
 
     /// Run the whole process over `paths`, none of which has been decided
     /// yet since the selection last changed.
-    fn run_all(&mut self, prefix: IpNet, paths: &mut Paths) {
+    fn run_all(&mut self, prefix: IpNet, paths: &mut [Path]) {
         // An undecided new path is neither best nor in the multipath set,
         // so the selection is still the one from before it came.
         let before = selection(paths);
@@ -184,7 +184,7 @@ impl Decider<'_> {
 
     /// Select among `paths` of `prefix`; a change against `before` is
     /// recorded.
-    pub fn run(&mut self, prefix: IpNet, paths: &mut Paths, before: Selection) {
+    pub fn run(&mut self, prefix: IpNet, paths: &mut [Path], before: Selection) {
         self.candidates.clear();
         self.candidates.extend(
             paths

@@ -9,6 +9,7 @@
 mod attrs;
 mod decider;
 mod decision;
+mod dests;
 mod paths;
 #[cfg(test)]
 mod tests;
@@ -25,10 +26,10 @@ pub use decision::{DecisionConfig, LossReason};
 pub(crate) use attrs::AttrTable;
 use decider::{selection, Decider, Selection};
 use decision::{Candidate, Outcome};
-use paths::Paths;
+use dests::Dests;
 use smallvec::SmallVec;
 
-use crate::table::{Position, PrefixMap};
+use crate::table::Position;
 use crate::wire::{Family, Nlri};
 
 /// Maps keyed by prefix or address, hashed with foldhash: several times
@@ -133,7 +134,7 @@ pub struct BestChange {
 #[derive(Debug, Default)]
 pub struct Rib {
     /// Every prefix's paths; most have one, held inline.
-    dests: PrefixMap<Paths>,
+    dests: Dests,
     attrs: AttrTable,
     peers: Vec<Option<PeerInfo>>,
     /// Per peer, how many paths it has in the RIB: IPv4 and IPv6 unicast.
@@ -224,13 +225,13 @@ impl Rib {
         found.extend(nlri.iter().map(|n| dests.locate(&n.prefix)));
         for (n, &at) in nlri.iter().zip(found.iter()) {
             let path_id = n.path_id.unwrap_or(0);
-            let paths = match at {
+            let mut paths = match at {
                 Some(at) => match dests.at_mut(at, &n.prefix) {
                     Some(paths) => paths,
-                    None => dests.get_or_insert_with(n.prefix, Paths::default),
+                    None => dests.entry(n.prefix),
                 },
                 // New, or the same prefix twice in one UPDATE.
-                None => dests.get_or_insert_with(n.prefix, Paths::default),
+                None => dests.entry(n.prefix),
             };
             match paths
                 .iter_mut()
@@ -241,12 +242,12 @@ impl Rib {
                     paths[at].stale = false;
                 }
                 Some(at) => {
-                    let before = selection(paths);
+                    let before = selection(&paths);
                     let existing = &mut paths[at];
                     let old = std::mem::replace(&mut existing.attrs, Arc::clone(&attrs));
                     existing.stale = false;
                     existing.since = clock;
-                    decider.run(n.prefix, paths, before);
+                    decider.run(n.prefix, &mut paths, before);
                     // Released only once `before` no longer holds the old set.
                     table.release(old);
                 }
@@ -261,7 +262,7 @@ impl Rib {
                         multipath: false,
                         reason: Some(LossReason::PathId),
                     });
-                    decider.added(n.prefix, paths);
+                    decider.added(n.prefix, &mut paths);
                 }
             }
         }
@@ -278,7 +279,7 @@ impl Rib {
         for (n, &at) in nlri.iter().zip(found.iter()) {
             let path_id = n.path_id.unwrap_or(0);
             // A prefix found ahead may have gone since, if listed twice.
-            let Some(paths) = at.and_then(|at| dests.at_mut(at, &n.prefix)) else {
+            let Some(mut paths) = at.and_then(|at| dests.at_mut(at, &n.prefix)) else {
                 continue;
             };
             let Some(at) = paths
@@ -288,7 +289,7 @@ impl Rib {
                 continue;
             };
             count(counts, peer, &n.prefix, -1);
-            let gone = decider.removed(n.prefix, paths, at);
+            let gone = decider.removed(n.prefix, &mut paths, at);
             if paths.is_empty() {
                 dests.remove(&n.prefix);
             }
@@ -301,13 +302,13 @@ impl Rib {
     /// Graceful restart (RFC 4724 §4.2): keep the peer's paths of `family`
     /// but mark them stale, until End-of-RIB or the restart time.
     pub fn mark_stale(&mut self, peer: PeerId, family: Family) {
-        for (prefix, paths) in self.dests.iter_mut() {
+        self.dests.for_each_mut(|prefix, paths| {
             if Family::of(&prefix) == family {
                 for p in paths.iter_mut().filter(|p| p.peer == peer) {
                     p.stale = true;
                 }
             }
-        }
+        });
     }
 
     /// Remove the peer's paths of `family` still stale (End-of-RIB came, or
@@ -330,11 +331,7 @@ impl Rib {
             .map(|(prefix, _)| prefix)
             .collect();
         for prefix in affected {
-            let before = self
-                .dests
-                .get(&prefix)
-                .map(|p| selection(p))
-                .unwrap_or_default();
+            let before = self.dests.get(&prefix).map(selection).unwrap_or_default();
             self.decide(prefix, before);
         }
     }
@@ -417,7 +414,7 @@ impl Rib {
     }
 
     pub fn path_count(&self) -> usize {
-        self.dests.values().map(|p| p.len()).sum()
+        self.dests.path_count()
     }
 
     /// How many attribute sets the intern table holds, including any that
@@ -435,10 +432,10 @@ impl Rib {
         let (dests, table, counts, _, _, mut decider) = self.parts();
         let mut emptied = Vec::new();
         let mut released = Vec::new();
-        for (prefix, paths) in dests.iter_mut() {
+        dests.for_each_mut(|prefix, paths| {
             let mut matching = paths.iter().enumerate().filter(|(_, p)| gone(&prefix, p));
             let Some((first, _)) = matching.next() else {
-                continue;
+                return;
             };
             if matching.next().is_none() {
                 // One path goes (a peer's session, without ADD-PATH).
@@ -464,7 +461,7 @@ impl Rib {
             if paths.is_empty() {
                 emptied.push(prefix);
             }
-        }
+        });
         for prefix in emptied {
             dests.remove(&prefix);
         }
@@ -503,10 +500,10 @@ impl Rib {
     /// `before`, the selection as it was before the paths changed.
     fn decide(&mut self, prefix: IpNet, before: Selection) {
         let (dests, _, _, _, _, mut decider) = self.parts();
-        let Some(paths) = dests.get_mut(&prefix) else {
+        let Some(mut paths) = dests.get_mut(&prefix) else {
             return;
         };
-        decider.run(prefix, paths, before);
+        decider.run(prefix, &mut paths, before);
         if paths.is_empty() {
             dests.remove(&prefix);
         }
@@ -515,7 +512,7 @@ impl Rib {
 
 /// See [`Rib::parts`].
 type Parts<'a> = (
-    &'a mut PrefixMap<Paths>,
+    &'a mut Dests,
     &'a mut AttrTable,
     &'a mut Vec<[usize; 2]>,
     &'a mut Vec<Option<Position>>,
