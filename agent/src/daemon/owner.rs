@@ -21,6 +21,7 @@ use tracing::{debug, info, warn};
 
 mod bmp;
 mod mrt;
+mod turn;
 
 use super::conn::{self, ConnHandle};
 use super::{connect, PeerSettings};
@@ -29,16 +30,6 @@ use crate::events::Reason;
 use crate::fib::Feed;
 use crate::ifaces;
 use crate::metrics::Metrics;
-
-/// A burst of UPDATEs is taken in until it has made this many best-path
-/// changes; then they are exported and fed to the FIB before more come in,
-/// so a full table never waits as one batch of changes.
-const TURN_CHANGES: usize = 4096;
-
-/// The metrics follow the speaker at most this often, but at once when a
-/// session changes state: bringing them in line walks every peer, and a
-/// reflector with hundreds of clients turns on every keepalive.
-const METRICS_EVERY: Duration = Duration::from_secs(1);
 
 /// What the owner is told.
 pub enum Command {
@@ -161,6 +152,8 @@ pub struct Owner {
     /// since the last time waits for it.
     metrics_next: Instant,
     metrics_due: Option<Instant>,
+    /// When the speaker's buffers go, if nothing comes before.
+    release_at: Option<Instant>,
     /// A session changed state: the metrics follow at the end of the turn.
     metrics_now: bool,
     /// The BFD task, when a peer has BFD.
@@ -206,6 +199,7 @@ impl Owner {
             retired: false,
             metrics_next: Instant::now(),
             metrics_due: None,
+            release_at: None,
             metrics_now: false,
             bfd: None,
             bfd_status: HashMap::new(),
@@ -248,96 +242,6 @@ impl Owner {
 
     pub fn peer_settings(&self, id: PeerId) -> Option<&PeerSettings> {
         self.peers.get(&id).map(|r| &r.settings)
-    }
-
-    /// Run until told to stop; says how it ended.
-    pub async fn run(mut self) -> Ended {
-        loop {
-            let deadline = self.speaker.poll_at().map(Instant::from_std);
-            let deadline = match (deadline, self.metrics_due) {
-                (Some(d), Some(m)) => Some(d.min(m)),
-                (d, m) => d.or(m),
-            };
-            // What is waiting comes before the timers: a peer's keepalive
-            // queued here while the machine is busy must count before its
-            // hold timer is looked at.
-            let command = tokio::select! {
-                biased;
-                c = self.rx.recv() => c,
-                () = sleep_until(deadline) => None,
-            };
-            if let Some(c) = command {
-                if let Some(stop) = self.command(c) {
-                    return self.shutdown(stop).await;
-                }
-                // Take what else is waiting before deciding what to send:
-                // a burst of UPDATEs is exported in one pass.
-                for _ in 0..256 {
-                    if self.speaker.pending_changes() >= TURN_CHANGES {
-                        break;
-                    }
-                    let Ok(c) = self.rx.try_recv() else { break };
-                    if let Some(stop) = self.command(c) {
-                        return self.shutdown(stop).await;
-                    }
-                }
-            }
-            self.turn();
-        }
-    }
-
-    /// Let the speaker decide, carry out its actions, pass changes on.
-    pub(crate) fn turn(&mut self) {
-        let now = Instant::now().into_std();
-        // A hold timer that ran out while the peer's messages wait here, in
-        // its socket or our queue, ran out because we are slow: give them
-        // time to be read.
-        for (peer, conn) in self.speaker.hold_due(now) {
-            if self
-                .conns
-                .get(&conn)
-                .is_some_and(|(_, h)| h.input_waiting())
-            {
-                info!(peer = %self.name(peer), "hold timer ran out with the peer's input still waiting here: waiting for it");
-                self.speaker.handle(now, peer, Input::InputWaiting { conn });
-            }
-        }
-        for action in self.speaker.poll(now) {
-            self.carry(action);
-        }
-        // Nobody follows the changes (no FIB, no SNAT, no BMP Loc-RIB, as
-        // on a route server): they are dropped without being sorted out.
-        if self.subscribers.is_empty() && !self.bmp_wants(|m| m.loc_rib) {
-            self.speaker.discard_best_changes();
-            return self.after_turn();
-        }
-        let changes = self.speaker.take_best_changes();
-        if !changes.is_empty() {
-            let batch = Arc::new(changes);
-            self.subscribers
-                .retain(|s| s.send(Feed::Changes(Arc::clone(&batch))).is_ok());
-            self.bmp_loc_rib(&batch);
-        }
-        self.after_turn();
-    }
-
-    /// Readiness and metrics, after each turn.
-    fn after_turn(&mut self) {
-        if !self.converged && self.speaker.selection_done() {
-            self.converged = true;
-            self.subscribers.retain(|s| s.send(Feed::Converged).is_ok());
-            // Readiness waits for this: publish it now, not at the next tick.
-            self.metrics_now = true;
-        }
-        let now = Instant::now();
-        let forced = std::mem::take(&mut self.metrics_now);
-        if forced || now >= self.metrics_next {
-            self.metrics.observe(&self.speaker);
-            self.metrics_next = now + METRICS_EVERY;
-            self.metrics_due = None;
-        } else {
-            self.metrics_due = Some(self.metrics_next);
-        }
     }
 
     /// A message from a peer: counted, logged (MRT) and monitored (BMP)
@@ -784,12 +688,5 @@ impl Owner {
             let _ = done.send(());
         }
         ended
-    }
-}
-
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(t) => tokio::time::sleep_until(t).await,
-        None => std::future::pending().await,
     }
 }

@@ -295,7 +295,7 @@ stop_pids() {  # stop these PIDs: SIGTERM, then SIGKILL after 10 s; fails if SIG
 RESULTS="$WORK/results"
 SECONDS_OF="$WORK/seconds"   # LABEL|LOAD|WITHDRAW of each daemon, for the ratios
 : >"$SECONDS_OF"
-FORMAT='%-6s %-7s %7s %9s %7s %7s %11s %12s %10s %11s %7s  %s\n'
+FORMAT='%-6s %-7s %7s %9s %7s %7s %11s %12s %12s %10s %11s %7s  %s\n'
 : >"$RESULTS"
 
 start_podbgp() {
@@ -380,9 +380,12 @@ measure() {
   ts=$(settle "$DPID" 60)
   cpu1=$(cpu_ticks "$DPID")
   rss1=$(rss_kb "$DPID"); anon1=$(anon_kb "$DPID")
+  # What the daemon holds once the load is over: a second after it went
+  # idle (buffers of the burst let go, freed heap given back).
+  sleep 1; anonh=$(anon_kb "$DPID")
   tsent=$(event_time feed-sent); [ -n "$tsent" ] || tsent=$t1
   c1=$(count_paths)
-  log "$name: $c1 paths after $(calc "$t1 - $t0") s (all sent after $(calc "$tsent - $t0") s, daemon idle after $(calc "$ts - $t0") s); RSS $rss0 -> $rss1 kB (anonymous $anon0 -> $anon1 kB)"
+  log "$name: $c1 paths after $(calc "$t1 - $t0") s (all sent after $(calc "$tsent - $t0") s, daemon idle after $(calc "$ts - $t0") s); RSS $rss0 -> $rss1 kB (anonymous $anon0 -> $anon1 kB), anonymous $anonh kB a second later"
   [ "$c1" -le "$PATHS" ] || die "$name holds $c1 paths, more than $PATHS"
 
   # Checks: the kernel holds only the connected subnet; the sample prefix has
@@ -431,7 +434,8 @@ measure() {
   load=$(calc "$t1 - $t0"); wd=$(calc "$w1 - $w0")
   printf "$FORMAT" "$label" "$VERSION" "$load" \
     "$(calc "$PATHS / ($t1 - $t0)" 0)" "$(calc "$ts - $t0" 2)" "$(calc "($cpu1 - $cpu0) / $CLK_TCK" 2)" \
-    "$(calc "($rss1 - $rss0) * 1024 / $PATHS" 1)" "$(calc "($anon1 - $anon0) * 1024 / $PATHS" 1)" "$wd" "$(calc "$PREFIXES / ($w1 - $w0)" 0)" \
+    "$(calc "($rss1 - $rss0) * 1024 / $PATHS" 1)" "$(calc "($anon1 - $anon0) * 1024 / $PATHS" 1)" \
+    "$(calc "($anonh - $anon0) * 1024 / $PATHS" 1)" "$wd" "$(calc "$PREFIXES / ($w1 - $w0)" 0)" \
     "$(calc "$ws - $w0" 2)" "$(echo "${checks:-ok}" | sed 's/^ //; s/ /,/g')" >>"$RESULTS"
   echo "$label|$load|$wd" >>"$SECONDS_OF"
   WITHDRAW_METHOD=$method
@@ -450,11 +454,12 @@ echo "# Debian packages: $(dpkg-query -W -f '${Package} ${Version}, ' bird2 frr 
 echo "# load s: first UPDATE sent -> daemon reports $PATHS paths; idle s: -> daemon CPU below 5%; cpu s: daemon CPU time in that span"
 echo "# RSS B/path: growth of the daemon process's VmRSS (FRR: bgpd) over the load / $PATHS; RSS growth, not allocator-counted heap"
 echo "# anon B/path: the same of RssAnon, its private anonymous part: the heap, without code or other pages of files"
+echo "# held B/path: the RssAnon growth one second after the daemon went idle: what holding the table costs once the load is over"
 echo "# withdraw s: first withdrawal sent -> daemon reports $((PATHS - PREFIXES)) paths; idle s: -> daemon CPU below 5%"
 echo "# checks: no route in the daemon's kernel table but the connected subnet; $SAMPLE has $PEERS paths, best via $FEED_FIRST_IP,"
 echo "#   then $((PEERS - 1)) paths, best via $NEXT_BEST_IP (\"ok\", or what differed)"
 printf "$FORMAT" daemon version "load s" "paths/s" "idle s" "cpu s" \
-  "RSS B/path" "anon B/path" "withdraw s" "prefixes/s" "idle s" "checks"
+  "RSS B/path" "anon B/path" "held B/path" "withdraw s" "prefixes/s" "idle s" "checks"
 cat "$RESULTS"
 # podbgp against each other daemon of the same run: how many times as fast.
 awk -F'|' '$1 == "podbgp" { pl = $2; pw = $3 } { l[NR] = $1; a[NR] = $2; b[NR] = $3 }

@@ -358,6 +358,20 @@ impl Rib {
         self.changes.len()
     }
 
+    /// Bytes the buffers kept between batches hold.
+    pub fn buffers_held(&self) -> usize {
+        self.changes.capacity() * size_of::<BestChange>()
+            + self.found.capacity() * size_of::<Option<Position>>()
+    }
+
+    /// Let the buffers kept between batches go (changes not yet taken stay).
+    pub fn release_buffers(&mut self) {
+        if self.changes.is_empty() {
+            self.changes = Vec::new();
+        }
+        self.found = Vec::new();
+    }
+
     /// Every path to `prefix`, best first.
     pub fn paths(&self, prefix: &IpNet) -> Vec<&Path> {
         let mut paths: Vec<&Path> = self

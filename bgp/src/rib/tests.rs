@@ -211,3 +211,37 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn buffers_let_go_keep_the_changes_not_yet_taken() {
+    let (mut rib, peers) = new_rib(false);
+    let attrs = PathAttrs::new(&[], NextHop::V4(next_hop(0)));
+    let many: Vec<Nlri> = (0..5000u32)
+        .map(|i| Nlri {
+            prefix: IpNet::new(IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + (i << 8))), 24)
+                .expect("prefix"),
+            path_id: None,
+        })
+        .collect();
+    rib.announce(peers[0], &many, attrs.clone());
+    let mut out = Vec::new();
+    rib.take_changes_into(&mut out);
+    assert_eq!(out.len(), 5000);
+    assert!(rib.buffers_held() > 0);
+    // Changes waiting when the buffers go stay, and come out whole.
+    rib.announce(peers[1], &many[..1], attrs);
+    let waiting = rib.pending_changes();
+    assert!(waiting > 0);
+    rib.release_buffers();
+    assert_eq!(rib.pending_changes(), waiting);
+    assert_eq!(rib.take_changes().len(), waiting);
+    rib.withdraw(peers[0], &many[..1]);
+    rib.release_buffers();
+    let changes = rib.take_changes();
+    assert_eq!(changes.len(), 1);
+    assert_eq!(changes[0].prefix, many[0].prefix);
+    assert_eq!(changes[0].best.as_ref().map(|r| r.peer), Some(peers[1]));
+    rib.release_buffers();
+    assert_eq!(rib.buffers_held(), 0);
+    assert_eq!(rib.path_count(), 5000);
+}

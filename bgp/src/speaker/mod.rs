@@ -602,6 +602,30 @@ impl Speaker {
         keep_small(&mut self.best_changes);
     }
 
+    /// Bytes the speaker's and the RIB's buffers keep from one pass to the
+    /// next (a pass of thousands of changes grows them to megabytes).
+    pub fn buffers_held(&self) -> usize {
+        let s = &self.scratch;
+        self.rib.buffers_held()
+            + s.changes.capacity() * size_of::<BestChange>()
+            + self.best_changes.capacity() * size_of::<BestChange>()
+            + s.learned.capacity() * size_of::<Option<(PeerId, bool, bool)>>()
+            + s.marks.capacity() * size_of::<IpNet>()
+            + s.found.capacity() * size_of::<(Option<Position>, Option<Position>)>()
+            + (s.last.capacity() + s.bests.capacity()) * size_of::<(IpNet, Option<Route>)>()
+    }
+
+    /// Let those buffers go, once a burst is over: the next burst grows
+    /// them again, and what a burst took does not stay for good. Changes
+    /// not yet taken are kept.
+    pub fn release_buffers(&mut self) {
+        self.scratch = Scratch::default();
+        if self.best_changes.is_empty() {
+            self.best_changes = Vec::new();
+        }
+        self.rib.release_buffers();
+    }
+
     /// Every peer, for `neighbor`.
     pub fn peers(&self) -> impl Iterator<Item = PeerStatus<'_>> {
         (0..self.peers.len() as PeerId).filter_map(|id| self.status(id))

@@ -605,6 +605,27 @@ fn the_initial_table_is_packed_into_few_updates() {
     }
 }
 
+// A burst's buffers let go at B between bursts: the next burst is taken
+// in as the first was.
+#[test]
+fn a_speaker_goes_on_as_before_once_its_buffers_are_let_go() {
+    let (mut n, a, b) = pair(false, false);
+    n.settle();
+    for round in 0..2u32 {
+        for i in 0..10_000u32 {
+            let p = std::net::Ipv4Addr::from(0x0a00_0000 + ((round * 10_000 + i) << 8));
+            originate(&mut n, a, &format!("{p}/24"));
+        }
+        n.advance(Duration::from_secs(1));
+        assert_eq!(n.nodes[b].fib.len(), 10_000 * (round as usize + 1));
+        assert!(n.nodes[b].speaker.buffers_held() > 0);
+        n.nodes[b].speaker.release_buffers();
+        assert_eq!(n.nodes[b].speaker.buffers_held(), 0);
+    }
+    let status = n.nodes[a].speaker.status(n.id(a, b)).expect("peer");
+    assert_eq!(status.advertised, [20_000, 0]);
+}
+
 // A -- B with graceful restart, with and without the N-bit (RFC 8538) on
 // both sides. An operator's shutdown always drops A's routes at B: a Hard
 // Reset with the N-bit, a plain Cease without. A stopping to restart keeps
