@@ -40,8 +40,10 @@ pub const ASN: u32 = 64512;
 /// What one run does.
 #[derive(Debug, Clone)]
 pub struct Plan {
-    /// Waves start until this much time has passed.
+    /// Waves start until this much time has passed, and until
+    /// `min_waves` have run, however long they take.
     pub duration: Duration,
+    pub min_waves: usize,
     pub peers: usize,
     /// Prefixes a wave adds (each announced by two peers).
     pub wave: u32,
@@ -62,6 +64,7 @@ impl Plan {
     pub fn new(duration: Duration, seed: u64) -> Plan {
         Plan {
             duration,
+            min_waves: 1,
             peers: 20,
             wave: 100_000,
             base: 5_000,
@@ -242,7 +245,7 @@ impl Soak {
         let q = self.settle("before the first wave", Instant::now(), true)?;
         self.report.start = Some(q);
         let mut wave = 0;
-        while wave == 0 || start.elapsed() < self.plan.duration {
+        while wave < self.plan.min_waves.max(1) || start.elapsed() < self.plan.duration {
             if stop.load(Ordering::SeqCst) {
                 self.report.interrupted = true;
                 return Ok(());
