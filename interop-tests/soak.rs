@@ -1,7 +1,7 @@
 //! The churn soak's smoke size (`make soak` runs it for longer): one
 //! podbgp, twenty scripted iBGP peers flapping at random with graceful
 //! restarts interleaved, 100,000 prefixes announced and withdrawn in
-//! waves, for about a minute; the checks are the soak's own (see
+//! two waves or more, for a minute or longer; the checks are the soak's own (see
 //! `lab/soak/mod.rs`). Needs root.
 
 #[path = "lab/mod.rs"]
