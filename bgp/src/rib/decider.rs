@@ -247,7 +247,14 @@ pub(super) fn candidate(
 ) -> Candidate {
     let d = p.attrs.decision();
     let peer = peers.get(p.peer as usize).and_then(Option::as_ref);
-    let igp_cost = match next_hops.get(&p.attrs.next_hop_addr()) {
+    // Most speakers are told of no next hop (the table is empty): no
+    // hash to compute then.
+    let told = if next_hops.is_empty() {
+        None
+    } else {
+        next_hops.get(&p.attrs.next_hop_addr())
+    };
+    let igp_cost = match told {
         Some(Reachability::Unreachable) => None,
         Some(Reachability::Reachable { igp_cost }) => Some(*igp_cost),
         None => Some(0),

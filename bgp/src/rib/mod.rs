@@ -341,14 +341,14 @@ impl Rib {
         std::mem::take(&mut self.changes)
     }
 
-    /// The same, moved to the end of `out`: the RIB keeps its buffer for
-    /// the next changes, and a caller that keeps `out` makes no allocation
-    /// per batch (a batch of thousands is large enough for the allocator
-    /// to map fresh pages for it each time).
+    /// The same, moved to the end of `out`; an empty `out` and the RIB's
+    /// buffer change places, so a caller that keeps `out` makes no
+    /// allocation and no copy per batch (a batch of thousands is large
+    /// enough for the allocator to map fresh pages for it each time).
     /// Between two batches no position into the table is held: the
     /// table is compacted here if a withdrawal left it mostly free.
     pub fn take_changes_into(&mut self, out: &mut Vec<BestChange>) {
-        out.append(&mut self.changes);
+        move_all(&mut self.changes, out);
         keep_small(&mut self.changes);
         self.dests.compact();
     }
@@ -535,11 +535,25 @@ type Parts<'a> = (
 );
 
 /// Let an emptied buffer go if a burst (a full table withdrawn at once)
-/// made it large, rather than hold that memory for good.
+/// made it large, rather than hold that memory for good. A turn's worth
+/// (some thousands of changes, a few hundred KiB to a few MiB) is kept:
+/// growing it again would fault in fresh pages on every turn. What a
+/// burst leaves, the driver lets go once it is over (`release_buffers`).
 pub(crate) fn keep_small<T>(buffer: &mut Vec<T>) {
-    const KEEP: usize = 16 * 1024;
-    if buffer.capacity() > KEEP && buffer.is_empty() {
+    const KEEP_BYTES: usize = 4 << 20;
+    if buffer.is_empty() && buffer.capacity() * size_of::<T>().max(1) > KEEP_BYTES {
         *buffer = Vec::new();
+    }
+}
+
+/// Move what `from` holds to the end of `to`; when `to` is empty the two
+/// buffers change places rather than the items being copied (a batch of
+/// changes is megabytes: a copy is time, and fresh pages to fault in).
+pub(crate) fn move_all<T>(from: &mut Vec<T>, to: &mut Vec<T>) {
+    if to.is_empty() {
+        std::mem::swap(from, to);
+    } else {
+        to.append(from);
     }
 }
 

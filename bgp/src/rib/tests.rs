@@ -245,3 +245,28 @@ fn buffers_let_go_keep_the_changes_not_yet_taken() {
     assert_eq!(rib.buffers_held(), 0);
     assert_eq!(rib.path_count(), 5000);
 }
+
+#[test]
+fn changes_taken_into_a_buffer_keep_their_order() {
+    let (mut rib, peers) = new_rib(false);
+    let attrs = PathAttrs::new(&[], NextHop::V4(next_hop(0)));
+    let nlri = |i: u8| Nlri {
+        prefix: prefix(i),
+        path_id: None,
+    };
+    // Into an empty buffer: the two change places, nothing is copied.
+    rib.announce(peers[0], &[nlri(0)], attrs.clone());
+    let mut out = Vec::with_capacity(64);
+    rib.take_changes_into(&mut out);
+    assert_eq!(out.len(), 1);
+    assert_eq!(rib.pending_changes(), 0);
+    // Into one holding changes: appended after them.
+    rib.announce(peers[0], &[nlri(1), nlri(2)], attrs);
+    rib.take_changes_into(&mut out);
+    let order: Vec<IpNet> = out.iter().map(|c| c.prefix).collect();
+    assert_eq!(order, [prefix(0), prefix(1), prefix(2)]);
+    assert_eq!(rib.pending_changes(), 0);
+    // The RIB records into the buffer it was given back.
+    rib.withdraw(peers[0], &[nlri(0)]);
+    assert_eq!(rib.take_changes().len(), 1);
+}

@@ -27,8 +27,8 @@ pub use peer::{Counters, PeerStatus};
 use crate::policy::{ImportPolicy, PrefixList, Rejection};
 use crate::restart::Deferral;
 use crate::rib::{
-    keep_small, AttrTable, BestChange, DecisionConfig, PathAttrs, PeerId, PeerInfo, Reachability,
-    Rib, Route,
+    keep_small, move_all, AttrTable, BestChange, DecisionConfig, PathAttrs, PeerId, PeerInfo,
+    Reachability, Rib, Route,
 };
 use crate::session::{Down, Event, SessionConfig, State};
 use crate::table::Position;
@@ -771,7 +771,7 @@ impl Speaker {
                 bests.insert(c.prefix, c.best.clone());
             }
         }
-        self.best_changes.append(&mut changes);
+        move_all(&mut changes, &mut self.best_changes);
         keep_small(&mut changes);
         self.scratch.changes = changes;
     }
