@@ -240,6 +240,7 @@ pub(super) fn selection(paths: &[Path]) -> Selection {
     (best, multipath)
 }
 
+#[inline(always)]
 pub(super) fn candidate(
     p: &Path,
     peers: &[Option<PeerInfo>],

@@ -131,39 +131,49 @@ pub(crate) fn in_order<'a>(
     paths.all(|p| p.neighbor_as == first.neighbor_as)
 }
 
+/// The first of the rules whose comparison is not `Equal`, with it; each
+/// comparison is made only once those before it found the two equal.
+macro_rules! first_difference {
+    ($($rule:ident => $compare:expr),+ $(,)?) => {{
+        $(
+            let o: Ordering = $compare;
+            if o.is_ne() {
+                return Some(($rule, o));
+            }
+        )+
+        None
+    }};
+}
+
 /// The first rule by which `a` and `b` differ up to ORIGIN (the rules
 /// before MED, which order any two paths), and whether `a` is preferred
 /// (`Less`) or not; `None` when they are equal on all of them.
 pub(crate) fn differ_before_med(a: &Candidate, b: &Candidate) -> Option<(LossReason, Ordering)> {
     use LossReason::*;
-    // Each rule's comparison: `Less` when `a` is preferred.
-    let rules = [
-        (
-            NextHopUnreachable,
-            b.igp_cost.is_some().cmp(&a.igp_cost.is_some()),
-        ),
-        (LocalPref, b.local_pref.cmp(&a.local_pref)),
-        (NotLocal, b.local.cmp(&a.local)),
-        (AsPathLen, a.as_path_len.cmp(&b.as_path_len)),
-        (Origin, a.origin.cmp(&b.origin)),
-    ];
-    rules.into_iter().find(|(_, o)| o.is_ne())
+    // Each rule's comparison, `Less` when `a` is preferred, made only if
+    // the rules before it found the two equal.
+    first_difference!(
+        NextHopUnreachable => b.igp_cost.is_some().cmp(&a.igp_cost.is_some()),
+        LocalPref => b.local_pref.cmp(&a.local_pref),
+        NotLocal => b.local.cmp(&a.local),
+        AsPathLen => a.as_path_len.cmp(&b.as_path_len),
+        Origin => a.origin.cmp(&b.origin),
+    )
 }
 
 /// The first rule from MED on by which `a` and `b` differ, comparing MED
 /// whatever the neighbouring ASes (callers know the rules order the paths).
 fn differ_from_med(a: &Candidate, b: &Candidate) -> Option<(LossReason, Ordering)> {
     use LossReason::*;
-    let steps = [
-        (Med, a.med.cmp(&b.med)),
-        (PeerType, b.ebgp.cmp(&a.ebgp)),
-        (IgpCost, a.igp_cost.cmp(&b.igp_cost)),
-        (RouterId, a.router_id.cmp(&b.router_id)),
-        (ClusterList, a.cluster_list_len.cmp(&b.cluster_list_len)),
-        (PeerAddress, a.peer_address.cmp(&b.peer_address)),
-        (PathId, a.path_id.cmp(&b.path_id)),
-    ];
-    steps.into_iter().find(|(_, o)| o.is_ne())
+    first_difference!(
+        Med => a.med.cmp(&b.med),
+        PeerType => b.ebgp.cmp(&a.ebgp),
+        IgpCost => a.igp_cost.cmp(&b.igp_cost),
+        RouterId => a.router_id.cmp(&b.router_id),
+        ClusterList => a.cluster_list_len.cmp(&b.cluster_list_len),
+        PeerAddress => a.peer_address.cmp(&b.peer_address),
+        PathId => a.path_id.cmp(&b.path_id),
+    )
 }
 
 /// Every rule in order, for paths the rules order totally: the first by
