@@ -20,6 +20,7 @@
 #   WITHDRAW_BY=updates        `updates`: UPDATEs listing the withdrawn routes;
 #                              `close`: close the peer's session instead
 #   PHASE_TIMEOUT=150          seconds allowed for each load or withdrawal
+#   POLL_MIN=0.005             the shortest wait between two polls of the count
 #   KEEP_WORK=1                keep the work directory (configs, logs)
 set -eu
 
@@ -32,6 +33,8 @@ PODBGP=${PODBGP:-$(cd "$HERE/../../.." && pwd)/target/release/podbgp}
 BENCH_AS=${BENCH_AS:-65000}
 WITHDRAW_BY=${WITHDRAW_BY:-updates}
 PHASE_TIMEOUT=${PHASE_TIMEOUT:-150}
+# The shortest wait between two polls of the daemon's count, seconds.
+POLL_MIN=${POLL_MIN:-0.005}
 PEERS=10
 PREFIXES=100000
 PATHS=$((PEERS * PREFIXES))
@@ -112,11 +115,12 @@ settle() {
 # wait_count ge|le TARGET SAMPLE_PATHS: poll the daemon's path count until
 # it is >= or <= TARGET; print the time of the answer that got there.
 # SAMPLE_PATHS is the sample prefix's path count once done, for daemons whose
-# count is costly. Polls every 1/20 of the time waited so far, at least 0.02 s
-# and at most 0.2 s apart; gives up after PHASE_TIMEOUT seconds.
+# count is costly. Polls every 1/20 of the time waited so far, at least
+# POLL_MIN and at most 0.2 s apart; gives up after PHASE_TIMEOUT seconds, or
+# when the feeder reports an error or a session down.
 wait_count() {
   op=$1; target=$2; GATE=$3
-  pstart=$(now); end=$(( $(date +%s) + PHASE_TIMEOUT ))
+  pstart=$(now); end=$(( $(date +%s) + PHASE_TIMEOUT )); polls=0
   while :; do
     c=$(count_paths || true); t=$(now)
     if [ -n "$c" ]; then
@@ -124,8 +128,12 @@ wait_count() {
       if [ "$op" = le ] && [ "$c" -le "$target" ]; then echo "$t"; return 0; fi
     fi
     [ "$(date +%s)" -lt "$end" ] || { log "path count still ${c:-unknown} after $PHASE_TIMEOUT s (want $op $target)"; return 1; }
-    sleep "$(awk -v s="$pstart" -v t="$t" 'BEGIN {
-      e = (t - s) / 20; if (e < 0.02) e = 0.02; if (e > 0.2) e = 0.2; printf "%.3f", e }')"
+    # The feeder failing ends the wait (looked at every tenth poll: each
+    # look is a process, CPU the daemon under test would not get).
+    polls=$((polls + 1))
+    if [ $((polls % 10)) = 0 ] && grep -q '^\(error\|down\) ' "$FEED_LOG"; then log "feeder: $(grep '^\(error\|down\) ' "$FEED_LOG" | head -3)"; return 1; fi
+    sleep "$(awk -v s="$pstart" -v t="$t" -v m="$POLL_MIN" 'BEGIN {
+      e = (t - s) / 20; if (e < m) e = m; if (e > 0.2) e = 0.2; printf "%.3f", e }')"
   done
 }
 
@@ -373,10 +381,12 @@ measure() {
   c0=$(count_paths); [ "${c0:-0}" = 0 ] || die "$name holds $c0 paths before the feed"
 
   cpu0=$(cpu_ticks "$DPID")
+  # Polling starts at once, not after the feeder's start is seen: the
+  # times run from the feeder's own stamp of its first write.
   echo feed >&3
+  t1=$(wait_count ge "$PATHS" "$PEERS") || die "$name: did not load $PATHS paths"
   wait_event feed-start 10 || die "$name: the feed did not start"
   t0=$(event_time feed-start)
-  t1=$(wait_count ge "$PATHS" "$PEERS") || die "$name: did not load $PATHS paths"
   ts=$(settle "$DPID" 60)
   cpu1=$(cpu_ticks "$DPID")
   rss1=$(rss_kb "$DPID"); anon1=$(anon_kb "$DPID")
@@ -399,16 +409,17 @@ measure() {
   target=$(( PATHS - PREFIXES ))
   if [ "$WITHDRAW_BY" = close ]; then
     echo "close $WITHDRAWN_PEER" >&3
+    w1=$(wait_count le "$target" "$((PEERS - 1))") || die "$name: did not drop to $target paths"
     wait_event close 10 || die "$name: the close did not start"
     w0=$(event_time close)
     method="peer $WITHDRAWN_PEER's session is closed (NOTIFICATION Cease)"
   else
     echo "withdraw $WITHDRAWN_PEER" >&3
+    w1=$(wait_count le "$target" "$((PEERS - 1))") || die "$name: did not drop to $target paths"
     wait_event withdraw-start 10 || die "$name: the withdrawal did not start"
     w0=$(event_time withdraw-start)
     method="peer $WITHDRAWN_PEER withdraws its $PREFIXES prefixes in UPDATEs (withdrawn routes)"
   fi
-  w1=$(wait_count le "$target" "$((PEERS - 1))") || die "$name: did not drop to $target paths"
   ws=$(settle "$DPID" 60)
   c2=$(count_paths)
   log "$name: $c2 paths $(calc "$w1 - $w0") s after the withdrawal started (daemon idle after $(calc "$ws - $w0") s)"
