@@ -349,7 +349,7 @@ impl Rib {
     /// table is compacted here if a withdrawal left it mostly free.
     pub fn take_changes_into(&mut self, out: &mut Vec<BestChange>) {
         move_all(&mut self.changes, out);
-        keep_small(&mut self.changes);
+        keep_turn(&mut self.changes);
         self.dests.compact();
     }
 
@@ -535,11 +535,20 @@ type Parts<'a> = (
 );
 
 /// Let an emptied buffer go if a burst (a full table withdrawn at once)
-/// made it large, rather than hold that memory for good. A turn's worth
-/// (some thousands of changes, a few hundred KiB to a few MiB) is kept:
-/// growing it again would fault in fresh pages on every turn. What a
-/// burst leaves, the driver lets go once it is over (`release_buffers`).
+/// made it large, rather than hold that memory for good.
 pub(crate) fn keep_small<T>(buffer: &mut Vec<T>) {
+    const KEEP: usize = 16 * 1024;
+    if buffer.capacity() > KEEP && buffer.is_empty() {
+        *buffer = Vec::new();
+    }
+}
+
+/// The same for the buffers a turn's changes pass through, RIB to
+/// speaker to driver: a turn's worth (some thousands of changes, a few
+/// hundred KiB to a few MiB) is kept, as growing it again would fault in
+/// fresh pages on every turn; the driver lets them go once a burst is
+/// over ([`Rib::release_buffers`]).
+pub(crate) fn keep_turn<T>(buffer: &mut Vec<T>) {
     const KEEP_BYTES: usize = 4 << 20;
     if buffer.is_empty() && buffer.capacity() * size_of::<T>().max(1) > KEEP_BYTES {
         *buffer = Vec::new();

@@ -27,7 +27,7 @@ pub use peer::{Counters, PeerStatus};
 use crate::policy::{ImportPolicy, PrefixList, Rejection};
 use crate::restart::Deferral;
 use crate::rib::{
-    keep_small, move_all, AttrTable, BestChange, DecisionConfig, PathAttrs, PeerId, PeerInfo,
+    keep_turn, move_all, AttrTable, BestChange, DecisionConfig, PathAttrs, PeerId, PeerInfo,
     Reachability, Rib, Route,
 };
 use crate::session::{Down, Event, SessionConfig, State};
@@ -588,7 +588,7 @@ impl Speaker {
                 .filter(|(i, c)| last.get(&c.prefix) == Some(i))
                 .map(|(_, c)| c),
         );
-        keep_small(&mut self.best_changes);
+        keep_turn(&mut self.best_changes);
         if last.capacity() > 16 * 1024 {
             *last = HashMap::default();
         }
@@ -599,7 +599,7 @@ impl Speaker {
     /// that has nobody to give them to.
     pub fn discard_best_changes(&mut self) {
         self.best_changes.clear();
-        keep_small(&mut self.best_changes);
+        keep_turn(&mut self.best_changes);
     }
 
     /// Bytes the speaker's and the RIB's buffers keep from one pass to the
@@ -772,7 +772,7 @@ impl Speaker {
             }
         }
         move_all(&mut changes, &mut self.best_changes);
-        keep_small(&mut changes);
+        keep_turn(&mut changes);
         self.scratch.changes = changes;
     }
 
