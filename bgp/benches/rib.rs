@@ -145,6 +145,31 @@ fn bench(c: &mut Criterion) {
             total
         })
     });
+    // As the daemon meets it: peer 0's prefixes withdrawn an UPDATE's worth
+    // at a time, the changes taken into a kept buffer after each, from a
+    // table the caches no longer hold (a second table loaded after it).
+    g.bench_function("withdraw_in_updates_cold", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            let mut changes = Vec::new();
+            for _ in 0..iters {
+                let (mut rib, peers) = new_rib();
+                load(&mut rib, &peers, &nlri);
+                let (mut other, others) = new_rib();
+                load(&mut other, &others, &nlri);
+                let start = Instant::now();
+                for chunk in nlri.chunks(PER_UPDATE) {
+                    rib.withdraw(peers[0], chunk);
+                    rib.take_changes_into(&mut changes);
+                    black_box(&changes);
+                    changes.clear();
+                }
+                total += start.elapsed();
+                drop(black_box((rib, other)));
+            }
+            total
+        })
+    });
     g.finish();
 }
 

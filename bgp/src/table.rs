@@ -4,10 +4,10 @@
 //! doubling, so just past a power of two half of them sit empty, and while
 //! it grows the old and the new bucket arrays are both alive. Here the
 //! entries live in fixed-size chunks that are never moved (freed slots are
-//! reused), and the hash index holds only a 4-byte slot number per bucket,
-//! so the slack and the growth spike cost a few bytes per prefix, not the
-//! size of an entry; the index is split in 16 by hash, so it grows a
-//! sixteenth at a time. IPv4 and IPv6 prefixes are kept apart, so an IPv4
+//! reused), and the hash index holds only a 4-byte slot number and a tag
+//! byte per bucket (see [`index`]), so the slack and the growth spike cost
+//! a few bytes per prefix, not the size of an entry; the index is split in
+//! 16 by hash, so it grows a sixteenth at a time. IPv4 and IPv6 prefixes are kept apart, so an IPv4
 //! key takes 5 bytes rather than an `IpNet`'s 18.
 //!
 //! Chunks are about 128 KiB whatever the entry's size: large enough for
@@ -15,11 +15,14 @@
 //! settings), so a table that grows among short-lived allocations leaves
 //! no holes behind.
 
+mod index;
+
 use std::hash::{BuildHasher, Hash};
 
 use foldhash::fast::RandomState;
-use hashbrown::HashTable;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+
+use index::Index;
 
 /// Bytes a chunk aims at.
 const CHUNK_BYTES: usize = 128 * 1024;
@@ -167,6 +170,33 @@ impl<V> PrefixMap<V> {
         }
     }
 
+    /// [`Self::locate`] each of `prefixes`, in order, onto `out`: the
+    /// index buckets of the lookups a few places ahead are fetched while
+    /// one is made, so their cache misses overlap rather than follow one
+    /// another.
+    pub fn locate_all<'a>(
+        &self,
+        prefixes: impl Iterator<Item = &'a IpNet> + Clone,
+        out: &mut Vec<Option<Position>>,
+    ) {
+        const AHEAD: usize = 8;
+        let mut ahead = prefixes.clone();
+        ahead.by_ref().take(AHEAD).for_each(|p| self.prefetch(p));
+        for prefix in prefixes {
+            if let Some(p) = ahead.next() {
+                self.prefetch(p);
+            }
+            out.push(self.locate(prefix));
+        }
+    }
+
+    fn prefetch(&self, prefix: &IpNet) {
+        match prefix {
+            IpNet::V4(p) => self.v4.prefetch(p),
+            IpNet::V6(p) => self.v6.prefetch(p),
+        }
+    }
+
     /// The entry of `prefix` at `at`, if it is still there.
     pub fn at(&self, at: Position, prefix: &IpNet) -> Option<&V> {
         match (at.v6, prefix) {
@@ -236,7 +266,7 @@ enum Slot<K, V> {
 
 /// One family's entries: chunks of slots and an index of slot numbers.
 struct Slab<K, V> {
-    index: [HashTable<u32>; SHARDS],
+    index: [Index; SHARDS],
     chunks: Vec<Vec<Slot<K, V>>>,
     free: u32,
     len: usize,
@@ -252,7 +282,7 @@ impl<K, V> std::fmt::Debug for Slab<K, V> {
 impl<K, V> Default for Slab<K, V> {
     fn default() -> Self {
         Slab {
-            index: std::array::from_fn(|_| HashTable::new()),
+            index: std::array::from_fn(|_| Index::default()),
             chunks: Vec::new(),
             free: NONE,
             len: 0,
@@ -281,8 +311,8 @@ fn at_mut<K, V>(chunks: &mut [Vec<Slot<K, V>>], i: u32) -> &mut Slot<K, V> {
     &mut chunks[(i >> bits) as usize][i as usize & ((1 << bits) - 1)]
 }
 
-/// The index shard for a hash: its top bits (hashbrown uses the low ones
-/// and the top seven for itself).
+/// The index shard for a hash: bits 52 to 55 (the index takes its bucket
+/// from the low bits and its tag from the top seven).
 fn shard(hash: u64) -> usize {
     (hash >> 52) as usize % SHARDS
 }
@@ -304,9 +334,13 @@ impl<K: Copy + Eq + Hash, V> Slab<K, V> {
     fn find(&self, key: &K) -> Option<u32> {
         let hash = self.hasher.hash_one(key);
         let chunks = &self.chunks;
-        self.index[shard(hash)]
-            .find(hash, |&i| key_at(chunks, i).as_ref() == Some(key))
-            .copied()
+        self.index[shard(hash)].find(hash, |i| key_at(chunks, i).as_ref() == Some(key))
+    }
+
+    /// See [`Index::prefetch`].
+    fn prefetch(&self, key: &K) {
+        let hash = self.hasher.hash_one(key);
+        self.index[shard(hash)].prefetch(hash);
     }
 
     fn get(&self, key: &K) -> Option<&V> {
@@ -359,7 +393,7 @@ impl<K: Copy + Eq + Hash, V> Slab<K, V> {
         let hasher = &self.hasher;
         let chunks = &self.chunks;
         let hash = hasher.hash_one(key);
-        self.index[shard(hash)].insert_unique(hash, i, |&j| {
+        self.index[shard(hash)].insert(hash, i, |j| {
             key_at(chunks, j).map_or(0, |k| hasher.hash_one(k))
         });
     }
@@ -388,10 +422,8 @@ impl<K: Copy + Eq + Hash, V> Slab<K, V> {
     fn remove(&mut self, key: &K) -> Option<V> {
         let hash = self.hasher.hash_one(key);
         let chunks = &self.chunks;
-        let found = self.index[shard(hash)]
-            .find_entry(hash, |&i| key_at(chunks, i).as_ref() == Some(key))
-            .ok()?;
-        let (i, _) = found.remove();
+        let i =
+            self.index[shard(hash)].remove(hash, |i| key_at(chunks, i).as_ref() == Some(key))?;
         Some(self.release(i))
     }
 

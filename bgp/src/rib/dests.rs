@@ -33,6 +33,15 @@ impl Dests {
         self.map.locate(prefix)
     }
 
+    /// See [`PrefixMap::locate_all`].
+    pub fn locate_all<'a>(
+        &self,
+        prefixes: impl Iterator<Item = &'a IpNet> + Clone,
+        out: &mut Vec<Option<Position>>,
+    ) {
+        self.map.locate_all(prefixes, out);
+    }
+
     pub fn get(&self, prefix: &IpNet) -> Option<&[Path]> {
         Some(self.store.get(self.map.get(prefix)?))
     }

@@ -218,11 +218,11 @@ impl Rib {
         let attrs = self.attrs.intern(attrs);
         let (dests, table, counts, found, clock, mut decider) = self.parts();
         // Every prefix's entry first: lookups one after the other, with no
-        // work between them, overlap their cache misses (a full table's
-        // index is far larger than the caches); then the decision runs on
-        // each entry found.
+        // work between them and each one's buckets fetched a few ahead,
+        // overlap their cache misses (a full table's index is far larger
+        // than the caches); then the decision runs on each entry found.
         found.clear();
-        found.extend(nlri.iter().map(|n| dests.locate(&n.prefix)));
+        dests.locate_all(nlri.iter().map(|n| &n.prefix), found);
         for (n, &at) in nlri.iter().zip(found.iter()) {
             let path_id = n.path_id.unwrap_or(0);
             let mut paths = match at {
@@ -275,7 +275,7 @@ impl Rib {
         let (dests, table, counts, found, _, mut decider) = self.parts();
         // Lookups first, as in `announce`.
         found.clear();
-        found.extend(nlri.iter().map(|n| dests.locate(&n.prefix)));
+        dests.locate_all(nlri.iter().map(|n| &n.prefix), found);
         for (n, &at) in nlri.iter().zip(found.iter()) {
             let path_id = n.path_id.unwrap_or(0);
             // A prefix found ahead may have gone since, if listed twice.
