@@ -180,17 +180,33 @@ impl<V> PrefixMap<V> {
         out: &mut Vec<Option<Position>>,
     ) {
         const AHEAD: usize = 8;
+        // Each prefix is hashed once, when its buckets are asked for; the
+        // hashes wait here until its turn.
+        let mut hashes = [0u64; AHEAD];
         let mut ahead = prefixes.clone();
-        ahead.by_ref().take(AHEAD).for_each(|p| self.prefetch(p));
-        for prefix in prefixes {
-            if let Some(p) = ahead.next() {
-                self.prefetch(p);
+        for (hash, prefix) in hashes.iter_mut().zip(ahead.by_ref()) {
+            *hash = self.prefetch(prefix);
+        }
+        for (i, prefix) in prefixes.enumerate() {
+            let hash = hashes[i % AHEAD];
+            if let Some(next) = ahead.next() {
+                hashes[i % AHEAD] = self.prefetch(next);
             }
-            out.push(self.locate(prefix));
+            out.push(match prefix {
+                IpNet::V4(p) => self
+                    .v4
+                    .find_hashed(p, hash)
+                    .map(|i| Position { v6: false, i }),
+                IpNet::V6(p) => self
+                    .v6
+                    .find_hashed(p, hash)
+                    .map(|i| Position { v6: true, i }),
+            });
         }
     }
 
-    fn prefetch(&self, prefix: &IpNet) {
+    /// Fetch the index buckets of `prefix`'s lookup; its hash.
+    fn prefetch(&self, prefix: &IpNet) -> u64 {
         match prefix {
             IpNet::V4(p) => self.v4.prefetch(p),
             IpNet::V6(p) => self.v6.prefetch(p),
@@ -332,15 +348,20 @@ impl<K, V> Slab<K, V> {
 
 impl<K: Copy + Eq + Hash, V> Slab<K, V> {
     fn find(&self, key: &K) -> Option<u32> {
-        let hash = self.hasher.hash_one(key);
+        self.find_hashed(key, self.hasher.hash_one(key))
+    }
+
+    /// `find` with the key's hash already made.
+    fn find_hashed(&self, key: &K, hash: u64) -> Option<u32> {
         let chunks = &self.chunks;
         self.index[shard(hash)].find(hash, |i| key_at(chunks, i).as_ref() == Some(key))
     }
 
-    /// See [`Index::prefetch`].
-    fn prefetch(&self, key: &K) {
+    /// See [`Index::prefetch`]; the key's hash.
+    fn prefetch(&self, key: &K) -> u64 {
         let hash = self.hasher.hash_one(key);
         self.index[shard(hash)].prefetch(hash);
+        hash
     }
 
     fn get(&self, key: &K) -> Option<&V> {
@@ -641,6 +662,32 @@ mod tests {
         let mut keys: Vec<IpNet> = model.keys().copied().collect();
         keys.sort();
         assert_eq!(by_slot, keys);
+    }
+
+    #[test]
+    fn located_all_at_once_as_one_by_one() {
+        let mut m: PrefixMap<u32> = PrefixMap::new();
+        let prefix = |i: u32| {
+            if i.is_multiple_of(4) {
+                IpNet::V6(Ipv6Net::new((u128::from(i) << 64).into(), 64).expect("len"))
+            } else {
+                IpNet::V4(Ipv4Net::new((i << 8).into(), 24).expect("len"))
+            }
+        };
+        for i in (0..3000).filter(|i| i % 3 != 0) {
+            m.insert(prefix(i), i);
+        }
+        // Both families, present and absent, one listed twice, and lists
+        // shorter and longer than the lookups fetched ahead.
+        let mut all: Vec<IpNet> = (0..3000).map(prefix).collect();
+        all.push(prefix(1));
+        for list in [&all[..0], &all[..3], &all[..] as &[IpNet]] {
+            let mut found = Vec::new();
+            m.locate_all(list.iter(), &mut found);
+            let one_by_one: Vec<Option<Position>> = list.iter().map(|p| m.locate(p)).collect();
+            assert_eq!(found, one_by_one);
+        }
+        assert!(m.locate(&prefix(1)).is_some() && m.locate(&prefix(3)).is_none());
     }
 
     #[test]
