@@ -7,8 +7,9 @@
 //! reused), and the hash index holds only a 4-byte slot number and a tag
 //! byte per bucket (see [`index`]), so the slack and the growth spike cost
 //! a few bytes per prefix, not the size of an entry; the index is split in
-//! 16 by hash, so it grows a sixteenth at a time. IPv4 and IPv6 prefixes are kept apart, so an IPv4
-//! key takes 5 bytes rather than an `IpNet`'s 18.
+//! 16 by hash, so it grows a sixteenth at a time. IPv4 and IPv6 prefixes
+//! are kept apart, so an IPv4 key takes 5 bytes rather than an `IpNet`'s
+//! 18.
 //!
 //! Chunks are about 128 KiB whatever the entry's size: large enough for
 //! the allocator to map each on its own (see the daemon's allocator
