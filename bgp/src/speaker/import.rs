@@ -113,9 +113,15 @@ pub(super) fn update(sp: &mut Speaker, now: Instant, id: PeerId, u: Update) {
             sp.rib.withdraw(id, nlri);
             continue;
         }
-        let (ok, denied): (Vec<Nlri>, Vec<Nlri>) = nlri
-            .iter()
-            .partition(|n| peer.import.check_prefix(&n.prefix).is_ok());
+        // Most UPDATEs have every prefix permitted (most peers have no
+        // prefix list): then the NLRI go to the RIB as they are, uncopied.
+        let permitted = |n: &&Nlri| peer.import.check_prefix(&n.prefix).is_ok();
+        let (ok, denied): (Cow<'_, [Nlri]>, Vec<Nlri>) = if nlri.iter().all(|n| permitted(&n)) {
+            (Cow::Borrowed(nlri), Vec::new())
+        } else {
+            let (ok, denied) = nlri.iter().partition(permitted);
+            (Cow::Owned(ok), denied)
+        };
         if !denied.is_empty() {
             let attrs = Arc::new(attrs.clone());
             for n in &denied {

@@ -3,6 +3,7 @@
 //! and graceful restart, end to end through the real codec.
 
 mod groups;
+mod import;
 mod net;
 
 use std::time::Duration;
