@@ -21,6 +21,8 @@
 #                              `close`: close the peer's session instead
 #   PHASE_TIMEOUT=150          seconds allowed for each load or withdrawal
 #   POLL_MIN=0.005             the shortest wait between two polls of the count
+#   ROUNDS=5                   how many times each daemon is measured, in turn;
+#                              the table gives each column's median
 #   KEEP_WORK=1                keep the work directory (configs, logs)
 set -eu
 
@@ -35,6 +37,8 @@ WITHDRAW_BY=${WITHDRAW_BY:-updates}
 PHASE_TIMEOUT=${PHASE_TIMEOUT:-150}
 # The shortest wait between two polls of the daemon's count, seconds.
 POLL_MIN=${POLL_MIN:-0.005}
+# Each daemon is measured this many times, the daemons taking turns.
+ROUNDS=${ROUNDS:-5}
 PEERS=10
 PREFIXES=100000
 PATHS=$((PEERS * PREFIXES))
@@ -54,6 +58,7 @@ WITHDRAW_METHOD=""
 
 case "$BENCH_AS" in 6451[2-4]) die "BENCH_AS=$BENCH_AS is in the paths' AS_PATH: the daemons would drop them as loops" ;; esac
 case "$WITHDRAW_BY" in updates|close) ;; *) die "WITHDRAW_BY must be updates or close" ;; esac
+case "$ROUNDS" in ''|*[!0-9]*|0) die "ROUNDS must be a whole number of at least 1" ;; esac
 
 cleanup() {
   rc=$?
@@ -160,11 +165,12 @@ while [ $i -lt $PEERS ]; do
 done
 
 # ---------------------------------------------------------------- daemons
-# Each start_X sets DPID (the process whose RSS is measured), VERSION, and
-# count_paths (prints the number of paths the daemon holds, or nothing).
+# Each start_X works in $DIR and sets DPID (the process whose RSS is
+# measured), VERSION, and count_paths (prints the number of paths the
+# daemon holds, or nothing).
 
 start_bird() {
-  d="$WORK/bird"; mkdir -p "$d"
+  d="$DIR"; mkdir -p "$d"
   {
     echo "log \"$d/bird.log\" { info, warning, error, fatal };"
     echo "router id $DAEMON_IP;"
@@ -197,7 +203,7 @@ best_bird() {  # SAMPLE's paths: "COUNT BEST_NEXT_HOP"
 }
 
 start_frr() {
-  d="$WORK/frr"; mkdir -p "$d"
+  d="$DIR"; mkdir -p "$d"
   {
     echo "frr version 8.4"
     echo "frr defaults traditional"
@@ -241,7 +247,7 @@ print(len(paths), best[0] if best else "-")'
 }
 
 start_gobgp() {
-  d="$WORK/gobgp"; mkdir -p "$d"
+  d="$DIR"; mkdir -p "$d"
   {
     echo "[global.config]"
     echo "  as = $BENCH_AS"
@@ -300,14 +306,13 @@ stop_pids() {  # stop these PIDs: SIGTERM, then SIGKILL after 10 s; fails if SIG
 }
 
 # ---------------------------------------------------------------- one run
-RESULTS="$WORK/results"
-SECONDS_OF="$WORK/seconds"   # LABEL|LOAD|WITHDRAW of each daemon, for the ratios
-: >"$SECONDS_OF"
+# One line per daemon and round: LABEL|VERSION|ROUND|then the table's columns.
+ROWS="$WORK/rows"
+: >"$ROWS"
 FORMAT='%-6s %-7s %7s %9s %7s %7s %11s %12s %12s %10s %11s %7s  %s\n'
-: >"$RESULTS"
 
 start_podbgp() {
-  d="$WORK/podbgp"; mkdir -p "$d"
+  d="$DIR"; mkdir -p "$d"
   [ -x "$PODBGP" ] || die "missing $PODBGP (cargo build --release -p agent, or set PODBGP=path)"
   {
     echo "[global]"
@@ -353,8 +358,9 @@ print(len(paths), best[0] if best else "-")'
 }
 
 measure() {
-  name=$1
-  log "$name: starting"
+  name=$1; round=$2
+  DIR="$WORK/$name-$round"   # the daemon's config and logs, and the feeder's log
+  log "$name: starting (round $round of $ROUNDS)"
   case $name in
     bird) start_bird; label=BIRD ;;
     frr) start_frr; label=FRR ;;
@@ -364,8 +370,8 @@ measure() {
   esac
   count_paths() { "count_$name"; }
 
-  FEED_LOG="$WORK/$name/feed.log"
-  FIFO="$WORK/$name/feed.in"
+  FEED_LOG="$DIR/feed.log"
+  FIFO="$DIR/feed.in"
   mkfifo "$FIFO"
   : >"$FEED_LOG"
   ip netns exec "$NS_F" python3 "$HERE/feed.py" --daemon "$DAEMON_IP" --local "$FEED_FIRST_IP" \
@@ -442,25 +448,26 @@ measure() {
   forget_pids "$FEED_PID"
   [ "$name" = frr ] && { rm -rf "$FRR_RUN"; FRR_RUN=""; }
 
-  load=$(calc "$t1 - $t0"); wd=$(calc "$w1 - $w0")
-  printf "$FORMAT" "$label" "$VERSION" "$load" \
-    "$(calc "$PATHS / ($t1 - $t0)" 0)" "$(calc "$ts - $t0" 2)" "$(calc "($cpu1 - $cpu0) / $CLK_TCK" 2)" \
-    "$(calc "($rss1 - $rss0) * 1024 / $PATHS" 1)" "$(calc "($anon1 - $anon0) * 1024 / $PATHS" 1)" \
-    "$(calc "($anonh - $anon0) * 1024 / $PATHS" 1)" "$wd" "$(calc "$PREFIXES / ($w1 - $w0)" 0)" \
-    "$(calc "$ws - $w0" 2)" "$(echo "${checks:-ok}" | sed 's/^ //; s/ /,/g')" >>"$RESULTS"
-  echo "$label|$load|$wd" >>"$SECONDS_OF"
+  echo "$label|$VERSION|$round|$(calc "$t1 - $t0")|$(calc "$PATHS / ($t1 - $t0)" 0)|$(calc "$ts - $t0" 2)|$(calc "($cpu1 - $cpu0) / $CLK_TCK" 2)|$(calc "($rss1 - $rss0) * 1024 / $PATHS" 1)|$(calc "($anon1 - $anon0) * 1024 / $PATHS" 1)|$(calc "($anonh - $anon0) * 1024 / $PATHS" 1)|$(calc "$w1 - $w0")|$(calc "$PREFIXES / ($w1 - $w0)" 0)|$(calc "$ws - $w0" 2)|$(echo "${checks:-ok}" | sed 's/^ //; s/ /,/g')" >>"$ROWS"
   WITHDRAW_METHOD=$method
 }
 
 log "machine: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 LOADAVG0=$(cut -d' ' -f1-3 /proc/loadavg)
-for name in $DAEMONS; do
-  measure "$name"
+# The daemons take turns, round after round, so that a slow spell of the
+# machine falls on all of them alike.
+round=1
+while [ "$round" -le "$ROUNDS" ]; do
+  for name in $DAEMONS; do
+    measure "$name" "$round"
+  done
+  round=$((round + 1))
 done
 
 echo "# $PEERS iBGP peers (AS $BENCH_AS) x $PREFIXES IPv4 /24s = $PATHS paths over TCP in 4 KB UPDATEs of 1000 prefixes, all peers at once;"
 echo "# then $WITHDRAW_METHOD; peer $WITHDRAWN_PEER holds every best path."
 echo "# CPUs: $(nproc) ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)); load average at start: $LOADAVG0"
+echo "# each daemon measured $ROUNDS times, the daemons taking turns; each figure is the median of its rounds"
 echo "# Debian packages: $(dpkg-query -W -f '${Package} ${Version}, ' bird2 frr gobgpd 2>/dev/null | sed 's/, $//')"
 echo "# load s: first UPDATE sent -> daemon reports $PATHS paths; idle s: -> daemon CPU below 5%; cpu s: daemon CPU time in that span"
 echo "# RSS B/path: growth of the daemon process's VmRSS (FRR: bgpd) over the load / $PATHS; RSS growth, not allocator-counted heap"
@@ -471,9 +478,49 @@ echo "# checks: no route in the daemon's kernel table but the connected subnet; 
 echo "#   then $((PEERS - 1)) paths, best via $NEXT_BEST_IP (\"ok\", or what differed)"
 printf "$FORMAT" daemon version "load s" "paths/s" "idle s" "cpu s" \
   "RSS B/path" "anon B/path" "held B/path" "withdraw s" "prefixes/s" "idle s" "checks"
-cat "$RESULTS"
-# podbgp against each other daemon of the same run: how many times as fast.
-awk -F'|' '$1 == "podbgp" { pl = $2; pw = $3 } { l[NR] = $1; a[NR] = $2; b[NR] = $3 }
-  END { if (pl == "") exit; for (i = 1; i <= NR; i++) if (l[i] != "podbgp")
-    printf "# podbgp vs %s: load %.2fx as fast (%s s / %s s), withdraw %.2fx (%s s / %s s)\n",
-      l[i], a[i] / pl, a[i], pl, b[i] / pw, b[i], pw }' "$SECONDS_OF"
+# Per daemon, each column's median over the rounds (of an even number, the
+# mean of the two middle ones); checks: ok if every round's were.
+awk -F'|' -v fmt="$FORMAT" '
+  function median(list,   v, n, i, j, x, d) {
+    n = split(list, v, " ")
+    for (i = 2; i <= n; i++) { x = v[i]; for (j = i - 1; j >= 1 && v[j] + 0 > x + 0; j--) v[j + 1] = v[j]; v[j + 1] = x }
+    if (n % 2) return v[(n + 1) / 2]
+    d = index(v[n / 2], ".") ? length(v[n / 2]) - index(v[n / 2], ".") : 0
+    return sprintf("%." d "f", (v[n / 2] + v[n / 2 + 1]) / 2)
+  }
+  !($1 in ver) { order[++k] = $1; ver[$1] = $2 }
+  { for (c = 4; c <= 13; c++) col[$1, c] = col[$1, c] " " $c
+    if ($14 != "ok") bad[$1] = bad[$1] (bad[$1] == "" ? "" : ",") "round" $3 ":" $14 }
+  END { for (i = 1; i <= k; i++) { d = order[i]
+    printf fmt, d, ver[d], median(col[d, 4]), median(col[d, 5]), median(col[d, 6]), median(col[d, 7]),
+      median(col[d, 8]), median(col[d, 9]), median(col[d, 10]), median(col[d, 11]), median(col[d, 12]),
+      median(col[d, 13]), (bad[d] == "" ? "ok" : bad[d]) } }' "$ROWS"
+if [ "$ROUNDS" -gt 1 ]; then
+  echo "# every round (load s, withdraw s, held B/path, checks):"
+  awk -F'|' '{ r[$1] = r[$1] sprintf("  %s %s %s %s", $4, $11, $10, $14) } !($1 in r0) { r0[$1]; o[++k] = $1 }
+    END { for (i = 1; i <= k; i++) printf "#   %-6s%s\n", o[i], r[o[i]] }' "$ROWS"
+fi
+# podbgp against each other daemon: how many times as fast, from the
+# medians, and the least and most of the rounds (each round's podbgp
+# against the same round's other daemon, measured moments apart).
+awk -F'|' '
+  function median(list,   v, n, i, j, x) {
+    n = split(list, v, " ")
+    for (i = 2; i <= n; i++) { x = v[i]; for (j = i - 1; j >= 1 && v[j] + 0 > x + 0; j--) v[j + 1] = v[j]; v[j + 1] = x }
+    return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+  }
+  !($1 in seen) { seen[$1]; order[++k] = $1 }
+  { load[$1, $3] = $4; wd[$1, $3] = $11; loads[$1] = loads[$1] " " $4; wds[$1] = wds[$1] " " $11; if ($3 > rounds) rounds = $3 }
+  END { if (!("podbgp" in seen)) exit
+    pl = median(loads["podbgp"]); pw = median(wds["podbgp"])
+    for (i = 1; i <= k; i++) { d = order[i]; if (d == "podbgp") continue
+      dl = median(loads[d]); dw = median(wds[d])
+      printf "# podbgp vs %s: load %.2fx as fast (%s s / %s s), withdraw %.2fx (%s s / %s s)", d, dl / pl, dl, pl, dw / pw, dw, pw
+      if (rounds > 1) {
+        lmin = lmax = wmin = wmax = ""
+        for (r = 1; r <= rounds; r++) if ((d, r) in load && ("podbgp", r) in load) {
+          x = load[d, r] / load["podbgp", r]; y = wd[d, r] / wd["podbgp", r]
+          if (lmin == "" || x < lmin) lmin = x; if (lmax == "" || x > lmax) lmax = x
+          if (wmin == "" || y < wmin) wmin = y; if (wmax == "" || y > wmax) wmax = y }
+        printf "; by round: load %.2fx to %.2fx, withdraw %.2fx to %.2fx", lmin, lmax, wmin, wmax }
+      printf "\n" } }' "$ROWS"
