@@ -309,6 +309,15 @@ stop_pids() {  # stop these PIDs: SIGTERM, then SIGKILL after 10 s; fails if SIG
 # One line per daemon and round: LABEL|VERSION|ROUND|then the table's columns.
 ROWS="$WORK/rows"
 : >"$ROWS"
+# median(" 0.2 0.1 0.3"): the middle value, as written (of an even number,
+# the mean of the two middle ones, to as many decimals).
+MEDIAN='function median(list,   v, n, i, j, x, d) {
+  n = split(list, v, " ")
+  for (i = 2; i <= n; i++) { x = v[i]; for (j = i - 1; j >= 1 && v[j] + 0 > x + 0; j--) v[j + 1] = v[j]; v[j + 1] = x }
+  if (n % 2) return v[(n + 1) / 2]
+  d = index(v[n / 2], ".") ? length(v[n / 2]) - index(v[n / 2], ".") : 0
+  return sprintf("%." d "f", (v[n / 2] + v[n / 2 + 1]) / 2)
+}'
 FORMAT='%-6s %-7s %7s %9s %7s %7s %11s %12s %12s %10s %11s %7s  %s\n'
 
 start_podbgp() {
@@ -448,7 +457,15 @@ measure() {
   forget_pids "$FEED_PID"
   [ "$name" = frr ] && { rm -rf "$FRR_RUN"; FRR_RUN=""; }
 
-  echo "$label|$VERSION|$round|$(calc "$t1 - $t0")|$(calc "$PATHS / ($t1 - $t0)" 0)|$(calc "$ts - $t0" 2)|$(calc "($cpu1 - $cpu0) / $CLK_TCK" 2)|$(calc "($rss1 - $rss0) * 1024 / $PATHS" 1)|$(calc "($anon1 - $anon0) * 1024 / $PATHS" 1)|$(calc "($anonh - $anon0) * 1024 / $PATHS" 1)|$(calc "$w1 - $w0")|$(calc "$PREFIXES / ($w1 - $w0)" 0)|$(calc "$ws - $w0" 2)|$(echo "${checks:-ok}" | sed 's/^ //; s/ /,/g')" >>"$ROWS"
+  # The round's row: the table's columns, with '|' between them.
+  {
+    printf '%s|' "$label" "$VERSION" "$round" "$(calc "$t1 - $t0")" "$(calc "$PATHS / ($t1 - $t0)" 0)" \
+      "$(calc "$ts - $t0" 2)" "$(calc "($cpu1 - $cpu0) / $CLK_TCK" 2)" \
+      "$(calc "($rss1 - $rss0) * 1024 / $PATHS" 1)" "$(calc "($anon1 - $anon0) * 1024 / $PATHS" 1)" \
+      "$(calc "($anonh - $anon0) * 1024 / $PATHS" 1)" "$(calc "$w1 - $w0")" \
+      "$(calc "$PREFIXES / ($w1 - $w0)" 0)" "$(calc "$ws - $w0" 2)"
+    echo "${checks:-ok}" | sed 's/^ //; s/ /,/g'
+  } >>"$ROWS"
   WITHDRAW_METHOD=$method
 }
 
@@ -478,16 +495,9 @@ echo "# checks: no route in the daemon's kernel table but the connected subnet; 
 echo "#   then $((PEERS - 1)) paths, best via $NEXT_BEST_IP (\"ok\", or what differed)"
 printf "$FORMAT" daemon version "load s" "paths/s" "idle s" "cpu s" \
   "RSS B/path" "anon B/path" "held B/path" "withdraw s" "prefixes/s" "idle s" "checks"
-# Per daemon, each column's median over the rounds (of an even number, the
-# mean of the two middle ones); checks: ok if every round's were.
-awk -F'|' -v fmt="$FORMAT" '
-  function median(list,   v, n, i, j, x, d) {
-    n = split(list, v, " ")
-    for (i = 2; i <= n; i++) { x = v[i]; for (j = i - 1; j >= 1 && v[j] + 0 > x + 0; j--) v[j + 1] = v[j]; v[j + 1] = x }
-    if (n % 2) return v[(n + 1) / 2]
-    d = index(v[n / 2], ".") ? length(v[n / 2]) - index(v[n / 2], ".") : 0
-    return sprintf("%." d "f", (v[n / 2] + v[n / 2 + 1]) / 2)
-  }
+# Per daemon, each column's median over the rounds; checks: ok if every
+# round's were.
+awk -F'|' -v fmt="$FORMAT" "$MEDIAN"'
   !($1 in ver) { order[++k] = $1; ver[$1] = $2 }
   { for (c = 4; c <= 13; c++) col[$1, c] = col[$1, c] " " $c
     if ($14 != "ok") bad[$1] = bad[$1] (bad[$1] == "" ? "" : ",") "round" $3 ":" $14 }
@@ -503,12 +513,7 @@ fi
 # podbgp against each other daemon: how many times as fast, from the
 # medians, and the least and most of the rounds (each round's podbgp
 # against the same round's other daemon, measured moments apart).
-awk -F'|' '
-  function median(list,   v, n, i, j, x) {
-    n = split(list, v, " ")
-    for (i = 2; i <= n; i++) { x = v[i]; for (j = i - 1; j >= 1 && v[j] + 0 > x + 0; j--) v[j + 1] = v[j]; v[j + 1] = x }
-    return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
-  }
+awk -F'|' "$MEDIAN"'
   !($1 in seen) { seen[$1]; order[++k] = $1 }
   { load[$1, $3] = $4; wd[$1, $3] = $11; loads[$1] = loads[$1] " " $4; wds[$1] = wds[$1] " " $11; if ($3 > rounds) rounds = $3 }
   END { if (!("podbgp" in seen)) exit
