@@ -115,11 +115,11 @@ pub(super) fn update(sp: &mut Speaker, now: Instant, id: PeerId, u: Update) {
         }
         // Most UPDATEs have every prefix permitted (most peers have no
         // prefix list): then the NLRI go to the RIB as they are, uncopied.
-        let permitted = |n: &&Nlri| peer.import.check_prefix(&n.prefix).is_ok();
-        let (ok, denied): (Cow<'_, [Nlri]>, Vec<Nlri>) = if nlri.iter().all(|n| permitted(&n)) {
+        let permitted = |n: &Nlri| peer.import.check_prefix(&n.prefix).is_ok();
+        let (ok, denied): (Cow<'_, [Nlri]>, Vec<Nlri>) = if nlri.iter().all(permitted) {
             (Cow::Borrowed(nlri), Vec::new())
         } else {
-            let (ok, denied) = nlri.iter().partition(permitted);
+            let (ok, denied) = nlri.iter().partition(|n| permitted(n));
             (Cow::Owned(ok), denied)
         };
         if !denied.is_empty() {
